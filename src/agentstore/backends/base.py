@@ -1,0 +1,123 @@
+"""The storage interface every backend implements.
+
+A backend stores sessions, their append-only event logs and one snapshot per session. It
+works on events the store has already checked and prepared, and it numbers them with the
+rules of :mod:`agentstore.sequencing` while holding its own lock (a mutex, a file lock or a
+database row lock), so every backend gives the same answers. Everything else (argument
+checks, reducers, the state cache, snapshot policy, replay filters, forks) lives in
+:class:`agentstore.Store`, once for all backends.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+
+from agentstore.events import Event
+from agentstore.sessions import Session
+from agentstore.state import Snapshot
+
+__all__ = ["Backend", "Subscription", "matches_labels"]
+
+
+class Subscription(ABC):
+    """A live feed of events appended after it was opened (see :meth:`Backend.subscribe`)."""
+
+    @abstractmethod
+    def wait(self, timeout: float | None) -> list[Event] | None:
+        """Return the events appended since the last call, waiting up to ``timeout`` seconds.
+
+        Returns an empty list when the time runs out and None once the subscription or its
+        backend is closed.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop the feed and release what it holds; later waits return None."""
+
+
+class Backend(ABC):
+    """Where a store keeps its sessions, events and snapshots."""
+
+    @abstractmethod
+    def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
+        """Create ``session`` with ``history`` (stamped events, seqs 1..N) in one step.
+
+        Raises:
+            SessionExistsError: a session with this id exists.
+        """
+
+    @abstractmethod
+    def get_session(self, session_id: str) -> Session:
+        """Return the session with its current ``event_count`` and ``updated_at``.
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
+
+    @abstractmethod
+    def list_sessions(
+        self, *, limit: int, offset: int, labels: Mapping[str, str] | None
+    ) -> list[Session]:
+        """Return sessions newest first, keeping those with all ``labels``, then paging."""
+
+    @abstractmethod
+    def append(
+        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
+    ) -> list[Event]:
+        """Append prepared events atomically and return them as stored, in order.
+
+        Under the session's lock: events whose id the session holds are returned as stored
+        and not written again (:func:`~agentstore.sequencing.resolve`); if any event is new
+        and ``expected_seq`` is given, it must equal the last seq
+        (:func:`~agentstore.sequencing.check_expected_seq`); the new events are stamped
+        (:func:`~agentstore.sequencing.stamp`) and written, all or none.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            ConcurrencyError: ``expected_seq`` is not the last seq; nothing was written.
+        """
+
+    def append_one(self, session_id: str, event: Event, *, expected_seq: int | None) -> Event:
+        """Append one prepared event (see :meth:`append`); override it for a faster path."""
+        return self.append(session_id, (event,), expected_seq=expected_seq)[0]
+
+    @abstractmethod
+    def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
+        """Return the events with ``from_seq <= seq <= to_seq`` (to the end when None), in order.
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
+
+    @abstractmethod
+    def last_seq(self, session_id: str) -> int:
+        """Return the seq of the session's last event (0 when it has none).
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
+
+    @abstractmethod
+    def read_snapshot(self, session_id: str) -> Snapshot | None:
+        """Return the session's latest snapshot, or None when it has none or it is unusable."""
+
+    @abstractmethod
+    def write_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` as the session's latest, unless a newer one is already kept."""
+
+    @abstractmethod
+    def subscribe(self, session_id: str | None) -> Subscription:
+        """Open a feed of the events appended from now on, to one session or (None) to all."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the backend's resources and end its subscriptions; safe to call twice."""
+
+
+def matches_labels(session: Session, labels: Mapping[str, str] | None) -> bool:
+    """Return whether ``session`` has every pair of ``labels``."""
+    if not labels:
+        return True
+    have = session.labels
+    return all(have.get(key) == value for key, value in labels.items())

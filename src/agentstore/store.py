@@ -1,0 +1,528 @@
+"""The Store: the API an agent records, replays and inspects its sessions through.
+
+The store is a thin shell: it checks arguments and prepares events (pure code from
+:mod:`agentstore.sequencing` and friends), calls its backend, and keeps each session's
+latest materialized state so reading state after appends folds only the new events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from agentstore import sequencing, timestamps
+from agentstore.backends.base import Backend, Subscription
+from agentstore.errors import (
+    InvalidArgumentError,
+    InvalidEventError,
+    StoreClosedError,
+)
+from agentstore.events import UNSET_TIME, Event, EventType, stored_event, type_name
+from agentstore.ids import new_session_id, validate_session_id
+from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES, copy_payload
+from agentstore.sessions import Session, check_labels, check_name
+from agentstore.state import (
+    Reducer,
+    Snapshot,
+    State,
+    default_reducer,
+    fold,
+    reducer_name,
+    snapshot_due,
+)
+
+__all__ = ["Store"]
+
+log = logging.getLogger("agentstore")
+
+_new_object = object.__new__
+_copy_payload = copy_payload
+_STATE_CACHE_LIMIT = 4096
+_KNOWN_IDS_LIMIT = 65536
+
+
+class Store:
+    """An event store for agent sessions, over one backend.
+
+    Open one with :func:`agentstore.open`. A store is safe to share between threads and is
+    a context manager that closes it.
+
+    Args:
+        backend: where sessions, events and snapshots are kept.
+        snapshot_interval: save the materialized state every this many events (0: never).
+        reducer: derives state from events; :func:`agentstore.default_reducer` if None.
+        max_payload_bytes: the largest payload accepted, as compact UTF-8 JSON.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        snapshot_interval: int = 100,
+        reducer: Reducer | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        if not isinstance(backend, Backend):
+            raise InvalidArgumentError(f"backend must be a Backend, not {type(backend).__name__}")
+        if reducer is not None and not callable(reducer):
+            raise InvalidArgumentError("reducer must be a callable (state, event) -> state")
+        self._backend = backend
+        self._snapshot_interval = _check_count(snapshot_interval, "snapshot_interval")
+        self._max_payload_bytes = _check_count(max_payload_bytes, "max_payload_bytes")
+        self._reducer: Reducer = reducer if reducer is not None else default_reducer
+        self._reducer_name = reducer_name(self._reducer)
+        self._states: dict[str, State] = {}
+        self._snapshot_versions: dict[str, int] = {}
+        self._known_ids: set[str] = set()
+        self._subscriptions: set[Subscription] = set()
+        self._closed = False
+
+    @property
+    def backend(self) -> Backend:
+        """The backend this store keeps its data in."""
+        return self._backend
+
+    @property
+    def reducer(self) -> Reducer:
+        """The reducer that materializes state."""
+        return self._reducer
+
+    @property
+    def snapshot_interval(self) -> int:
+        """How many events apart snapshots are taken (0: never)."""
+        return self._snapshot_interval
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def __enter__(self) -> Store:
+        self._check_open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Store {type(self._backend).__name__} {state}>"
+
+    # Sessions
+
+    def create_session(
+        self, *, id: str | None = None, name: str = "", labels: Mapping[str, str] | None = None
+    ) -> Session:
+        """Create a session (an agent run) and return it.
+
+        Args:
+            id: the session id; a random UUID when None.
+            name: a human-readable name.
+            labels: str to str pairs to find the session by later.
+
+        Raises:
+            SessionExistsError: a session with this id exists.
+            InvalidSessionIdError: ``id`` is not a valid session id.
+            InvalidArgumentError: ``name`` or ``labels`` are not strings.
+        """
+        self._check_open()
+        session_id = new_session_id() if id is None else validate_session_id(id)
+        session = Session(id=session_id, name=check_name(name), labels=check_labels(labels))
+        return self._backend.create_session(session)
+
+    def get_session(self, session_id: str) -> Session:
+        """Return a session with its current event count.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidSessionIdError: ``session_id`` is not a valid session id.
+        """
+        self._check_open()
+        return self._backend.get_session(self._check_id(session_id))
+
+    def list_sessions(
+        self, *, limit: int = 100, offset: int = 0, labels: Mapping[str, str] | None = None
+    ) -> list[Session]:
+        """Return sessions, newest first.
+
+        Args:
+            limit: at most this many sessions.
+            offset: skip this many first (after filtering by labels).
+            labels: keep only sessions that have all of these pairs.
+
+        Raises:
+            InvalidArgumentError: a negative limit or offset, or bad labels.
+        """
+        self._check_open()
+        return self._backend.list_sessions(
+            limit=_check_count(limit, "limit"),
+            offset=_check_count(offset, "offset"),
+            labels=check_labels(labels) or None,
+        )
+
+    # Appending
+
+    def append(self, session_id: str, event: Event, *, expected_seq: int | None = None) -> Event:
+        """Append ``event`` to a session and return it as stored, with its seq and time.
+
+        If the session already holds an event with this id, that event is returned and
+        nothing is written (appends are idempotent).
+
+        Args:
+            session_id: the session to append to.
+            event: an event from :func:`agentstore.new_event`.
+            expected_seq: if given, the session's last seq must equal it.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            ConcurrencyError: ``expected_seq`` is not the session's last seq.
+            InvalidEventError: the payload is not plain JSON or too large.
+            InvalidSessionIdError, InvalidArgumentError: bad arguments.
+        """
+        if self._closed:
+            raise StoreClosedError()
+        try:
+            known = session_id in self._known_ids
+        except TypeError:
+            known = False
+        if not known:
+            self._check_id(session_id)
+        if expected_seq is not None:
+            _check_count(expected_seq, "expected_seq")
+        if type(event) is not Event:
+            sequencing.check_event(event)
+        # sequencing.prepare() inlined: a private copy the backend stamps in place.
+        prepared = _new_object(Event)
+        prepared._id = event._id
+        prepared._session_id = ""
+        prepared._seq = 0
+        prepared._type = event._type
+        prepared._payload = _copy_payload(event._payload, self._max_payload_bytes)
+        prepared._timestamp = UNSET_TIME
+        prepared._metadata = event._metadata
+        return self._backend.append_one(session_id, prepared, expected_seq=expected_seq)
+
+    def append_batch(
+        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None = None
+    ) -> list[Event]:
+        """Append several events atomically (all or none) with consecutive seqs.
+
+        Events whose id the session already holds are returned as stored and not written
+        again; ids must be unique within the batch.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            ConcurrencyError: ``expected_seq`` is not the session's last seq.
+            InvalidEventError: an event is bad (its index is in the message).
+            InvalidSessionIdError, InvalidArgumentError: bad arguments.
+        """
+        self._check_open()
+        self._check_id(session_id)
+        if expected_seq is not None:
+            _check_count(expected_seq, "expected_seq")
+        prepared = sequencing.prepare_batch(events, self._max_payload_bytes)
+        if not prepared:
+            self._backend.last_seq(session_id)  # an unknown session is still an error
+            return []
+        return self._backend.append(session_id, prepared, expected_seq=expected_seq)
+
+    # Reading
+
+    def get_events(self, session_id: str, from_seq: int = 0) -> list[Event]:
+        """Return the session's events with ``seq >= from_seq`` (0: all), in order.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidArgumentError: ``from_seq`` is negative or not an int.
+        """
+        self._check_open()
+        start = _check_count(from_seq, "from_seq")
+        return self._backend.read(self._check_id(session_id), from_seq=max(start, 1))
+
+    def replay(
+        self,
+        session_id: str,
+        *,
+        types: Iterable[EventType | str] | EventType | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        from_seq: int | None = None,
+        to_seq: int | None = None,
+    ) -> list[Event]:
+        """Return the session's events in order, filtered; every range is inclusive.
+
+        Args:
+            types: keep only events of these types.
+            since, until: keep only events stamped in this time range (aware datetimes).
+            from_seq, to_seq: keep only events in this seq range.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidArgumentError: a bad type name, naive datetime or negative seq.
+        """
+        self._check_open()
+        session_id = self._check_id(session_id)
+        wanted = _check_types(types)
+        start = 1 if from_seq is None else max(_check_count(from_seq, "from_seq"), 1)
+        end = None if to_seq is None else _check_count(to_seq, "to_seq")
+        low = None if since is None else timestamps.check(since, name="since")
+        high = None if until is None else timestamps.check(until, name="until")
+        if end is not None and end < start:
+            self._backend.last_seq(session_id)
+            return []
+        events = self._backend.read(session_id, from_seq=start, to_seq=end)
+        if wanted is None and low is None and high is None:
+            return events
+        return [
+            event
+            for event in events
+            if (wanted is None or event.type in wanted)
+            and (low is None or event.timestamp >= low)
+            and (high is None or event.timestamp <= high)
+        ]
+
+    def get_state(self, session_id: str, *, at_seq: int | None = None) -> State:
+        """Return the session's state, derived from its events by the store's reducer.
+
+        Args:
+            at_seq: the state just after this event (0: before any) instead of the latest.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidArgumentError: ``at_seq`` is negative, not an int, or past the last event.
+        """
+        self._check_open()
+        session_id = self._check_id(session_id)
+        last = self._backend.last_seq(session_id)
+        if at_seq is None:
+            cached = self._states.get(session_id)
+            if cached is not None and cached.version >= last:
+                return cached
+            return self._materialize(session_id, last, cached)
+        target = _check_count(at_seq, "at_seq")
+        if target > last:
+            raise InvalidArgumentError(
+                f"at_seq {target} is past the last event of session {session_id!r} ({last})"
+            )
+        cached = self._states.get(session_id)
+        if cached is not None and cached.version > target:
+            cached = None
+        return self._fold_to(session_id, target, cached, snapshots=False)
+
+    # Forks and live feeds
+
+    def fork(
+        self,
+        session_id: str,
+        *,
+        at_seq: int,
+        name: str = "",
+        labels: Mapping[str, str] | None = None,
+        id: str | None = None,
+    ) -> Session:
+        """Create a new session whose history is the first ``at_seq`` events of another.
+
+        The fork keeps the events' ids, seqs, times and payloads, records its
+        ``parent_id`` and ``forked_at_seq``, and inherits the parent's labels updated by
+        ``labels``; its name is ``name`` or the parent's.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            SessionExistsError: a session with ``id`` exists.
+            InvalidArgumentError: ``at_seq`` is negative, not an int, or past the last event.
+        """
+        self._check_open()
+        parent = self._backend.get_session(self._check_id(session_id))
+        at = _check_count(at_seq, "at_seq")
+        if at > parent.event_count:
+            raise InvalidArgumentError(
+                f"at_seq {at} is past the last event of session {session_id!r} "
+                f"({parent.event_count})"
+            )
+        fork_id = new_session_id() if id is None else validate_session_id(id)
+        session = Session(
+            id=fork_id,
+            name=check_name(name) or parent.name,
+            labels={**parent.labels, **check_labels(labels)},
+            parent_id=parent.id,
+            forked_at_seq=at,
+        )
+        history = [
+            stored_event(e.id, fork_id, e.seq, e.type, e.payload, e.timestamp, e.metadata)
+            for e in (self._backend.read(parent.id, to_seq=at) if at else ())
+        ]
+        return self._backend.create_session(session, history)
+
+    def watch(
+        self, session_id: str | None = None, *, from_seq: int = 0, timeout: float | None = None
+    ) -> Generator[Event, None, None]:
+        """Yield a session's events as they are appended, also by other processes.
+
+        With a session id, the stored events with ``seq >= from_seq`` come first (0: all),
+        then new ones. With None, the events of every session appended after iteration
+        starts. The iterator ends after ``timeout`` seconds without a new event (None:
+        never) or when the store is closed.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidArgumentError: a negative ``from_seq`` or ``timeout``.
+        """
+        self._check_open()
+        start = _check_count(from_seq, "from_seq")
+        if timeout is not None and (
+            not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0
+        ):
+            raise InvalidArgumentError(f"timeout must be None or >= 0 seconds, not {timeout!r}")
+        if session_id is None:
+            if start:
+                raise InvalidArgumentError("from_seq needs a session id")
+            return self._follow(None, 0, timeout)
+        session_id = self._check_id(session_id)
+        self._backend.last_seq(session_id)  # an unknown session fails now, not at next()
+        return self._follow(session_id, max(start, 1), timeout)
+
+    def close(self) -> None:
+        """Close the store and its backend; watchers end. Calling it again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._states.clear()
+        for subscription in list(self._subscriptions):
+            subscription.close()
+        self._backend.close()
+
+    # Internals
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError()
+
+    def _check_id(self, session_id: str) -> str:
+        # A set of ids already checked makes the regex a once-per-session cost.
+        try:
+            if session_id in self._known_ids:
+                return session_id
+        except TypeError:
+            pass
+        validate_session_id(session_id)
+        if len(self._known_ids) >= _KNOWN_IDS_LIMIT:
+            self._known_ids.clear()
+        self._known_ids.add(session_id)
+        return session_id
+
+    def _follow(
+        self, session_id: str | None, next_seq: int, timeout: float | None
+    ) -> Generator[Event, None, None]:
+        """Yield the stored events from ``next_seq``, then live ones, each once.
+
+        The feed opens at the first ``next()``, so an iterator never started holds nothing;
+        it subscribes before reading the backlog so no event falls between the two.
+        ``next_seq`` is 0 for a feed of all sessions, whose seqs are not comparable.
+        """
+        if self._closed:
+            return
+        subscription = self._backend.subscribe(session_id)
+        self._subscriptions.add(subscription)
+        try:
+            if session_id is not None:
+                for event in self._backend.read(session_id, from_seq=next_seq):
+                    yield event
+                    next_seq = event.seq + 1
+            while True:
+                batch = subscription.wait(timeout)
+                if not batch:
+                    return
+                for event in batch:
+                    if next_seq:
+                        if event.seq < next_seq:
+                            continue
+                        next_seq = event.seq + 1
+                    yield event
+        finally:
+            self._subscriptions.discard(subscription)
+            subscription.close()
+
+    def _materialize(self, session_id: str, last: int, cached: State | None) -> State:
+        state = self._fold_to(session_id, last, cached, snapshots=self._snapshot_interval > 0)
+        current = self._states.get(session_id)
+        if current is None or current.version < state.version:
+            if current is None and len(self._states) >= _STATE_CACHE_LIMIT:
+                del self._states[next(iter(self._states))]  # the oldest entry
+            self._states[session_id] = state
+        return state
+
+    def _fold_to(
+        self, session_id: str, target: int, base: State | None, *, snapshots: bool
+    ) -> State:
+        if base is None:
+            base = self._snapshot_base(session_id, target) or State(session_id)
+        events = self._backend.read(session_id, from_seq=base.version + 1, to_seq=target)
+        if not snapshots:
+            return fold(self._reducer, base, events)
+        boundary = snapshot_due(
+            self._snapshot_interval,
+            snapshot_version=self._snapshot_versions.get(session_id, 0),
+            base=base.version,
+            target=target,
+        )
+        if boundary is None:
+            return fold(self._reducer, base, events)
+        split = boundary - base.version
+        middle = fold(self._reducer, base, events[:split])
+        self._save_snapshot(Snapshot(session_id, boundary, middle, reducer=self._reducer_name))
+        return fold(self._reducer, middle, events[split:])
+
+    def _snapshot_base(self, session_id: str, target: int) -> State | None:
+        snapshot = self._backend.read_snapshot(session_id)
+        if snapshot is None:
+            return None
+        if (
+            snapshot.session_id != session_id
+            or snapshot.state.version != snapshot.version
+            or snapshot.version > self._backend.last_seq(session_id)
+        ):
+            log.warning("ignoring an unusable snapshot of session %r", session_id)
+            return None
+        if snapshot.reducer != self._reducer_name:
+            return None  # made by another reducer: never mix its state into ours
+        self._snapshot_versions[session_id] = snapshot.version
+        return snapshot.state if snapshot.version <= target else None
+
+    def _save_snapshot(self, snapshot: Snapshot) -> None:
+        try:
+            self._backend.write_snapshot(snapshot)
+        except OSError as error:  # a snapshot only saves time; the log is the truth
+            log.warning("could not save a snapshot of %r: %s", snapshot.session_id, error)
+            return
+        self._snapshot_versions[snapshot.session_id] = snapshot.version
+
+
+def _check_count(value: Any, name: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise InvalidArgumentError(f"{name} must be a non-negative int, not {value!r}")
+
+
+def _check_types(
+    types: Iterable[EventType | str] | EventType | str | None,
+) -> frozenset[str] | None:
+    if types is None:
+        return None
+    if isinstance(types, str):
+        types = [types]
+    try:
+        return frozenset(type_name(name) for name in types)
+    except InvalidEventError as error:
+        raise InvalidArgumentError(f"types: {error.reason}") from None
+    except TypeError:
+        raise InvalidArgumentError(
+            f"types must be an iterable of type names, not {type(types).__name__}"
+        ) from None
