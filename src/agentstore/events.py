@@ -148,6 +148,10 @@ class Metadata:
     def __hash__(self) -> int:
         return hash((self.worker_id, self.model, self.tool_name, self.tokens_in))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The read-only view of ``extra`` does not pickle; its dict does.
+        return (Metadata, (*(getattr(self, name) for name in _SCALAR_FIELDS), dict(self.extra)))
+
     def to_dict(self) -> dict[str, Any]:
         """Return the seed's JSON form: only the fields that are set."""
         out: dict[str, Any] = {}
@@ -178,6 +182,7 @@ class Metadata:
 
 
 _METADATA_FIELDS = Metadata.__dataclass_fields__.keys()
+_SCALAR_FIELDS = [name for name in _METADATA_FIELDS if name != "extra"]
 EMPTY_METADATA = Metadata()
 
 

@@ -45,6 +45,22 @@ class Session:
     def __hash__(self) -> int:
         return hash(self.id)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The read-only view of ``labels`` does not pickle; its dict does.
+        return (
+            Session,
+            (
+                self.id,
+                self.name,
+                dict(self.labels),
+                self.created_at,
+                self.updated_at,
+                self.event_count,
+                self.parent_id,
+                self.forked_at_seq,
+            ),
+        )
+
     @property
     def last_seq(self) -> int:
         """The seq of the last event (sessions are gapless, so it equals ``event_count``)."""

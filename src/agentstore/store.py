@@ -279,15 +279,11 @@ class Store:
             self._backend.last_seq(session_id)
             return []
         events = self._backend.read(session_id, from_seq=start, to_seq=end)
-        if wanted is None and low is None and high is None:
-            return events
-        return [
-            event
-            for event in events
-            if (wanted is None or event.type in wanted)
-            and (low is None or event.timestamp >= low)
-            and (high is None or event.timestamp <= high)
-        ]
+        if wanted is not None:
+            events = [event for event in events if event._type in wanted]
+        if low is not None or high is not None:
+            events = _between(events, low, high)
+        return events
 
     def get_state(self, session_id: str, *, at_seq: int | None = None) -> State:
         """Return the session's state, derived from its events by the store's reducer.
@@ -503,6 +499,15 @@ class Store:
             log.warning("could not save a snapshot of %r: %s", snapshot.session_id, error)
             return
         self._snapshot_versions[snapshot.session_id] = snapshot.version
+
+
+def _between(events: list[Event], low: datetime | None, high: datetime | None) -> list[Event]:
+    """Keep the events stamped within ``[low, high]`` (either end may be open)."""
+    if low is None:
+        return [event for event in events if event._timestamp <= high]  # type: ignore[operator]
+    if high is None:
+        return [event for event in events if event._timestamp >= low]
+    return [event for event in events if low <= event._timestamp <= high]
 
 
 def _check_count(value: Any, name: str) -> int:

@@ -1,0 +1,48 @@
+"""The demo and the benchmark run as a user runs them, in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def _run(*args: str, cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    return done.stdout
+
+
+def test_the_demo_records_and_replays_a_session(tmp_path: Path) -> None:
+    out = _run(str(ROOT / "examples" / "demo.py"), cwd=tmp_path)
+    for line in [
+        "(flight-search), 7 events",
+        "#1  user_message",
+        "#3  tool_called   search_flights(BER → MUC)",
+        "#6  llm_response  gpt-4o in=0 out=320 $0.018",
+        "#7  error         booking API timed out after 30s",
+        "State at seq 7: 7 events, 850 tokens in / 320 out, $0.018, 1 tool call, 1 error",
+    ]:
+        assert line in out
+
+
+def test_the_benchmark_prints_its_table(tmp_path: Path) -> None:
+    out = _run(str(ROOT / "benchmarks" / "bench_memory.py"), "--quick", cwd=tmp_path)
+    header = out.splitlines()[2]
+    assert header.split()[:2] == ["benchmark", "ops/s"]
+    for name in [
+        "floor (payload + dataclass + list + lock)",
+        "append (new_event in the loop)",
+        "get_state 1000 ev, snapshot @100",
+        "get_state 10 ev, no snapshot",
+        "get_state 100 ev, no snapshot",
+        "get_state 1000 ev, no snapshot",
+        "replay 1000 events",
+        "new_event",
+    ]:
+        assert name in out

@@ -1,0 +1,253 @@
+"""The pure core: events, ids, payload copies and the reducer, without a store."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from functools import reduce
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agentstore import (
+    Event,
+    EventType,
+    InvalidEventError,
+    Metadata,
+    Session,
+    State,
+    TokenUsage,
+    default_reducer,
+    new_event,
+)
+from agentstore.events import UNSET_TIME, stored_event
+from agentstore.ids import new_event_id
+from agentstore.payloads import copy_payload, encoded_size
+from agentstore.state import fold, snapshot_due
+from agentstore.timestamps import from_text, to_text
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+class TestEvents:
+    def test_a_new_event_is_unstamped(self) -> None:
+        event = new_event(EventType.PLAN_CREATED, {"steps": ["a"]})
+        assert (event.seq, event.session_id, event.timestamp) == (0, "", UNSET_TIME)
+        assert event.type == "plan_created"
+        assert type(event.type) is str  # plain str, equal to the enum member
+        assert event.metadata == Metadata()
+
+    def test_event_types_are_strings(self) -> None:
+        assert isinstance(EventType.TOOL_CALLED, str)
+        assert EventType("tool_called") is EventType.TOOL_CALLED
+        assert [t.value for t in EventType] == [
+            "user_message",
+            "plan_created",
+            "tool_called",
+            "tool_result",
+            "llm_request",
+            "llm_response",
+            "state_updated",
+            "error",
+            "custom",
+        ]
+
+    def test_events_compare_and_hash_by_content(self) -> None:
+        event = new_event("step", {"n": 1}, id="e1")
+        same = Event("step", {"n": 1}, id="e1")
+        assert event == same
+        assert hash(event) == hash(same)
+        assert event != new_event("step", {"n": 2}, id="e1")
+        assert "id='e1'" in repr(event)
+
+    def test_events_pickle(self) -> None:
+        import pickle
+
+        stamped = stored_event(
+            "e1", "s", 3, "step", {"n": 1}, datetime.now(UTC), Metadata(model="m")
+        )
+        assert pickle.loads(pickle.dumps(stamped)) == stamped  # noqa: S301 - our own bytes
+        session = Session("s", labels={"k": "v"})
+        assert pickle.loads(pickle.dumps(session)) == session  # noqa: S301
+
+    def test_an_event_takes_only_aware_times(self) -> None:
+        with pytest.raises(InvalidEventError, match="timezone-aware"):
+            Event("x", timestamp=datetime(2026, 1, 1))
+        berlin = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=1)))
+        assert Event("x", timestamp=berlin).timestamp == datetime(2026, 1, 1, 11, tzinfo=UTC)
+
+    def test_metadata_rounds_durations_to_milliseconds(self) -> None:
+        measured: Any = 12.6  # typed as int; a float measured in ms is accepted and rounded
+        assert Metadata(duration_ms=measured).duration_ms == 13
+        assert Metadata(cost_usd=1).cost_usd == 1.0
+
+    def test_metadata_extra_is_a_read_only_copy(self) -> None:
+        extra = {"retry": "1"}
+        metadata = Metadata(extra=extra)
+        extra["retry"] = "2"
+        assert metadata.extra == {"retry": "1"}
+        with pytest.raises(TypeError):
+            metadata.extra["x"] = "y"  # type: ignore[index]
+
+    def test_metadata_writes_only_what_is_set(self) -> None:
+        assert Metadata().to_dict() == {}
+        full = Metadata("w", 1, 2, "m", "t", 3, 0.5, {"k": "v"})
+        assert Metadata.from_dict(json.loads(json.dumps(full.to_dict()))) == full
+
+
+class TestIds:
+    def test_event_ids_are_unique_uuids(self) -> None:
+        ids = [new_event_id() for _ in range(100_000)]
+        assert len(set(ids)) == len(ids)
+        parsed = uuid.UUID(ids[0])
+        assert (parsed.version, parsed.variant) == (8, uuid.RFC_4122)
+        assert str(parsed) == ids[0]
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+    def test_a_forked_process_makes_different_ids(self) -> None:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.write(write, new_event_id().encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        child_id = os.read(read, 100).decode()
+        parent_id = new_event_id()
+        assert child_id[:24] != parent_id[:24]
+
+
+class TestPayloads:
+    @given(json_values)
+    def test_any_json_value_is_copied_equal(self, value: Any) -> None:
+        copied = copy_payload(value)
+        expected = {} if value is None else value
+        assert copied == expected
+        assert json.loads(json.dumps(copied)) == copied
+
+    def test_the_copy_is_deep(self) -> None:
+        inner = [1, 2]
+        value = {"a": {"b": inner}}
+        copied = copy_payload(value)
+        assert copied["a"]["b"] is not inner
+        assert copied["a"] is not value["a"]
+
+    def test_subclasses_of_json_types_become_plain(self) -> None:
+        from collections import OrderedDict
+        from enum import IntEnum
+
+        class Level(IntEnum):
+            HIGH = 2
+
+        copied = copy_payload(OrderedDict(kind=EventType.ERROR, level=Level.HIGH, flag=True))
+        assert copied == {"kind": "error", "level": 2, "flag": True}
+        assert [type(v) for v in copied.values()] == [str, int, bool]
+        assert type(copied) is dict
+
+    def test_the_size_limit_counts_encoded_bytes(self) -> None:
+        text = "€" * 1000  # 3 bytes each in UTF-8
+        assert encoded_size({"t": text}) == 3000 + 8
+        assert copy_payload({"t": text}, 3008) == {"t": text}
+        with pytest.raises(InvalidEventError, match="3008 bytes, over the limit of 3007"):
+            copy_payload({"t": text}, 3007)
+
+    def test_nesting_up_to_the_limit_is_fine(self) -> None:
+        value: Any = 1
+        for _ in range(64):
+            value = [value]
+        assert copy_payload(value) == value
+        with pytest.raises(InvalidEventError, match="deeper than 64"):
+            copy_payload([value])
+
+
+def _events(draws: list[tuple[str, int, int, float]]) -> list[Event]:
+    start = datetime(2026, 11, 26, tzinfo=UTC)
+    return [
+        stored_event(
+            f"e{seq}",
+            "s",
+            seq,
+            kind,
+            {"seq": seq},
+            start + timedelta(seconds=seq),
+            Metadata(tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost),
+        )
+        for seq, (kind, tokens_in, tokens_out, cost) in enumerate(draws, start=1)
+    ]
+
+
+event_draws = st.lists(
+    st.tuples(
+        st.sampled_from([*EventType, "custom.kind"]),
+        st.integers(0, 10_000),
+        st.integers(0, 10_000),
+        st.floats(0, 10, allow_nan=False),
+    ),
+    max_size=60,
+)
+
+
+class TestReducer:
+    @given(event_draws)
+    def test_the_fast_fold_equals_the_reducer_one_event_at_a_time(
+        self, draws: list[tuple[str, int, int, float]]
+    ) -> None:
+        events = _events(draws)
+        one_by_one = reduce(default_reducer, events, State("s"))
+        assert fold(default_reducer, State("s"), events) == one_by_one
+
+    @given(event_draws, st.integers(0, 60))
+    def test_folding_in_two_parts_equals_folding_at_once(
+        self, draws: list[tuple[str, int, int, float]], split: int
+    ) -> None:
+        events = _events(draws)
+        middle = fold(default_reducer, State("s"), events[:split])
+        assert fold(default_reducer, middle, events[split:]) == fold(
+            default_reducer, State("s"), events
+        )
+
+    def test_the_default_reducer_counts_like_the_seed(self) -> None:
+        events = _events(
+            [
+                ("llm_request", 100, 0, 0.0),
+                ("llm_response", 5, 50, 0.25),
+                ("tool_called", 7, 7, 7.0),
+                ("error", 0, 0, 0.0),
+                ("error", 0, 0, 0.0),
+            ]
+        )
+        state = fold(default_reducer, State("s"), events)
+        assert state.tokens == TokenUsage(105, 50, 0.25)
+        assert (state.tool_calls, state.errors, state.version) == (1, 2, 5)
+        assert state.data["error"] == {"seq": 5}
+
+    def test_snapshots_fall_on_multiples_of_the_interval(self) -> None:
+        assert snapshot_due(100, snapshot_version=0, base=0, target=250) == 200
+        assert snapshot_due(100, snapshot_version=200, base=200, target=299) is None
+        assert snapshot_due(100, snapshot_version=200, base=250, target=300) == 300
+        assert snapshot_due(100, snapshot_version=0, base=210, target=299) is None
+        assert snapshot_due(0, snapshot_version=0, base=0, target=10_000) is None
+
+
+class TestTimestamps:
+    def test_times_are_written_as_rfc3339_in_utc(self) -> None:
+        moment = datetime(2026, 11, 26, 4, 30, 29, 258028, tzinfo=UTC)
+        assert to_text(moment) == "2026-11-26T04:30:29.258028Z"
+        assert to_text(moment.replace(microsecond=0)) == "2026-11-26T04:30:29Z"
+        assert from_text("2026-11-26T04:30:29.25802872Z") == moment
+        assert from_text("2026-11-26T05:30:29.258028+01:00") == moment
+        with pytest.raises(ValueError, match="no time zone"):
+            from_text("2026-11-26T04:30:29")

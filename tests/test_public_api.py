@@ -1,0 +1,99 @@
+"""The public names are pinned: adding one is a decision, removing one breaks users."""
+
+from __future__ import annotations
+
+import importlib.resources
+import inspect
+
+import agentstore
+from agentstore import errors
+
+PUBLIC = [
+    "AgentStoreError",
+    "ConcurrencyError",
+    "CorruptLogError",
+    "Event",
+    "EventType",
+    "InvalidArgumentError",
+    "InvalidEventError",
+    "InvalidSessionIdError",
+    "Metadata",
+    "Reducer",
+    "Session",
+    "SessionExistsError",
+    "SessionNotFoundError",
+    "Snapshot",
+    "State",
+    "Store",
+    "StoreClosedError",
+    "TokenUsage",
+    "__version__",
+    "default_reducer",
+    "new_event",
+    "open",
+]
+
+STORE_METHODS = [
+    "append",
+    "append_batch",
+    "close",
+    "create_session",
+    "fork",
+    "get_events",
+    "get_session",
+    "get_state",
+    "list_sessions",
+    "replay",
+    "watch",
+]
+
+
+def test_the_public_names_are_pinned() -> None:
+    assert sorted(agentstore.__all__) == sorted(PUBLIC)
+    for name in PUBLIC:
+        assert getattr(agentstore, name) is not None
+
+
+def test_every_error_is_exported_and_an_agentstore_error() -> None:
+    for name in errors.__all__:
+        error = getattr(agentstore, name)
+        assert issubclass(error, agentstore.AgentStoreError)
+    for name in ["InvalidEventError", "InvalidSessionIdError", "InvalidArgumentError"]:
+        assert issubclass(getattr(agentstore, name), ValueError)
+
+
+def test_the_store_has_every_operation_of_the_contract() -> None:
+    public = sorted(
+        name
+        for name, member in inspect.getmembers(agentstore.Store, inspect.isfunction)
+        if not name.startswith("_")
+    )
+    assert public == STORE_METHODS
+
+
+def test_optional_arguments_are_keyword_only() -> None:
+    signature = inspect.signature(agentstore.Store.replay)
+    assert all(
+        p.kind is inspect.Parameter.KEYWORD_ONLY
+        for name, p in signature.parameters.items()
+        if name not in ("self", "session_id")
+    )
+    assert list(inspect.signature(agentstore.open).parameters)[:4] == [
+        "target",
+        "snapshot_interval",
+        "reducer",
+        "max_payload_bytes",
+    ]
+
+
+def test_every_public_callable_is_documented() -> None:
+    for name in PUBLIC:
+        member = getattr(agentstore, name)
+        if callable(member):
+            assert inspect.getdoc(member), name
+    for name in STORE_METHODS:
+        assert inspect.getdoc(getattr(agentstore.Store, name)), name
+
+
+def test_the_package_ships_its_type_information() -> None:
+    assert importlib.resources.files("agentstore").joinpath("py.typed").is_file()

@@ -1,0 +1,114 @@
+"""The model reads and writes the seed library's JSON; its reducer gives the seed's figures.
+
+The fixture directory was written by the Go library agentstore succeeds; its expected
+figures are in ``seed-go-datadir.expected.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentstore import Event, Metadata, Session, Snapshot, State, default_reducer
+from agentstore.state import fold
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DATADIR = FIXTURES / "seed-go-datadir"
+EXPECTED: dict[str, dict[str, Any]] = json.loads(
+    (FIXTURES / "seed-go-datadir.expected.json").read_text()
+)
+
+
+def _events(session_id: str) -> list[Event]:
+    lines = (DATADIR / "events" / f"{session_id}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [Event.from_dict(json.loads(line)) for line in lines]
+
+
+def _session(session_id: str) -> Session:
+    return Session.from_dict(json.loads((DATADIR / "sessions" / f"{session_id}.json").read_text()))
+
+
+@pytest.mark.parametrize("session_id", sorted(EXPECTED))
+def test_seed_sessions_fold_to_the_expected_figures(session_id: str) -> None:
+    expected = EXPECTED[session_id]
+    session = _session(session_id)
+    events = _events(session_id)
+    state = fold(default_reducer, State(session_id), events)
+
+    assert (session.name, dict(session.labels)) == (expected["name"], expected["labels"])
+    assert session.event_count == expected["event_count"] == len(events)
+    assert [e.seq for e in events] == list(range(1, expected["last_seq"] + 1))
+    assert (state.version, state.event_count) == (expected["last_seq"], expected["event_count"])
+    assert (state.tokens.input, state.tokens.output) == (
+        expected["tokens_in"],
+        expected["tokens_out"],
+    )
+    assert state.tokens.cost_usd == pytest.approx(expected["cost_usd"], abs=1e-12)
+    assert (state.tool_calls, state.errors) == (expected["tool_calls"], expected["errors"])
+    assert sorted(state.data) == expected["types"]
+    assert state.last_event_at == events[-1].timestamp == session.updated_at
+
+
+def test_the_seed_snapshot_continues_to_the_same_state() -> None:
+    raw = json.loads((DATADIR / "snapshots" / "long-run-0001.json").read_text())
+    snapshot = Snapshot.from_dict(raw)
+    events = _events("long-run-0001")
+    assert (snapshot.version, snapshot.reducer) == (200, "default")
+    assert snapshot.state == fold(default_reducer, State("long-run-0001"), events[:200])
+    resumed = fold(default_reducer, snapshot.state, events[200:])
+    assert resumed == fold(default_reducer, State("long-run-0001"), events)
+
+
+def test_seed_events_read_with_their_fields() -> None:
+    first, error, custom, updated = _events("37db1a9d-6d14-411d-b1c7-5a9566710a2a")
+    assert first.payload == {"content": "Wie spät ist es in 東京?"}
+    assert first.metadata == Metadata(worker_id="worker-7")
+    assert error.metadata.extra == {"retry": "1"}
+    assert (error.metadata.tool_name, error.metadata.duration_ms) == ("clock", 30000)
+    assert custom.type == "custom"
+    assert custom.payload == {}
+    # The seed wrote nanoseconds; times are kept to the microsecond.
+    assert updated.timestamp.isoformat() == "2026-11-26T04:30:29.246963+00:00"
+    # The seed stored no event ids: a stable one is derived from the position.
+    assert [e.id for e in (first, error)] == ["seq-1", "seq-2"]
+
+
+def test_events_write_the_seed_field_names() -> None:
+    (event,) = _events("0b14d4f8-ddae-4e07-8e0d-d925bf835375")[5:]
+    written = event.to_dict()
+    assert written == {
+        "session_id": "0b14d4f8-ddae-4e07-8e0d-d925bf835375",
+        "sequence_number": 6,
+        "type": "llm_response",
+        "payload": {"content": "Two options: LH1234 at €89.50, EW5678 at €64."},
+        "timestamp": "2026-11-26T04:30:29.229381Z",
+        "metadata": {"tokens_out": 320, "model": "gpt-4", "duration_ms": 640, "cost_usd": 0.018},
+        "id": "seq-6",
+    }
+    assert Event.from_dict(json.loads(json.dumps(written))) == event
+
+
+def test_sessions_write_the_seed_field_names() -> None:
+    bare = _session("37db1a9d-6d14-411d-b1c7-5a9566710a2a")
+    assert (bare.name, dict(bare.labels), bare.parent_id) == ("", {}, None)
+    written = bare.to_dict()
+    assert written == {
+        "id": "37db1a9d-6d14-411d-b1c7-5a9566710a2a",
+        "created_at": "2026-11-26T04:30:29.240089Z",
+        "updated_at": "2026-11-26T04:30:29.246963Z",
+        "event_count": 4,
+    }
+    assert Session.from_dict(written) == bare
+
+
+def test_states_and_snapshots_write_the_seed_field_names() -> None:
+    raw = json.loads((DATADIR / "snapshots" / "long-run-0001.json").read_text())
+    snapshot = Snapshot.from_dict(raw)
+    written = snapshot.to_dict()
+    assert set(written) == {*raw, "reducer"}
+    assert set(written["state"]) == set(raw["state"])
+    assert written["state"]["tokens"] == raw["state"]["tokens"]
+    assert Snapshot.from_dict(json.loads(json.dumps(written))) == snapshot
