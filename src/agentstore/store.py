@@ -8,19 +8,21 @@ latest materialized state so reading state after appends folds only the new even
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from agentstore import sequencing, timestamps
-from agentstore.backends.base import Backend, Subscription
+from agentstore.backends.base import Backend
 from agentstore.errors import (
     InvalidArgumentError,
     InvalidEventError,
     StoreClosedError,
 )
 from agentstore.events import UNSET_TIME, Event, EventType, stored_event, type_name
+from agentstore.feeds import Watch
 from agentstore.ids import new_session_id, validate_session_id
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES, copy_payload
 from agentstore.sessions import Session, check_labels, check_name
@@ -77,7 +79,7 @@ class Store:
         self._states: dict[str, State] = {}
         self._snapshot_versions: dict[str, int] = {}
         self._known_ids: set[str] = set()
-        self._subscriptions: set[Subscription] = set()
+        self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
         self._closed = False
 
     @property
@@ -359,13 +361,13 @@ class Store:
 
     def watch(
         self, session_id: str | None = None, *, from_seq: int = 0, timeout: float | None = None
-    ) -> Generator[Event, None, None]:
+    ) -> Watch:
         """Yield a session's events as they are appended, also by other processes.
 
         With a session id, the stored events with ``seq >= from_seq`` come first (0: all),
         then new ones. With None, the events of every session appended after iteration
         starts. The iterator ends after ``timeout`` seconds without a new event (None:
-        never) or when the store is closed.
+        never), when its ``stop()`` is called (from any thread) or when the store is closed.
 
         Raises:
             SessionNotFoundError: no such session.
@@ -380,10 +382,10 @@ class Store:
         if session_id is None:
             if start:
                 raise InvalidArgumentError("from_seq needs a session id")
-            return self._follow(None, 0, timeout)
+            return self._watch(None, from_seq=0, timeout=timeout)
         session_id = self._check_id(session_id)
         self._backend.last_seq(session_id)  # an unknown session fails now, not at next()
-        return self._follow(session_id, max(start, 1), timeout)
+        return self._watch(session_id, from_seq=max(start, 1), timeout=timeout)
 
     def close(self) -> None:
         """Close the store and its backend; watchers end. Calling it again does nothing."""
@@ -391,8 +393,8 @@ class Store:
             return
         self._closed = True
         self._states.clear()
-        for subscription in list(self._subscriptions):
-            subscription.close()
+        for watch in list(self._watches):
+            watch.stop()
         self._backend.close()
 
     # Internals
@@ -414,37 +416,10 @@ class Store:
         self._known_ids.add(session_id)
         return session_id
 
-    def _follow(
-        self, session_id: str | None, next_seq: int, timeout: float | None
-    ) -> Generator[Event, None, None]:
-        """Yield the stored events from ``next_seq``, then live ones, each once.
-
-        The feed opens at the first ``next()``, so an iterator never started holds nothing;
-        it subscribes before reading the backlog so no event falls between the two.
-        ``next_seq`` is 0 for a feed of all sessions, whose seqs are not comparable.
-        """
-        if self._closed:
-            return
-        subscription = self._backend.subscribe(session_id)
-        self._subscriptions.add(subscription)
-        try:
-            if session_id is not None:
-                for event in self._backend.read(session_id, from_seq=next_seq):
-                    yield event
-                    next_seq = event.seq + 1
-            while True:
-                batch = subscription.wait(timeout)
-                if not batch:
-                    return
-                for event in batch:
-                    if next_seq:
-                        if event.seq < next_seq:
-                            continue
-                        next_seq = event.seq + 1
-                    yield event
-        finally:
-            self._subscriptions.discard(subscription)
-            subscription.close()
+    def _watch(self, session_id: str | None, *, from_seq: int, timeout: float | None) -> Watch:
+        watch = Watch(self._backend, session_id, from_seq=from_seq, timeout=timeout)
+        self._watches.add(watch)
+        return watch
 
     def _materialize(self, session_id: str, last: int, cached: State | None) -> State:
         state = self._fold_to(session_id, last, cached, snapshots=self._snapshot_interval > 0)

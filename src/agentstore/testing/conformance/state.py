@@ -77,6 +77,25 @@ class StateScenarios:
         assert (state.version, state.event_count) == (9, 9)
         assert state == _fold(store.get_events(session.id))
 
+    def test_reading_state_after_appends_folds_only_the_new_events(
+        self, open_store: StoreFactory
+    ) -> None:
+        folded: list[int] = []
+
+        def counting(state: State, event: Event) -> State:
+            folded.append(event.seq)
+            return default_reducer(state, event)
+
+        with open_store(reducer=counting, snapshot_interval=0) as store:
+            session = store.create_session()
+            record(store, session.id, 10)
+            store.get_state(session.id)
+            assert folded == list(range(1, 11))
+            record(store, session.id, 2)
+            assert store.get_state(session.id).version == 12
+            assert store.get_state(session.id).version == 12
+            assert folded == list(range(1, 13))
+
     def test_time_travel_gives_the_state_after_any_seq(
         self, store: Store, session: Session
     ) -> None:

@@ -150,6 +150,25 @@ class WatchScenarios:
         assert not reader.is_alive()
         assert [e.seq for e in seen] == [1]
 
+    def test_stop_ends_a_watch_from_another_thread(self, store: Store, session: Session) -> None:
+        record(store, session.id, 2)
+        feed = store.watch(session.id)  # no timeout: it would wait forever
+        stopper = _in_background(feed.stop, delay=0.2)
+        started = time.monotonic()
+        assert [e.seq for e in feed] == [1, 2]
+        stopper.join()
+        assert feed.stopped
+        assert 0.15 < time.monotonic() - started < 5
+        assert list(feed) == []
+
+    def test_a_watch_is_a_context_manager(self, store: Store, session: Session) -> None:
+        record(store, session.id, 3)
+        with store.watch(session.id) as feed:
+            first = next(feed)
+        assert first.seq == 1
+        assert feed.stopped
+        assert list(feed) == []
+
     def test_watching_an_unknown_session_fails_at_once(self, store: Store) -> None:
         with pytest.raises(SessionNotFoundError):
             store.watch("missing")

@@ -1,0 +1,107 @@
+"""Live feeds: the iterator that :meth:`agentstore.Store.watch` returns."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+
+from agentstore.backends.base import Backend, Subscription
+from agentstore.events import Event
+
+__all__ = ["Watch"]
+
+
+class Watch(Iterator[Event]):
+    """Events of one session (or all) as they are appended; iterate it, stop it from anywhere.
+
+    The feed opens at the first ``next()``, so a watch never iterated holds nothing. It
+    subscribes before it reads the stored backlog, so no event falls between the two, and
+    yields each event once. Iteration ends after ``timeout`` seconds without a new event,
+    when :meth:`stop` is called (from any thread), or when the store is closed. A watch is
+    also a context manager that stops it.
+    """
+
+    def __init__(
+        self, backend: Backend, session_id: str | None, *, from_seq: int, timeout: float | None
+    ) -> None:
+        self._backend = backend
+        self._session_id = session_id
+        self._next_seq = from_seq  # 0 for all sessions, whose seqs are not comparable
+        self._timeout = timeout
+        self._pending: deque[Event] = deque()
+        self._subscription: Subscription | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    @property
+    def session_id(self) -> str | None:
+        """The session watched, or None for all sessions."""
+        return self._session_id
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the feed has ended."""
+        return self._stopped
+
+    def __iter__(self) -> Watch:
+        return self
+
+    def __next__(self) -> Event:
+        while not self._stopped:
+            if self._pending:
+                return self._pending.popleft()
+            if self._subscription is None:
+                self._open()
+                continue
+            batch = self._subscription.wait(self._timeout)
+            if not batch:  # the timeout ran out, or the feed was closed
+                break
+            self._accept(batch)
+        self.stop()
+        raise StopIteration
+
+    def stop(self) -> None:
+        """End the feed and release its subscription; a blocked ``next()`` returns at once."""
+        with self._lock:
+            self._stopped = True
+            subscription = self._subscription
+        if subscription is not None:
+            subscription.close()
+
+    close = stop
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        self.stop()
+
+    def _open(self) -> None:
+        subscription = self._backend.subscribe(self._session_id)
+        with self._lock:
+            self._subscription = subscription
+            stopped = self._stopped
+        if stopped:
+            subscription.close()
+            return
+        if self._session_id is not None:
+            self._accept(self._backend.read(self._session_id, from_seq=self._next_seq))
+
+    def _accept(self, events: Sequence[Event]) -> None:
+        if not self._next_seq:
+            self._pending.extend(events)
+            return
+        for event in events:
+            if event.seq >= self._next_seq:
+                self._pending.append(event)
+                self._next_seq = event.seq + 1
