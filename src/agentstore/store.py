@@ -7,7 +7,6 @@ latest materialized state so reading state after appends folds only the new even
 
 from __future__ import annotations
 
-import logging
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -24,25 +23,15 @@ from agentstore.errors import (
 from agentstore.events import UNSET_TIME, Event, EventType, stored_event, type_name
 from agentstore.feeds import Watch
 from agentstore.ids import new_session_id, validate_session_id
+from agentstore.materializer import Materializer
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES, copy_payload
 from agentstore.sessions import Session, check_labels, check_name
-from agentstore.state import (
-    Reducer,
-    Snapshot,
-    State,
-    default_reducer,
-    fold,
-    reducer_name,
-    snapshot_due,
-)
+from agentstore.state import Reducer, State, default_reducer
 
 __all__ = ["Store"]
 
-log = logging.getLogger("agentstore")
-
 _new_object = object.__new__
 _copy_payload = copy_payload
-_STATE_CACHE_LIMIT = 4096
 _KNOWN_IDS_LIMIT = 65536
 
 
@@ -75,9 +64,7 @@ class Store:
         self._snapshot_interval = _check_count(snapshot_interval, "snapshot_interval")
         self._max_payload_bytes = _check_count(max_payload_bytes, "max_payload_bytes")
         self._reducer: Reducer = reducer if reducer is not None else default_reducer
-        self._reducer_name = reducer_name(self._reducer)
-        self._states: dict[str, State] = {}
-        self._snapshot_versions: dict[str, int] = {}
+        self._states = Materializer(backend, self._reducer, self._snapshot_interval)
         self._known_ids: set[str] = set()
         self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
         self._closed = False
@@ -301,19 +288,13 @@ class Store:
         session_id = self._check_id(session_id)
         last = self._backend.last_seq(session_id)
         if at_seq is None:
-            cached = self._states.get(session_id)
-            if cached is not None and cached.version >= last:
-                return cached
-            return self._materialize(session_id, last, cached)
+            return self._states.latest(session_id, last)
         target = _check_count(at_seq, "at_seq")
         if target > last:
             raise InvalidArgumentError(
                 f"at_seq {target} is past the last event of session {session_id!r} ({last})"
             )
-        cached = self._states.get(session_id)
-        if cached is not None and cached.version > target:
-            cached = None
-        return self._fold_to(session_id, target, cached, snapshots=False)
+        return self._states.at(session_id, target, last)
 
     # Forks and live feeds
 
@@ -420,60 +401,6 @@ class Store:
         watch = Watch(self._backend, session_id, from_seq=from_seq, timeout=timeout)
         self._watches.add(watch)
         return watch
-
-    def _materialize(self, session_id: str, last: int, cached: State | None) -> State:
-        state = self._fold_to(session_id, last, cached, snapshots=self._snapshot_interval > 0)
-        current = self._states.get(session_id)
-        if current is None or current.version < state.version:
-            if current is None and len(self._states) >= _STATE_CACHE_LIMIT:
-                del self._states[next(iter(self._states))]  # the oldest entry
-            self._states[session_id] = state
-        return state
-
-    def _fold_to(
-        self, session_id: str, target: int, base: State | None, *, snapshots: bool
-    ) -> State:
-        if base is None:
-            base = self._snapshot_base(session_id, target) or State(session_id)
-        events = self._backend.read(session_id, from_seq=base.version + 1, to_seq=target)
-        if not snapshots:
-            return fold(self._reducer, base, events)
-        boundary = snapshot_due(
-            self._snapshot_interval,
-            snapshot_version=self._snapshot_versions.get(session_id, 0),
-            base=base.version,
-            target=target,
-        )
-        if boundary is None:
-            return fold(self._reducer, base, events)
-        split = boundary - base.version
-        middle = fold(self._reducer, base, events[:split])
-        self._save_snapshot(Snapshot(session_id, boundary, middle, reducer=self._reducer_name))
-        return fold(self._reducer, middle, events[split:])
-
-    def _snapshot_base(self, session_id: str, target: int) -> State | None:
-        snapshot = self._backend.read_snapshot(session_id)
-        if snapshot is None:
-            return None
-        if (
-            snapshot.session_id != session_id
-            or snapshot.state.version != snapshot.version
-            or snapshot.version > self._backend.last_seq(session_id)
-        ):
-            log.warning("ignoring an unusable snapshot of session %r", session_id)
-            return None
-        if snapshot.reducer != self._reducer_name:
-            return None  # made by another reducer: never mix its state into ours
-        self._snapshot_versions[session_id] = snapshot.version
-        return snapshot.state if snapshot.version <= target else None
-
-    def _save_snapshot(self, snapshot: Snapshot) -> None:
-        try:
-            self._backend.write_snapshot(snapshot)
-        except OSError as error:  # a snapshot only saves time; the log is the truth
-            log.warning("could not save a snapshot of %r: %s", snapshot.session_id, error)
-            return
-        self._snapshot_versions[snapshot.session_id] = snapshot.version
 
 
 def _between(events: list[Event], low: datetime | None, high: datetime | None) -> list[Event]:

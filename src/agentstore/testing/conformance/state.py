@@ -162,11 +162,23 @@ class StateScenarios:
         with open_store(snapshot_interval=5) as default:
             assert default.get_state(session.id) == _fold(stored, session.id)
 
-    def test_an_unusable_snapshot_is_ignored(self, store: Store, session: Session) -> None:
+    def test_a_snapshot_of_another_reducer_is_ignored(
+        self, store: Store, session: Session
+    ) -> None:
         stored = record(store, session.id, 10)
         bogus = State(session.id, version=8, data={"bogus": True}, event_count=8)
         store.backend.write_snapshot(Snapshot(session.id, 8, bogus, reducer="someone.else"))
         assert store.get_state(session.id) == _fold(stored, session.id)
+
+    def test_a_snapshot_ahead_of_the_log_is_ignored(self, open_store: StoreFactory) -> None:
+        with open_store() as store:
+            session = store.create_session()
+            stored = record(store, session.id, 10)
+            ahead = State(session.id, version=50, data={"bogus": True}, event_count=50)
+            store.backend.write_snapshot(Snapshot(session.id, 50, ahead))
+        with open_store() as reopened:
+            assert reopened.get_state(session.id) == _fold(stored, session.id)
+            assert reopened.get_state(session.id, at_seq=5) == _fold(stored[:5], session.id)
 
     def test_state_is_plain_json(self, store: Store, session: Session) -> None:
         store.append_batch(session.id, agent_run())
