@@ -14,6 +14,7 @@ from typing import Any
 from agentstore import timestamps
 from agentstore.errors import InvalidArgumentError, InvalidEventError
 from agentstore.ids import new_event_id
+from agentstore.payloads import check_text
 
 __all__ = ["UNSET_TIME", "Event", "EventType", "Metadata", "new_event"]
 
@@ -65,29 +66,38 @@ def type_name(value: object) -> str:
     return name
 
 
+_MAX_COUNT = 1 << 63  # tokens and milliseconds are int64 in the seed's format
+_MAX_COST_USD = 1e12  # far beyond any call, and sums of it can never overflow to infinity
+
+
 def _check_count(name: str, value: object) -> int:
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value < _MAX_COUNT:
         return value
-    if isinstance(value, float) and name == "duration_ms" and math.isfinite(value) and value >= 0:
+    if (
+        isinstance(value, float)
+        and name == "duration_ms"
+        and math.isfinite(value)
+        and 0 <= value < _MAX_COUNT
+    ):
         return round(value)  # durations are whole milliseconds, as in the seed's format
     raise InvalidEventError(
-        f"must be a non-negative integer, not {value!r}", path=f"metadata.{name}"
+        f"must be a non-negative integer below 2**63, not {value!r}", path=f"metadata.{name}"
     )
 
 
 def _check_text(name: str, value: object) -> str:
     if isinstance(value, str):
-        return str.__str__(value)
+        return check_text(value, f"metadata.{name}")
     raise InvalidEventError(f"must be a str, not {type(value).__name__}", path=f"metadata.{name}")
 
 
 def _check_cost(value: object) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         cost = float(value)
-        if math.isfinite(cost) and cost >= 0:
+        if math.isfinite(cost) and 0 <= cost <= _MAX_COST_USD:
             return cost
     raise InvalidEventError(
-        f"must be a finite, non-negative number, not {value!r}", path="metadata.cost_usd"
+        f"must be a number from 0 to {_MAX_COST_USD:.0e}, not {value!r}", path="metadata.cost_usd"
     )
 
 
@@ -102,7 +112,12 @@ def _check_extra(value: object) -> Mapping[str, str]:
                 f"keys and values must be str, got {key!r}: {item!r}", path="metadata.extra"
             )
     # A read-only copy: the caller's dict may change later, the event may not.
-    return MappingProxyType({str.__str__(k): str.__str__(v) for k, v in value.items()})
+    return MappingProxyType(
+        {
+            check_text(k, "metadata.extra"): check_text(v, f"metadata.extra[{k!r}]")
+            for k, v in value.items()
+        }
+    )
 
 
 _EMPTY_EXTRA: Mapping[str, str] = MappingProxyType({})
@@ -216,8 +231,8 @@ class Event:
         timestamp: datetime = UNSET_TIME,
     ) -> None:
         _check_metadata(metadata)
-        if id is not None and (not isinstance(id, str) or not id or len(id) > 128):
-            raise InvalidEventError(f"event id must be a str of 1-128 characters, not {id!r}")
+        if id is not None:
+            _check_id(id)
         try:
             timestamp = timestamps.check(timestamp)
         except InvalidArgumentError as error:
@@ -425,6 +440,12 @@ def new_event(
     event._timestamp = UNSET_TIME
     event._metadata = metadata
     return event
+
+
+def _check_id(event_id: object) -> None:
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
+        raise InvalidEventError(f"event id must be a str of 1-128 characters, not {event_id!r}")
+    check_text(event_id, "id")
 
 
 def _check_metadata(metadata: object) -> None:

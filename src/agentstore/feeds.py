@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 
-from agentstore.backends.base import Backend, Subscription
+from agentstore.backends.base import Backend
 from agentstore.events import Event
 
 __all__ = ["Watch"]
@@ -16,9 +15,9 @@ __all__ = ["Watch"]
 class Watch(Iterator[Event]):
     """Events of one session (or all) as they are appended; iterate it, stop it from anywhere.
 
-    The feed opens at the first ``next()``, so a watch never iterated holds nothing. It
-    subscribes before it reads the stored backlog, so no event falls between the two, and
-    yields each event once. Iteration ends after ``timeout`` seconds without a new event,
+    The feed starts when the watch is made: events appended after that are kept for it.
+    The stored backlog of a session is read at the first ``next()``; events in both are
+    yielded once. Iteration ends after ``timeout`` seconds without a new event,
     when :meth:`stop` is called (from any thread), or when the store is closed. A watch is
     also a context manager that stops it.
     """
@@ -31,9 +30,9 @@ class Watch(Iterator[Event]):
         self._next_seq = from_seq  # 0 for all sessions, whose seqs are not comparable
         self._timeout = timeout
         self._pending: deque[Event] = deque()
-        self._subscription: Subscription | None = None
-        self._lock = threading.Lock()
         self._stopped = False
+        self._started = False
+        self._subscription = backend.subscribe(session_id)
 
     @property
     def session_id(self) -> str | None:
@@ -52,8 +51,8 @@ class Watch(Iterator[Event]):
         while not self._stopped:
             if self._pending:
                 return self._pending.popleft()
-            if self._subscription is None:
-                self._open()
+            if not self._started:
+                self._start()
                 continue
             batch = self._subscription.wait(self._timeout)
             if not batch:  # the timeout ran out, or the feed was closed
@@ -64,11 +63,8 @@ class Watch(Iterator[Event]):
 
     def stop(self) -> None:
         """End the feed and release its subscription; a blocked ``next()`` returns at once."""
-        with self._lock:
-            self._stopped = True
-            subscription = self._subscription
-        if subscription is not None:
-            subscription.close()
+        self._stopped = True
+        self._subscription.close()
 
     close = stop
 
@@ -84,16 +80,11 @@ class Watch(Iterator[Event]):
         self.stop()
 
     def __del__(self) -> None:
-        self.stop()
+        if hasattr(self, "_subscription"):
+            self.stop()
 
-    def _open(self) -> None:
-        subscription = self._backend.subscribe(self._session_id)
-        with self._lock:
-            self._subscription = subscription
-            stopped = self._stopped
-        if stopped:
-            subscription.close()
-            return
+    def _start(self) -> None:
+        self._started = True
         if self._session_id is not None:
             self._accept(self._backend.read(self._session_id, from_seq=self._next_seq))
 

@@ -9,6 +9,7 @@ appends never pay for them.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import NamedTuple
 
 from agentstore.backends.base import Backend
@@ -33,8 +34,11 @@ class Materializer:
         self._backend = backend
         self._reducer = reducer
         self._reducer_name = reducer_name(reducer)
-        self._snapshot_interval = snapshot_interval
+        # A reducer without a name of its own (a lambda, a closure, a partial) shares its
+        # name with others: it neither reads nor writes snapshots, so none are mixed.
+        self._snapshot_interval = snapshot_interval if self._reducer_name else 0
         self._latest: dict[str, _Latest] = {}
+        self._keeping = threading.Lock()  # cache writes only; reads take no lock
 
     def latest(self, session_id: str, last: int) -> State:
         """Return the state after event ``last``, the session's last seq, and cache it."""
@@ -56,7 +60,8 @@ class Materializer:
             split = boundary - base.version
             base = fold(self._reducer, base, events[:split])
             events = events[split:]
-            if self._save(Snapshot(session_id, boundary, base, reducer=self._reducer_name)):
+            tag = self._reducer_name or ""  # set: snapshots are off without a name
+            if self._save(Snapshot(session_id, boundary, base, reducer=tag)):
                 snapshot_version = boundary
         state = fold(self._reducer, base, events)
         self._keep(session_id, _Latest(state, snapshot_version))
@@ -77,15 +82,18 @@ class Materializer:
         self._latest.clear()
 
     def _keep(self, session_id: str, latest: _Latest) -> None:
-        current = self._latest.get(session_id)
-        if current is not None and current.state.version >= latest.state.version:
-            return  # another thread got further meanwhile
-        if current is None and len(self._latest) >= _CACHE_LIMIT:
-            del self._latest[next(iter(self._latest))]
-        self._latest[session_id] = latest
+        with self._keeping:
+            current = self._latest.get(session_id)
+            if current is not None and current.state.version >= latest.state.version:
+                return  # another thread got further meanwhile
+            if current is None and len(self._latest) >= _CACHE_LIMIT:
+                del self._latest[next(iter(self._latest))]
+            self._latest[session_id] = latest
 
     def _from_snapshot(self, session_id: str, target: int, last: int) -> tuple[State, int]:
         """Return where to start folding towards ``target``, and the saved snapshot's version."""
+        if self._reducer_name is None:
+            return State(session_id), 0
         snapshot = self._backend.read_snapshot(session_id)
         if snapshot is None:
             return State(session_id), 0

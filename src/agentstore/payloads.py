@@ -2,10 +2,10 @@
 
 A payload is stored as JSON by every durable backend and read back by other programs, so
 the store accepts exactly what round-trips through JSON unchanged: dicts with str keys,
-lists (tuples become lists), str, int, finite float, bool and None. Anything else (NaN,
-bytes, sets, datetimes, objects, int keys, cycles) is refused with the path of the bad
-value, before anything is written, instead of being silently converted or failing halfway
-through a write.
+lists (tuples become lists), str, 64-bit integers, finite floats, bool and None. Anything
+else (NaN, bytes, sets, datetimes, objects, int keys, cycles, lone surrogates) is refused
+with the path of the bad value, before anything is written, instead of being silently
+converted or failing halfway through a write.
 """
 
 from __future__ import annotations
@@ -15,15 +15,24 @@ from typing import Any
 
 from agentstore.errors import InvalidEventError
 
-__all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "MAX_DEPTH", "copy_payload", "encoded_size"]
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "MAX_DEPTH",
+    "check_integer",
+    "check_text",
+    "copy_payload",
+    "encoded_size",
+]
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20
 MAX_DEPTH = 64
-_INT64 = 1 << 63
-_MAX_INT_BITS = 13_000  # about 3,900 digits: below CPython's int-to-str limit of 4,300
-# Upper bound of an encoded scalar other than str: a float's repr is at most 24 bytes and
-# an int within 64 bits 20; larger ints are rare enough to be over-counted by _check_big_int.
-_SCALAR_BOUND = 26
+# Integers must fit in 64 bits (signed or unsigned): what JSON libraries of other
+# languages, and the fast encoder of the file backend, read and write exactly.
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
+# The size estimate counts the characters of strings and keys plus one byte for every
+# value: a lower bound of the encoded size. At most 6 bytes a character (\u00XX) and
+# 24 a number make 26 times the estimate an upper bound.
+_UPPER_PER_ESTIMATED_BYTE = 26
 
 _HINTS = {
     "bytes": "decode it to str or encode it as base64",
@@ -50,6 +59,10 @@ class _TooDeepError(Exception):
     """The payload nests deeper than MAX_DEPTH (or contains itself)."""
 
 
+class _TooLargeError(Exception):
+    """The payload's size estimate, a lower bound, is already over the limit."""
+
+
 class _NotPlainJSONError(Exception):
     """Not a plain JSON type: try the subclass conversions."""
 
@@ -68,16 +81,21 @@ def copy_payload(value: Any, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Any:
         return {}
     try:
         if type(value) is dict:  # the usual payload: one call less
-            copied, size_bound = _copy_dict(value, 0)
+            copied, estimate = _copy_dict(value, 0, max_bytes)
         else:
-            copied, size_bound = _copy(value, 0)
+            copied, estimate = _copy(value, 0, max_bytes)
     except _InvalidValueError as bad:
         raise InvalidEventError(bad.reason, path=_path(reversed(bad.keys))) from None
     except _TooDeepError:
         raise _depth_error(value) from None
-    if size_bound > max_bytes:
-        # The walk's estimate is an upper bound; only payloads near the limit pay for
-        # an exact encoding.
+    except _TooLargeError:
+        # Stopping early also bounds the work on a payload that repeats one list inside
+        # itself (x = [x, x] twenty times encodes to megabytes from a few objects).
+        raise InvalidEventError(
+            f"is larger than the limit of {max_bytes} bytes", path="payload"
+        ) from None
+    if estimate * _UPPER_PER_ESTIMATED_BYTE > max_bytes:
+        # Only payloads that may be near the limit pay for an exact encoding.
         size = encoded_size(copied)
         if size > max_bytes:
             raise InvalidEventError(
@@ -92,17 +110,33 @@ def encoded_size(value: Any) -> int:
     return len(text.encode("utf-8"))
 
 
-def _copy(value: Any, depth: int) -> tuple[Any, int]:
-    """Copy one value; return the copy and an upper bound of its encoded size."""
+def check_text(text: str, what: str) -> str:
+    """Return ``text`` as a plain str if it is valid Unicode, else raise InvalidEventError."""
+    try:
+        return _text(text)
+    except _InvalidValueError as bad:
+        raise InvalidEventError(bad.reason, path=what) from None
+
+
+def check_integer(number: int, what: str) -> int:
+    """Return ``number`` if it fits in 64 bits, else raise InvalidEventError."""
+    try:
+        return _integer(number)
+    except _InvalidValueError as bad:
+        raise InvalidEventError(bad.reason, path=what) from None
+
+
+def _copy(value: Any, depth: int, limit: int) -> tuple[Any, int]:
+    """Copy one value; return the copy and its size estimate."""
     kind = type(value)
     if kind is dict:
-        return _copy_dict(value, depth)
+        return _copy_dict(value, depth, limit)
     if kind is list or kind is tuple:
-        return _copy_list(value, depth)
+        return _copy_list(value, depth, limit)
     try:
-        return _copy_scalar(value), 6 * len(value) + 2 if kind is str else _SCALAR_BOUND
+        return _copy_scalar(value), len(value) + 1 if kind is str else 1
     except _NotPlainJSONError:
-        return _copy_subclass(value, depth)
+        return _copy_subclass(value, depth, limit)
 
 
 def _copy_scalar(value: Any) -> Any:
@@ -113,9 +147,7 @@ def _copy_scalar(value: Any) -> Any:
             _check_unicode(value)
         return value
     if kind is int:
-        if -_INT64 <= value < _INT64:
-            return value
-        return _check_big_int(value)
+        return value if _INT_MIN <= value <= _INT_MAX else _integer(value)
     if kind is float:
         if value - value == 0.0:  # false for NaN and the infinities, faster than isfinite
             return value
@@ -125,11 +157,11 @@ def _copy_scalar(value: Any) -> Any:
     raise _NotPlainJSONError
 
 
-def _copy_dict(value: dict[Any, Any], depth: int) -> tuple[dict[str, Any], int]:
+def _copy_dict(value: dict[Any, Any], depth: int, limit: int) -> tuple[dict[str, Any], int]:
     if depth >= MAX_DEPTH:
         raise _TooDeepError
     out = {}
-    bound = 2
+    estimate = 1
     for key, item in value.items():
         if type(key) is not str:
             key = _key(key)
@@ -143,63 +175,67 @@ def _copy_dict(value: dict[Any, Any], depth: int) -> tuple[dict[str, Any], int]:
                 if not item.isascii():
                     _check_unicode(item)
                 out[key] = item
-                bound += 6 * (len(key) + len(item)) + 6
+                estimate += len(key) + len(item) + 2
                 continue
             if kind is dict or kind is list or kind is tuple:
-                out[key], item_bound = _copy(item, depth + 1)
+                out[key], item_estimate = _copy(item, depth + 1, limit)
+                if estimate + item_estimate > limit:
+                    raise _TooLargeError
             else:
                 try:
                     out[key] = _copy_scalar(item)
-                    item_bound = _SCALAR_BOUND
+                    item_estimate = 1
                 except _NotPlainJSONError:
-                    out[key], item_bound = _copy_subclass(item, depth + 1)
+                    out[key], item_estimate = _copy_subclass(item, depth + 1, limit)
         except _InvalidValueError as bad:
             bad.keys.append(key)
             raise
-        bound += item_bound + 6 * len(key) + 4
-    return out, bound
+        estimate += item_estimate + len(key) + 1
+    return out, estimate
 
 
-def _copy_list(value: list[Any] | tuple[Any, ...], depth: int) -> tuple[list[Any], int]:
+def _copy_list(value: list[Any] | tuple[Any, ...], depth: int, limit: int) -> tuple[list[Any], int]:
     if depth >= MAX_DEPTH:
         raise _TooDeepError
     out = []
-    bound = 2
+    estimate = 1
     for index, item in enumerate(value):
         kind = type(item)
         try:
             if kind is dict or kind is list or kind is tuple:
-                copied, item_bound = _copy(item, depth + 1)
+                copied, item_estimate = _copy(item, depth + 1, limit)
+                if estimate + item_estimate > limit:
+                    raise _TooLargeError
             else:
                 try:
                     copied = _copy_scalar(item)
-                    item_bound = 6 * len(item) + 2 if kind is str else _SCALAR_BOUND
+                    item_estimate = len(item) + 1 if kind is str else 1
                 except _NotPlainJSONError:
-                    copied, item_bound = _copy_subclass(item, depth + 1)
+                    copied, item_estimate = _copy_subclass(item, depth + 1, limit)
         except _InvalidValueError as bad:
             bad.keys.append(index)
             raise
         out.append(copied)
-        bound += item_bound + 1
-    return out, bound
+        estimate += item_estimate
+    return out, estimate
 
 
-def _copy_subclass(value: Any, depth: int) -> tuple[Any, int]:
+def _copy_subclass(value: Any, depth: int, limit: int) -> tuple[Any, int]:
     """Copy a value that is not of an exact JSON type, or raise _InvalidValueError."""
     # Subclasses of the JSON types (str enums, IntEnum, OrderedDict, NamedTuple...) are
     # stored as their plain base type, which is what a JSON round trip gives back.
     if isinstance(value, bool):
-        return bool(value), 5
+        return bool(value), 1
     if isinstance(value, str):
-        return _copy(str.__str__(value), depth)
+        return _copy(str.__str__(value), depth, limit)
     if isinstance(value, int):
-        return _copy(int(value), depth)
+        return _copy(int(value), depth, limit)
     if isinstance(value, float):
-        return _copy(float(value), depth)
+        return _copy(float(value), depth, limit)
     if isinstance(value, dict):
-        return _copy_dict(value, depth)
+        return _copy_dict(value, depth, limit)
     if isinstance(value, (list, tuple)):
-        return _copy_list(value, depth)
+        return _copy_list(value, depth, limit)
     name = type(value).__name__
     hint = _HINTS.get(name)
     raise _InvalidValueError(f"{name} is not a JSON type" + (f" ({hint})" if hint else ""))
@@ -207,10 +243,19 @@ def _copy_subclass(value: Any, depth: int) -> tuple[Any, int]:
 
 def _key(key: object) -> str:
     if isinstance(key, str):
-        return str.__str__(key)
+        return _text(key)
     raise _InvalidValueError(
         f"dict key {key!r} is a {type(key).__name__}; JSON object keys must be str"
     )
+
+
+def _text(text: object) -> str:
+    if not isinstance(text, str):
+        raise _InvalidValueError(f"must be a str, not {type(text).__name__}")
+    plain = str.__str__(text)
+    if not plain.isascii():
+        _check_unicode(plain)
+    return plain
 
 
 def _check_unicode(text: str) -> None:
@@ -223,13 +268,12 @@ def _check_unicode(text: str) -> None:
         ) from None
 
 
-def _check_big_int(number: int) -> int:
-    bits = number.bit_length()
-    if bits > _MAX_INT_BITS:
-        raise _InvalidValueError(
-            f"integer of {bits} bits is too large (at most {_MAX_INT_BITS} bits)"
-        )
-    return number
+def _integer(number: int) -> int:
+    if _INT_MIN <= number <= _INT_MAX:
+        return number
+    raise _InvalidValueError(
+        f"an integer of {number.bit_length()} bits does not fit in 64 bits (store it as a string)"
+    )
 
 
 def _path(keys: Any) -> str:

@@ -9,7 +9,8 @@ from types import MappingProxyType
 from typing import Any
 
 from agentstore import timestamps
-from agentstore.errors import InvalidArgumentError
+from agentstore.errors import InvalidArgumentError, InvalidEventError
+from agentstore.payloads import check_text
 
 __all__ = ["Session", "check_labels", "check_name"]
 
@@ -110,7 +111,14 @@ def check_name(name: object) -> str:
         raise InvalidArgumentError(
             f"session name must be at most {MAX_NAME_LENGTH} characters without NUL"
         )
-    return str.__str__(name)
+    return _text(name, "session name")
+
+
+def _text(text: str, what: str) -> str:
+    try:
+        return check_text(text, what)
+    except InvalidEventError as error:
+        raise InvalidArgumentError(str(error)) from None
 
 
 def check_labels(labels: object) -> Mapping[str, str]:
@@ -132,4 +140,6 @@ def check_labels(labels: object) -> Mapping[str, str]:
             )
     if not labels:
         return _NO_LABELS
-    return MappingProxyType({str.__str__(k): str.__str__(v) for k, v in labels.items()})
+    return MappingProxyType(
+        {_text(k, "label"): _text(v, f"label {k!r}") for k, v in labels.items()}
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -119,7 +120,8 @@ class Reducer(Protocol):
     ``session_id``, ``version``, ``event_count`` and ``last_event_at`` right after each
     fold, so a reducer need only compute the rest. A snapshot records the reducer's name
     (its ``name`` attribute, else its module and qualified name) and is used only by a
-    reducer of that name.
+    reducer of that name; a lambda, nested function or partial without a ``name`` shares
+    its qualified name with others, so it takes no snapshots.
     """
 
     def __call__(self, state: State, event: Event, /) -> State: ...
@@ -130,15 +132,23 @@ def default_reducer(state: State, event: Event) -> State:
     return _fold_default(state, (event,))
 
 
-def reducer_name(reducer: Reducer) -> str:
-    """Return the name a snapshot records for ``reducer``."""
+def reducer_name(reducer: Reducer) -> str | None:
+    """Return the name a snapshot records for ``reducer``, or None if it has no unique one.
+
+    A reducer's ``name`` attribute wins; else a module-level function or class instance
+    is named by its module and qualified name. Lambdas, nested functions and partials
+    share such names with others, so they get None (and no snapshots).
+    """
     if reducer is default_reducer:
         return DEFAULT_REDUCER_NAME
     name = getattr(reducer, "name", None)
     if isinstance(name, str) and name:
         return name
     kind = reducer if hasattr(reducer, "__qualname__") else type(reducer)
-    return f"{kind.__module__}.{kind.__qualname__}"
+    qualified = f"{kind.__module__}.{kind.__qualname__}"
+    if "<" in qualified or isinstance(reducer, functools.partial):
+        return None
+    return qualified
 
 
 def fold(reducer: Reducer, state: State, events: Sequence[Event]) -> State:

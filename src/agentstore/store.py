@@ -7,6 +7,8 @@ latest materialized state so reading state after appends folds only the new even
 
 from __future__ import annotations
 
+import sys
+import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -151,9 +153,10 @@ class Store:
             InvalidArgumentError: a negative limit or offset, or bad labels.
         """
         self._check_open()
+        start = min(_check_count(offset, "offset"), sys.maxsize)
         return self._backend.list_sessions(
-            limit=_check_count(limit, "limit"),
-            offset=_check_count(offset, "offset"),
+            limit=min(_check_count(limit, "limit"), sys.maxsize - start),  # any limit: all
+            offset=start,
             labels=check_labels(labels) or None,
         )
 
@@ -356,10 +359,7 @@ class Store:
         """
         self._check_open()
         start = _check_count(from_seq, "from_seq")
-        if timeout is not None and (
-            not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout < 0
-        ):
-            raise InvalidArgumentError(f"timeout must be None or >= 0 seconds, not {timeout!r}")
+        timeout = _check_timeout(timeout)
         if session_id is None:
             if start:
                 raise InvalidArgumentError("from_seq needs a session id")
@@ -410,6 +410,15 @@ def _between(events: list[Event], low: datetime | None, high: datetime | None) -
     if high is None:
         return [event for event in events if event._timestamp >= low]
     return [event for event in events if low <= event._timestamp <= high]
+
+
+def _check_timeout(timeout: object) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout >= 0:
+        # Longer than the platform's lock timeouts is as good as never.
+        return None if timeout > threading.TIMEOUT_MAX else float(timeout)
+    raise InvalidArgumentError(f"timeout must be None or >= 0 seconds, not {timeout!r}")
 
 
 def _check_count(value: Any, name: str) -> int:

@@ -105,8 +105,8 @@ class MemoryBackend(Backend):
             if expected_seq is not None and expected_seq != last_seq:
                 raise ConcurrencyError(session_id, expected=expected_seq, actual=last_seq)
             moment = _now(UTC)
-            if events and moment < events[-1]._timestamp:
-                moment = events[-1]._timestamp  # the clock stepped back: time never does here
+            if moment < (floor := events[-1]._timestamp if events else log.session.created_at):
+                moment = floor  # the clock stepped back: time never does here
             event._session_id = session_id
             event._seq = last_seq + 1
             event._timestamp = moment
@@ -144,7 +144,7 @@ class MemoryBackend(Backend):
 
     def subscribe(self, session_id: str | None) -> Subscription:
         with self._lock:
-            subscription = _MemorySubscription(self, session_id, closed=self._closed)
+            subscription = _MemorySubscription(session_id, closed=self._closed)
             if not self._closed:
                 self._subscriptions.append(subscription)
             return subscription
@@ -170,23 +170,29 @@ class MemoryBackend(Backend):
         )
 
     def _publish(self, session_id: str, events: Sequence[Event]) -> None:
+        if any(subscription.closed for subscription in self._subscriptions):
+            # Closed feeds leave here, under the lock, rather than in close(), which may
+            # run from a garbage-collected Watch while this thread holds the lock.
+            self._subscriptions = [s for s in self._subscriptions if not s.closed]
         for subscription in self._subscriptions:
             if subscription.session_id is None or subscription.session_id == session_id:
                 subscription.push(events)
 
-    def _unsubscribe(self, subscription: _MemorySubscription) -> None:
+    @property
+    def subscriptions(self) -> int:
+        """How many feeds are open (for tests and diagnostics)."""
         with self._lock:
-            if subscription in self._subscriptions:
-                self._subscriptions.remove(subscription)
+            return sum(not subscription.closed for subscription in self._subscriptions)
 
 
 class _MemorySubscription(Subscription):
-    def __init__(self, backend: MemoryBackend, session_id: str | None, *, closed: bool) -> None:
+    def __init__(self, session_id: str | None, *, closed: bool) -> None:
         self.session_id = session_id
-        self._backend = backend
-        self._ready = threading.Condition(threading.Lock())
+        # Re-entrant: a Watch collected as garbage may close its feed while this very
+        # thread is inside push() holding the lock.
+        self._ready = threading.Condition(threading.RLock())
         self._pending: deque[Event] = deque()
-        self._closed = closed
+        self.closed = closed
 
     def push(self, events: Sequence[Event]) -> None:
         with self._ready:
@@ -195,16 +201,16 @@ class _MemorySubscription(Subscription):
 
     def wait(self, timeout: float | None) -> list[Event] | None:
         with self._ready:
-            if not self._pending and not self._closed:
+            if not self._pending and not self.closed:
                 self._ready.wait(timeout)
             if self._pending:
                 batch = list(self._pending)
                 self._pending.clear()
                 return batch
-            return None if self._closed else []
+            return None if self.closed else []
 
     def close(self) -> None:
         with self._ready:
-            self._closed = True
+            self.closed = True
+            self._pending.clear()
             self._ready.notify_all()
-        self._backend._unsubscribe(self)

@@ -55,6 +55,14 @@ def _cycle_list() -> list[Any]:
     return loop
 
 
+def _doubling(levels: int) -> list[Any]:
+    """A few objects that encode to 2**levels copies of a list (x = [x, x], repeated)."""
+    value: list[Any] = [0]
+    for _ in range(levels):
+        value = [value, value]
+    return value
+
+
 def _nested(depth: int) -> dict[str, Any]:
     value: dict[str, Any] = {}
     for _ in range(depth - 1):
@@ -97,6 +105,10 @@ CASES = [
     Case("too deep", _payload(_nested(65)), _EVENT, "deeper than 64 levels"),
     Case("too large", _payload({"blob": "x" * (1 << 20)}), _EVENT, "over the limit of 1048576"),
     Case("lone surrogate", _payload({"t": "a\ud800"}), _EVENT, r"\['t'\]: .*surrogate"),
+    Case("int over 64 bits", _payload({"n": 2**64}), _EVENT, r"\['n'\]: an integer of 65 bits"),
+    Case("huge int", _payload([10**5000]), _EVENT, r"payload\[0\]: an integer of 16610 bits"),
+    Case("surrogate key", _payload({"k\udc00": 1}), _EVENT, "surrogate"),
+    Case("self-similar", _payload(_doubling(40)), _EVENT, "larger than the limit of 1048576"),
     Case("deep path", _payload({"a": [1, {"b": {3}}]}), _EVENT, r"payload\['a'\]\[1\]\['b'\]"),
     # Event types.
     Case(
@@ -128,6 +140,24 @@ CASES = [
         lambda s, sid: new_event("x", metadata=wrong({"tokens_in": 1})),
         _EVENT,
         "must be a Metadata",
+    ),
+    Case("huge tokens", lambda s, sid: Metadata(tokens_in=2**63), _EVENT, "metadata.tokens_in"),
+    Case("huge cost", lambda s, sid: Metadata(cost_usd=1e300), _EVENT, "metadata.cost_usd"),
+    Case(
+        "huge duration", lambda s, sid: Metadata(duration_ms=1e300), _EVENT, "metadata.duration_ms"
+    ),
+    Case(
+        "surrogate model",
+        lambda s, sid: Metadata(model="gpt\ud800"),
+        _EVENT,
+        "metadata.model: .*surrogate",
+    ),
+    Case("surrogate extra", lambda s, sid: Metadata(extra={"k": "\udfff"}), _EVENT, "surrogate"),
+    Case(
+        "surrogate id",
+        lambda s, sid: s.append(sid, new_event("x", id="id\ud800")),
+        _EVENT,
+        "id: .*surrogate",
     ),
     Case("empty event id", lambda s, sid: new_event("x", id=""), _EVENT, "event id"),
     # Seqs and other arguments.
@@ -176,6 +206,11 @@ CASES = [
     Case(
         "labels not a map", lambda s, _: s.create_session(labels=wrong("env=dev")), _ARG, "labels"
     ),
+    Case("surrogate name", lambda s, _: s.create_session(name="a\ud800"), _ARG, "surrogate"),
+    Case(
+        "surrogate label", lambda s, _: s.create_session(labels={"k": "\ud800"}), _ARG, "surrogate"
+    ),
+    Case("NaN timeout", lambda s, sid: s.watch(sid, timeout=float("nan")), _ARG, "timeout"),
     Case("name not str", lambda s, _: s.create_session(name=wrong(42)), _ARG, "name must be a str"),
     Case("negative timeout", lambda s, sid: s.watch(sid, timeout=-1), _ARG, "timeout"),
     # Events and batches.

@@ -162,9 +162,7 @@ class StateScenarios:
         with open_store(snapshot_interval=5) as default:
             assert default.get_state(session.id) == _fold(stored, session.id)
 
-    def test_a_snapshot_of_another_reducer_is_ignored(
-        self, store: Store, session: Session
-    ) -> None:
+    def test_a_snapshot_of_another_reducer_is_ignored(self, store: Store, session: Session) -> None:
         stored = record(store, session.id, 10)
         bogus = State(session.id, version=8, data={"bogus": True}, event_count=8)
         store.backend.write_snapshot(Snapshot(session.id, 8, bogus, reducer="someone.else"))

@@ -126,15 +126,19 @@ class WatchScenarios:
         one, two = store.create_session(), store.create_session()
         record(store, one.id, 2)  # before the watch: not part of it
         feed = store.watch(timeout=1.0)
-
-        def write() -> None:
-            record(store, one.id, 1)
-            record(store, two.id, 2)
-
-        writer = _in_background(write)
+        record(store, one.id, 1)  # after the watch, before its first next(): part of it
+        writer = _in_background(lambda: record(store, two.id, 2))
         seen = [(e.session_id, e.seq) for e in feed]
         writer.join()
         assert seen == [(one.id, 3), (two.id, 1), (two.id, 2)]
+
+    def test_events_between_watch_and_first_next_are_not_lost(
+        self, store: Store, session: Session
+    ) -> None:
+        record(store, session.id, 2)
+        feed = store.watch(session.id, from_seq=2, timeout=0.2)
+        record(store, session.id, 2)
+        assert [e.seq for e in feed] == [2, 3, 4]
 
     def test_closing_the_store_ends_its_watchers(self, open_store: StoreFactory) -> None:
         store = open_store()
