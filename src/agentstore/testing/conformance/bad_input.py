@@ -144,7 +144,10 @@ CASES = [
     Case("huge tokens", lambda s, sid: Metadata(tokens_in=2**63), _EVENT, "metadata.tokens_in"),
     Case("huge cost", lambda s, sid: Metadata(cost_usd=1e300), _EVENT, "metadata.cost_usd"),
     Case(
-        "huge duration", lambda s, sid: Metadata(duration_ms=wrong(1e300)), _EVENT, "metadata.duration_ms"
+        "huge duration",
+        lambda s, sid: Metadata(duration_ms=wrong(1e300)),
+        _EVENT,
+        "metadata.duration_ms",
     ),
     Case(
         "surrogate model",
