@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from agentstore.backends.base import Backend, Subscription
@@ -11,7 +12,8 @@ from agentstore.errors import InvalidArgumentError
 
 __all__ = ["Backend", "MemoryBackend", "Subscription", "open_backend"]
 
-ACCEPTED_TARGETS = "':memory:' (in this process)"
+ACCEPTED_TARGETS = "':memory:' (in this process) or a directory path (JSONL files)"
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def open_backend(target: str | os.PathLike[str], **options: Any) -> Backend:
@@ -29,6 +31,13 @@ def open_backend(target: str | os.PathLike[str], **options: Any) -> Backend:
     if text == ":memory:":
         _no_options("memory", options)
         return MemoryBackend()
+    if text and not _URL.match(text) and not text.startswith(":"):
+        from agentstore.backends.jsonl import JsonlBackend
+
+        try:
+            return JsonlBackend(text, **options)
+        except TypeError as error:  # an option JsonlBackend does not take
+            raise InvalidArgumentError(f"the JSONL backend: {error}") from None
     raise InvalidArgumentError(
         f"cannot open store {text!r}: accepted targets are {ACCEPTED_TARGETS}"
     )

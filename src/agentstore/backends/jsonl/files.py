@@ -1,0 +1,169 @@
+"""The file operations of the JSONL backend, in one thin layer a test can replace.
+
+Every byte the backend writes goes through :class:`Files`, so a test can stand in for the
+disk (keep only what was fsync'd, tear or zero the rest) and check that no acknowledged
+write is lost. The rules it follows: files are created owner-only (0600, directories 0700);
+a new file is written to a unique temporary name, fsync'd, then renamed or linked into
+place, and its directory fsync'd; log appends are fsync'd before they are acknowledged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import threading
+
+__all__ = ["Files"]
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+_sync_data = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+
+
+class Files:
+    """The operating system's files, with fsyncs where durability needs them.
+
+    Args:
+        temporary_dir: where new files are written before they are moved into place; it
+            must be on the same file system as the files.
+    """
+
+    def __init__(self, temporary_dir: str) -> None:
+        self.temporary_dir = temporary_dir
+        self._temporaries = 0
+        self._counter_lock = threading.Lock()
+
+    # Logs
+
+    def open_log(self, path: str) -> int:
+        """Open (creating if missing) a log for reading and appending; returns its descriptor."""
+        return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+
+    def append(self, fd: int, data: bytes) -> None:
+        """Write all of ``data`` at the end of the log (not yet durable)."""
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+
+    def sync(self, fd: int) -> None:
+        """Make what was written to ``fd`` durable (its data and its size)."""
+        _sync_data(fd)
+
+    def size(self, fd: int) -> int:
+        """The size of an open file."""
+        return os.fstat(fd).st_size
+
+    def read_at(self, fd: int, offset: int, length: int) -> bytes:
+        """Read up to ``length`` bytes from ``offset``."""
+        chunks = []
+        while length > 0:
+            chunk = os.pread(fd, length, offset)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            offset += len(chunk)
+            length -= len(chunk)
+        return b"".join(chunks)
+
+    def truncate(self, fd: int, size: int) -> None:
+        """Cut the file to ``size`` bytes, durably."""
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+
+    def lock(self, fd: int) -> None:
+        """Take the file's exclusive lock, shared with every process (blocks until free)."""
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def unlock(self, fd: int) -> None:
+        """Release the file's lock."""
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def close(self, fd: int) -> None:
+        """Close a descriptor."""
+        os.close(fd)
+
+    # Whole files
+
+    def read_file(self, path: str) -> bytes | None:
+        """Return a file's bytes, or None if it does not exist."""
+        try:
+            with open(path, "rb") as file:
+                return file.read()
+        except FileNotFoundError:
+            return None
+
+    def write_file(self, path: str, data: bytes, *, exclusive: bool = False) -> bool:
+        """Durably create or replace ``path`` with ``data``, all or nothing.
+
+        With ``exclusive``, an existing file is left alone and False is returned.
+        """
+        directory = os.path.dirname(path)
+        temporary = self._temporary_name(os.path.basename(path))
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        try:
+            self.append(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            if exclusive:
+                try:
+                    os.link(temporary, path)  # atomic create-if-absent, content complete
+                except FileExistsError:
+                    return False
+            else:
+                os.replace(temporary, path)
+        finally:
+            if exclusive or os.path.exists(temporary):
+                self.remove(temporary)
+        self.sync_dir(directory)
+        return True
+
+    def remove(self, path: str) -> None:
+        """Remove a file if it exists (not made durable: used for leftovers)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    def exists(self, path: str) -> bool:
+        """Whether ``path`` exists."""
+        return os.path.exists(path)
+
+    def list_dir(self, path: str) -> list[str]:
+        """The names in a directory."""
+        return os.listdir(path)
+
+    def make_dirs(self, path: str) -> None:
+        """Create a directory (owner-only) and its parents, durably."""
+        if os.path.isdir(path):
+            return
+        parent = os.path.dirname(os.path.abspath(path))
+        self.make_dirs(parent)
+        try:
+            os.mkdir(path, DIR_MODE)
+        except FileExistsError:
+            return
+        self.sync_dir(parent)
+
+    def sync_dir(self, path: str) -> None:
+        """Make the directory's entries (new, renamed, removed files) durable."""
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        except OSError as error:  # some file systems cannot fsync a directory
+            if error.errno not in (errno.EINVAL, errno.EBADF):
+                raise
+        finally:
+            os.close(fd)
+
+    def open_lock_file(self, path: str) -> int:
+        """Open (creating if missing) a file used only for its lock."""
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+
+    def _temporary_name(self, name: str) -> str:
+        with self._counter_lock:
+            self._temporaries += 1
+            number = self._temporaries
+        return os.path.join(self.temporary_dir, f"{name}.{os.getpid()}.{number}.tmp")

@@ -1,0 +1,399 @@
+"""One session's event log: a JSONL file, appended with group commit, read with checks.
+
+What this process knows of a log (its size, last seq and time, and once scanned, where
+each line starts and which ids it holds) is kept in memory and brought up to date from
+the file's new bytes only, so an append never re-reads history. Several processes append
+under the file's lock; a torn tail left by a crash is cut off under that lock, and a bad
+line anywhere else is reported, never skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from agentstore import sequencing, timestamps
+from agentstore.backends.jsonl.files import Files
+from agentstore.codec import decode_event, encode_event
+from agentstore.errors import AgentStoreError, CorruptLogError
+from agentstore.events import Event
+
+__all__ = ["SessionLog"]
+
+log = logging.getLogger("agentstore")
+
+_TAIL_CHUNK = 64 * 1024
+
+
+@dataclass
+class _Known:
+    """What this process has read of a log; ``size`` ends after the last complete line."""
+
+    size: int = 0
+    last_seq: int = 0
+    last_timestamp: datetime | None = None
+    last_start: int = 0  # where the last line begins
+    starts: list[int] | None = None  # starts[seq - 1]: where line seq begins; once scanned
+    ids: dict[str, Event] | None = None  # the events by id; once scanned
+    hints: dict[int, int] = field(default_factory=dict)  # seq -> start, from snapshots
+
+    def start_of(self, seq: int) -> tuple[int, int]:
+        """Return the nearest known (seq, start) at or before ``seq``."""
+        if self.starts is not None:
+            return seq, self.starts[seq - 1]
+        best = (1, 0)
+        for known_seq, start in [*self.hints.items(), (self.last_seq, self.last_start)]:
+            if best[0] < known_seq <= seq:
+                best = (known_seq, start)
+        return best
+
+
+class _Request:
+    __slots__ = ("done", "error", "events", "expected_seq", "result")
+
+    def __init__(self, events: Sequence[Event], expected_seq: int | None) -> None:
+        self.events = events
+        self.expected_seq = expected_seq
+        self.result: list[Event] = []
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class SessionLog:
+    """The log of one session in one process; safe for any number of threads."""
+
+    def __init__(self, files: Files, path: str, session_id: str) -> None:
+        self._files = files
+        self._path = path
+        self._session_id = session_id
+        self._lock = threading.Lock()  # guards _known and _fd
+        self._fd: int | None = None
+        self._known: _Known | None = None
+        # Group commit: appenders queue requests; one of them (the leader) writes the whole
+        # queue with one write and one fsync while the others wait for their outcome.
+        self._queue: list[_Request] = []
+        self._queue_ready = threading.Condition(threading.Lock())
+        self._leader = False
+
+    @property
+    def path(self) -> str:
+        """The log file."""
+        return self._path
+
+    # Appending
+
+    def append(self, events: Sequence[Event], expected_seq: int | None) -> list[Event]:
+        """Append prepared events atomically and durably; return them as stored."""
+        request = _Request(events, expected_seq)
+        with self._queue_ready:
+            self._queue.append(request)
+            while self._leader and not request.done:
+                self._queue_ready.wait()
+            if request.done:
+                return _outcome(request)
+            self._leader = True
+            batch, self._queue = self._queue, []
+        try:
+            self._commit(batch)
+        finally:
+            with self._queue_ready:
+                for waiting in batch:
+                    waiting.done = True
+                self._leader = False
+                self._queue_ready.notify_all()
+        return _outcome(request)
+
+    def _commit(self, batch: list[_Request]) -> None:
+        with self._lock:
+            fd = self._open()
+            self._files.lock(fd)
+            try:
+                known = self._catch_up(fd, repair=True)
+                self._index(fd, known)
+                self._write(fd, known, batch)
+            except BaseException as error:
+                for request in batch:
+                    if request.error is None:
+                        request.error = error
+                raise
+            finally:
+                self._files.unlock(fd)
+
+    def _write(self, fd: int, known: _Known, batch: list[_Request]) -> None:
+        assert known.ids is not None  # _index() ran
+        staged: dict[str, Event] = {}
+        lines: list[bytes] = []
+        last_seq, last_timestamp = known.last_seq, known.last_timestamp or timestamps.UNSET
+        stored = known.ids
+
+        def find(event_id: str) -> Event | None:
+            return stored.get(event_id) or staged.get(event_id)
+
+        for request in batch:
+            try:
+                found, fresh = sequencing.resolve(request.events, find)
+                if fresh:
+                    sequencing.check_expected_seq(self._session_id, request.expected_seq, last_seq)
+                    last_timestamp = sequencing.stamp(
+                        self._session_id, fresh, last_seq=last_seq, last_timestamp=last_timestamp
+                    )
+                    last_seq += len(fresh)
+                    for event in fresh:
+                        staged[event.id] = event
+                        lines.append(encode_event(event))
+                request.result = sequencing.merge(found, fresh)
+            except AgentStoreError as error:
+                request.error = error
+        if not lines:
+            return
+        data = b"".join(lines)
+        try:
+            self._files.append(fd, data)
+            self._files.sync(fd)
+        except BaseException:
+            self._files.truncate(fd, known.size)  # never leave half a batch behind
+            raise
+        self._remember(known, lines, staged, last_seq, last_timestamp)
+
+    def _remember(
+        self,
+        known: _Known,
+        lines: list[bytes],
+        staged: dict[str, Event],
+        last_seq: int,
+        last_timestamp: datetime,
+    ) -> None:
+        start = known.size
+        for line in lines:
+            if known.starts is not None:
+                known.starts.append(start)
+            start += len(line)
+        known.last_start = start - len(lines[-1])
+        known.size = start
+        known.last_seq, known.last_timestamp = last_seq, last_timestamp
+        if known.ids is not None:
+            known.ids.update(staged)
+
+    # Reading
+
+    def last(self) -> tuple[int, datetime | None]:
+        """The seq and time of the last complete event."""
+        with self._lock:
+            known = self._catch_up(self._open(), repair=False)
+            return known.last_seq, known.last_timestamp
+
+    def read(self, from_seq: int, to_seq: int | None) -> list[Event]:
+        """The events with ``from_seq <= seq <= to_seq`` (to the end when None), in order."""
+        with self._lock:
+            fd = self._open()
+            known = self._catch_up(fd, repair=False)
+            last = known.last_seq if to_seq is None else min(to_seq, known.last_seq)
+            if from_seq > last:
+                return []
+            seq, start = known.start_of(from_seq)
+            end = known.size
+            if known.starts is not None and last < known.last_seq:
+                end = known.starts[last]
+            try:
+                events = self._parse(fd, start, end, seq)
+            except CorruptLogError:
+                if start == 0:
+                    raise
+                events = []
+            if start and (not events or events[0].seq != seq):
+                known.hints.clear()  # a stale hint (a snapshot's): read from the start
+                seq, events = 1, self._parse(fd, 0, known.size, 1)
+            return events[from_seq - seq : last - seq + 1]
+
+    def snapshot_offset(self, version: int) -> int | None:
+        """Where the line after ``version`` starts, if this process knows it."""
+        with self._lock:
+            known = self._known
+            if known is None:
+                return None
+            if version == known.last_seq:
+                return known.size
+            if known.starts is not None and version < known.last_seq:
+                return known.starts[version]
+            return known.hints.get(version + 1)
+
+    def hint(self, seq: int, start: int) -> None:
+        """Learn where line ``seq`` starts (from a snapshot); checked before it is used."""
+        with self._lock:
+            if self._known is not None and self._known.starts is None and start >= 0:
+                self._known.hints[seq] = start
+
+    def events_after(self, offset: int) -> tuple[list[Event], int]:
+        """The complete events whose lines start at or after byte ``offset``, and their end.
+
+        For feeds that know a file's size, not its seqs; a line cut by ``offset`` is skipped.
+        """
+        with self._lock:
+            fd = self._open()
+            known = self._catch_up(fd, repair=False)
+            if offset >= known.size:
+                return [], max(offset, known.size) if offset <= known.size else known.size
+            data = self._files.read_at(fd, offset, known.size - offset)
+            if offset and self._files.read_at(fd, offset - 1, 1) != b"\n":
+                skip = data.find(b"\n") + 1
+                data, offset = data[skip:], offset + skip
+            events = [self._check(decode_event(line), None) for line in data.split(b"\n")[:-1]]
+            return events, known.size
+
+    def release(self) -> None:
+        """Close the file but keep what was learnt of it (too many logs are open)."""
+        with self._lock:
+            if self._fd is not None:
+                self._files.close(self._fd)
+                self._fd = None
+
+    def close(self) -> None:
+        """Close the file; the log opens again if used."""
+        with self._lock:
+            if self._fd is not None:
+                self._files.close(self._fd)
+                self._fd = None
+            self._known = None
+
+    # Internals
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self._fd = self._files.open_log(self._path)
+        return self._fd
+
+    def _catch_up(self, fd: int, *, repair: bool) -> _Known:
+        """Bring ``_known`` up to date with the file, reading only bytes not read before."""
+        size = self._files.size(fd)
+        known = self._known
+        if known is not None and size < known.size:
+            log.warning(
+                "%s shrank from %d to %d bytes; reading it again", self._path, known.size, size
+            )
+            known = None
+        if known is None:
+            known = self._known = self._load_tail(fd, size, repair=repair)
+            return known
+        if size > known.size:
+            self._read_new(fd, known, size, repair=repair)
+        return known
+
+    def _load_tail(self, fd: int, size: int, *, repair: bool) -> _Known:
+        """Learn the last event from the end of the file alone (a torn tail is cut off)."""
+        chunk = _TAIL_CHUNK
+        while True:
+            start = max(size - chunk, 0)
+            data = self._files.read_at(fd, start, size - start)
+            complete = _complete_end(data)
+            lines = data[:complete].split(b"\n")[:-1]
+            if start > 0:
+                lines = lines[1:]  # the first may begin before the chunk
+            if lines or start == 0:
+                break
+            chunk *= 4
+        known = _Known()
+        end = start + complete
+        for line in reversed(lines):
+            line_start = end - len(line) - 1
+            try:
+                event = self._check(decode_event(line), None)
+            except (ValueError, CorruptLogError):
+                end = line_start  # a torn or zeroed last line: never acknowledged
+                continue
+            known.size, known.last_seq = end, event.seq
+            known.last_timestamp, known.last_start = event.timestamp, line_start
+            break
+        if known.size < size:
+            self._cut(fd, known.size, size, repair=repair)
+        return known
+
+    def _read_new(self, fd: int, known: _Known, size: int, *, repair: bool) -> None:
+        data = self._files.read_at(fd, known.size, size - known.size)
+        lines = data[: _complete_end(data)].split(b"\n")[:-1]
+        start = known.size
+        for number, line in enumerate(lines, start=1):
+            expected = known.last_seq + 1
+            try:
+                event = self._check(decode_event(line), expected)
+            except ValueError as error:
+                if number < len(lines):  # valid lines follow: damage, not a torn tail
+                    raise CorruptLogError(self._path, expected, str(error)) from None
+                break
+            if known.starts is not None:
+                known.starts.append(start)
+            if known.ids is not None:
+                known.ids[event.id] = event
+            known.last_start = start
+            start += len(line) + 1
+            known.size, known.last_seq, known.last_timestamp = start, event.seq, event.timestamp
+        if known.size < size:
+            self._cut(fd, known.size, size, repair=repair)
+
+    def _index(self, fd: int, known: _Known) -> None:
+        """Scan the whole log once, for the ids (idempotent appends) and line starts."""
+        if known.ids is not None:
+            return
+        self._parse(fd, 0, known.size, 1)
+
+    def _parse(self, fd: int, start: int, end: int, seq: int) -> list[Event]:
+        """Parse the lines in ``[start, end)``, the first of which should hold ``seq``.
+
+        Lines are checked to be events of this session with consecutive seqs; from the
+        start of the file, line N must hold seq N. Reading the whole log also indexes it.
+        """
+        data = self._files.read_at(fd, start, end - start)
+        events: list[Event] = []
+        starts: list[int] = []
+        position = start
+        from_start = start == 0
+        for number, line in enumerate(data.split(b"\n")[:-1], start=seq):
+            expected = number if from_start or events else None
+            try:
+                event = self._check(decode_event(line), expected)
+            except ValueError as error:
+                raise CorruptLogError(self._path, number, str(error)) from None
+            events.append(event)
+            starts.append(position)
+            position += len(line) + 1
+        known = self._known
+        if from_start and known is not None and end == known.size:
+            known.starts = starts
+            known.ids = {event.id: event for event in events}
+        return events
+
+    def _check(self, event: Event, expected_seq: int | None) -> Event:
+        if event.session_id != self._session_id:
+            raise ValueError(f"a record of session {event.session_id!r}")
+        if expected_seq is not None and event.seq != expected_seq:
+            problem = "duplicate" if event.seq < expected_seq else "missing"
+            raise ValueError(f"{problem} seq: expected {expected_seq}, found {event.seq}")
+        return event
+
+    def _cut(self, fd: int, keep: int, size: int, *, repair: bool) -> None:
+        if not repair:
+            return
+        torn = self._files.read_at(fd, keep, size - keep)
+        log.warning(
+            "%s: cutting off a torn tail of %d bytes (never acknowledged): %r",
+            self._path,
+            size - keep,
+            torn[:200],
+        )
+        self._files.truncate(fd, keep)
+
+
+def _complete_end(data: bytes) -> int:
+    """The length of ``data`` up to its last newline (trailing NUL bytes are a torn tail)."""
+    return data.rfind(b"\n") + 1
+
+
+def _outcome(request: _Request) -> list[Event]:
+    if request.error is not None:
+        raise request.error
+    return request.result
+
+
+Finder = Callable[[str], Event | None]

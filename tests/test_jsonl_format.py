@@ -1,0 +1,113 @@
+"""The JSONL backend reads the seed library's data directory and writes what it can read."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import agentstore
+from agentstore import EventType, Metadata, new_event
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPECTED: dict[str, dict[str, Any]] = json.loads(
+    (FIXTURES / "seed-go-datadir.expected.json").read_text()
+)
+SEED_EVENT_FIELDS = ["session_id", "sequence_number", "type", "payload", "timestamp", "metadata"]
+
+
+@pytest.fixture
+def seed_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "seed"
+    shutil.copytree(FIXTURES / "seed-go-datadir", target)
+    return target
+
+
+def test_the_seed_directory_opens_lists_replays_and_materializes(seed_dir: Path) -> None:
+    with agentstore.open(seed_dir) as store:
+        listed = store.list_sessions()
+        assert [s.id for s in listed] == [
+            "long-run-0001",
+            "37db1a9d-6d14-411d-b1c7-5a9566710a2a",
+            "0b14d4f8-ddae-4e07-8e0d-d925bf835375",
+        ]
+        for session in listed:
+            expected = EXPECTED[session.id]
+            assert (session.name, dict(session.labels)) == (expected["name"], expected["labels"])
+            assert session.event_count == expected["event_count"]
+            events = store.replay(session.id)
+            assert [e.seq for e in events] == list(range(1, expected["last_seq"] + 1))
+            state = store.get_state(session.id)
+            assert (state.tokens.input, state.tokens.output) == (
+                expected["tokens_in"],
+                expected["tokens_out"],
+            )
+            assert state.tokens.cost_usd == pytest.approx(expected["cost_usd"], abs=1e-12)
+            assert (state.tool_calls, state.errors) == (expected["tool_calls"], expected["errors"])
+            assert sorted(state.data) == expected["types"]
+            assert state.version == state.event_count == expected["last_seq"]
+        assert store.list_sessions(labels={"agent": "research"})[0].id == "long-run-0001"
+
+
+def test_the_seed_snapshot_is_used(seed_dir: Path) -> None:
+    with agentstore.open(seed_dir) as store:
+        snapshot = store.backend.read_snapshot("long-run-0001")
+        assert snapshot is not None
+        assert (snapshot.version, snapshot.reducer) == (200, "default")
+        assert store.get_state("long-run-0001", at_seq=200) == snapshot.state
+
+
+def test_appending_to_a_seed_session_writes_lines_it_can_read(seed_dir: Path) -> None:
+    with agentstore.open(seed_dir) as store:
+        stored = store.append(
+            "0b14d4f8-ddae-4e07-8e0d-d925bf835375",
+            new_event(
+                EventType.LLM_RESPONSE,
+                {"content": "Gebucht: LH1234 → München"},
+                metadata=Metadata(model="gpt-4", tokens_out=12, cost_usd=0.001),
+            ),
+        )
+        assert stored.seq == 7
+        session = store.create_session(name="ours", labels={"agent": "travel"})
+        store.append(session.id, new_event(EventType.USER_MESSAGE, {"content": "hi"}))
+    lines = (seed_dir / "events" / "0b14d4f8-ddae-4e07-8e0d-d925bf835375.jsonl").read_text()
+    last = json.loads(lines.splitlines()[-1])
+    assert list(last)[:6] == SEED_EVENT_FIELDS  # the seed's fields, in its order; id added
+    assert last["metadata"] == {"tokens_out": 12, "model": "gpt-4", "cost_usd": 0.001}
+    assert last["payload"]["content"] == "Gebucht: LH1234 → München"  # UTF-8, not escaped
+    record = json.loads((seed_dir / "sessions" / f"{session.id}.json").read_text())
+    assert {"id", "name", "created_at", "updated_at", "event_count", "labels"} <= set(record)
+    with agentstore.open(seed_dir) as reopened:
+        assert reopened.get_session("0b14d4f8-ddae-4e07-8e0d-d925bf835375").event_count == 7
+
+
+def test_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    root = tmp_path / "private"
+    with agentstore.open(root, snapshot_interval=2) as store:
+        session = store.create_session()
+        for n in range(3):
+            store.append(session.id, new_event("step", {"n": n}))
+        store.get_state(session.id)
+    for path in [root, *root.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
+    names = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert {
+        f"sessions/{session.id}.json",
+        f"events/{session.id}.jsonl",
+        f"snapshots/{session.id}.json",
+    } <= names
+
+
+def test_a_relative_directory_and_the_default_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with agentstore.open() as store:
+        store.create_session(id="here")
+    assert os.path.isfile(tmp_path / "agent-data" / "sessions" / "here.json")
