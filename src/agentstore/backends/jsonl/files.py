@@ -38,8 +38,21 @@ class Files:
     # Logs
 
     def open_log(self, path: str) -> int:
-        """Open (creating if missing) a log for reading and appending; returns its descriptor."""
-        return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        """Open (creating if missing) a log for reading and appending; returns its descriptor.
+
+        A log created here has its directory fsync'd, so its entry outlives a power loss.
+        """
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
+        try:
+            return os.open(path, flags)
+        except FileNotFoundError:
+            pass
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:
+            return os.open(path, flags)
+        self.sync_dir(os.path.dirname(path))
+        return fd
 
     def append(self, fd: int, data: bytes) -> None:
         """Write all of ``data`` at the end of the log (not yet durable)."""
@@ -100,27 +113,38 @@ class Files:
 
         With ``exclusive``, an existing file is left alone and False is returned.
         """
-        directory = os.path.dirname(path)
         temporary = self._temporary_name(os.path.basename(path))
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        fd = self.create_temporary(temporary)
         try:
             self.append(fd, data)
-            os.fsync(fd)
+            self.sync(fd)
         finally:
-            os.close(fd)
+            self.close(fd)
         try:
-            if exclusive:
-                try:
-                    os.link(temporary, path)  # atomic create-if-absent, content complete
-                except FileExistsError:
-                    return False
-            else:
-                os.replace(temporary, path)
+            if exclusive and not self.link(temporary, path):
+                return False
+            if not exclusive:
+                self.rename(temporary, path)
         finally:
-            if exclusive or os.path.exists(temporary):
-                self.remove(temporary)
-        self.sync_dir(directory)
+            self.remove(temporary)
+        self.sync_dir(os.path.dirname(path))
         return True
+
+    def create_temporary(self, path: str) -> int:
+        """Create a new, empty file for writing."""
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+
+    def link(self, source: str, target: str) -> bool:
+        """Give ``source`` the name ``target`` too, unless ``target`` exists (then False)."""
+        try:
+            os.link(source, target)  # atomic create-if-absent, its content complete
+        except FileExistsError:
+            return False
+        return True
+
+    def rename(self, source: str, target: str) -> None:
+        """Move ``source`` to ``target``, replacing it atomically."""
+        os.replace(source, target)
 
     def remove(self, path: str) -> None:
         """Remove a file if it exists (not made durable: used for leftovers)."""
