@@ -215,11 +215,9 @@ class JsonlBackend(Backend):
         )
 
     def _log(self, session_id: str) -> SessionLog:
-        with self._lock:
-            log = self._logs.get(session_id)
-            if log is not None:
-                self._logs.move_to_end(session_id)
-                return log
+        log = self._logs.get(session_id)  # the hot path: no lock (the dict is left whole)
+        if log is not None:
+            return log
         self._record(session_id)  # raises SessionNotFoundError
         with self._lock:
             log = self._logs.get(session_id)
@@ -228,7 +226,7 @@ class JsonlBackend(Backend):
                     self._files, self._path("events", session_id, ".jsonl"), session_id
                 )
                 self._logs[session_id] = log
-                if len(self._logs) > _OPEN_LOGS:
+                if len(self._logs) > _OPEN_LOGS:  # the first opened goes first
                     _, oldest = self._logs.popitem(last=False)
                     oldest.release()
             return log

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from agentstore import sequencing, timestamps
 from agentstore.backends.jsonl.files import Files
-from agentstore.codec import decode_event, encode_event
+from agentstore.codec import decode_event, event_line, event_parts, line_head
 from agentstore.errors import AgentStoreError, CorruptLogError
 from agentstore.events import Event
 
@@ -26,6 +26,7 @@ __all__ = ["SessionLog"]
 log = logging.getLogger("agentstore")
 
 _TAIL_CHUNK = 64 * 1024
+_GATHER_SECONDS = 0.0002  # about an eighth of a local disk's fsync
 
 
 @dataclass
@@ -52,10 +53,13 @@ class _Known:
 
 
 class _Request:
-    __slots__ = ("done", "error", "events", "expected_seq", "result")
+    __slots__ = ("done", "error", "events", "expected_seq", "parts", "result", "signal")
 
     def __init__(self, events: Sequence[Event], expected_seq: int | None) -> None:
+        self.signal = threading.Lock()  # held until the request is done or must lead
+        self.signal.acquire()
         self.events = events
+        self.parts = [event_parts(event) for event in events]
         self.expected_seq = expected_seq
         self.result: list[Event] = []
         self.error: BaseException | None = None
@@ -69,14 +73,21 @@ class SessionLog:
         self._files = files
         self._path = path
         self._session_id = session_id
+        self._head = line_head(session_id)
         self._lock = threading.Lock()  # guards _known and _fd
         self._fd: int | None = None
         self._known: _Known | None = None
         # Group commit: appenders queue requests; one of them (the leader) writes the whole
         # queue with one write and one fsync while the others wait for their outcome.
         self._queue: list[_Request] = []
-        self._queue_ready = threading.Condition(threading.Lock())
+        self._queue_lock = threading.Lock()
         self._leader = False
+        self._last_batch = 1
+        # The leader waits on this (always held) lock; the enqueuer that completes the
+        # gathering releases it.
+        self._gathering = False
+        self._gathered = threading.Lock()
+        self._gathered.acquire()
 
     @property
     def path(self) -> str:
@@ -88,39 +99,70 @@ class SessionLog:
     def append(self, events: Sequence[Event], expected_seq: int | None) -> list[Event]:
         """Append prepared events atomically and durably; return them as stored."""
         request = _Request(events, expected_seq)
-        with self._queue_ready:
+        with self._queue_lock:
             self._queue.append(request)
-            while self._leader and not request.done:
-                self._queue_ready.wait()
+            leading = not self._leader
+            self._leader = True
+            if self._gathering and len(self._queue) >= self._last_batch:
+                self._gathering = False
+                self._gathered.release()
+        if not leading:
+            request.signal.acquire()  # released when done, or when it is our turn to lead
             if request.done:
                 return _outcome(request)
-            self._leader = True
+        self._gather()
+        with self._queue_lock:
             batch, self._queue = self._queue, []
+        self._last_batch = len(batch)
         try:
             self._commit(batch)
         finally:
-            with self._queue_ready:
-                for waiting in batch:
-                    waiting.done = True
-                self._leader = False
-                self._queue_ready.notify_all()
+            for waiting in batch:
+                waiting.done = True
+                if waiting is not request:
+                    waiting.signal.release()
+            with self._queue_lock:
+                if self._queue:
+                    self._queue[0].signal.release()  # the next leader: it takes the queue
+                else:
+                    self._leader = False
         return _outcome(request)
 
+    def _gather(self) -> None:
+        """Give the writers of the last batch a moment to queue again.
+
+        Writers that just got their outcome need some Python time (and the GIL) to build
+        their next event; a leader that wrote at once would catch half of them and pay an
+        fsync for each half. Yielding for at most a fraction of an fsync until as many
+        requests wait as the last batch had puts twice the events in each fsync under
+        load, and costs a lone writer nothing (its last batch was itself).
+        """
+        with self._queue_lock:
+            if len(self._queue) >= self._last_batch:
+                return
+            self._gathering = True
+        woken = self._gathered.acquire(timeout=_GATHER_SECONDS)
+        with self._queue_lock:
+            if self._gathering:  # the time ran out first
+                self._gathering = False
+            elif not woken:  # released just after the time ran out: hold it again
+                self._gathered.acquire()
+
     def _commit(self, batch: list[_Request]) -> None:
+        """Write and fsync a batch under the file's lock."""
         with self._lock:
-            fd = self._open()
-            self._files.lock(fd)
             try:
-                known = self._catch_up(fd, repair=True)
-                self._index(fd, known)
-                self._write(fd, known, batch)
+                fd = self._open()
+                self._files.lock(fd)
+                try:
+                    known = self._catch_up(fd, repair=True)
+                    self._index(fd, known)
+                    self._write(fd, known, batch)
+                finally:
+                    self._files.unlock(fd)
             except BaseException as error:
                 for request in batch:
-                    if request.error is None:
-                        request.error = error
-                raise
-            finally:
-                self._files.unlock(fd)
+                    request.error = request.error or error
 
     def _write(self, fd: int, known: _Known, batch: list[_Request]) -> None:
         assert known.ids is not None  # _index() ran
@@ -135,6 +177,7 @@ class SessionLog:
         for request in batch:
             try:
                 found, fresh = sequencing.resolve(request.events, find)
+                parts = dict(zip((e.id for e in request.events), request.parts, strict=True))
                 if fresh:
                     sequencing.check_expected_seq(self._session_id, request.expected_seq, last_seq)
                     last_timestamp = sequencing.stamp(
@@ -143,15 +186,17 @@ class SessionLog:
                     last_seq += len(fresh)
                     for event in fresh:
                         staged[event.id] = event
-                        lines.append(encode_event(event))
+                        middle, tail = parts[event.id]
+                        lines.append(
+                            event_line(self._head, event.seq, middle, event.timestamp, tail)
+                        )
                 request.result = sequencing.merge(found, fresh)
             except AgentStoreError as error:
                 request.error = error
         if not lines:
             return
-        data = b"".join(lines)
         try:
-            self._files.append(fd, data)
+            self._files.append(fd, b"".join(lines))
             self._files.sync(fd)
         except BaseException:
             self._files.truncate(fd, known.size)  # never leave half a batch behind

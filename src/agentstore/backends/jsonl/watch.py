@@ -32,6 +32,7 @@ class FilePoller:
         self._interval = interval
         self._changed = threading.Condition()
         self._feeds: weakref.WeakSet[_FileFeed] = weakref.WeakSet()
+        self._sleeping = 0  # feeds waiting now: with none, appends skip the wake-up
         self._closed = False
 
     def subscribe(self, session_id: str | None) -> Subscription:
@@ -45,8 +46,9 @@ class FilePoller:
 
     def notify(self) -> None:
         """Wake every feed: something was appended in this process."""
-        with self._changed:
-            self._changed.notify_all()
+        if self._sleeping:
+            with self._changed:
+                self._changed.notify_all()
 
     def sleep(self, deadline: float | None) -> bool:
         """Wait for a change, the next poll or the deadline; False once past the deadline."""
@@ -58,7 +60,11 @@ class FilePoller:
             wait = min(wait, left)
         with self._changed:
             if not self._closed:
-                self._changed.wait(wait)
+                self._sleeping += 1
+                try:
+                    self._changed.wait(wait)
+                finally:
+                    self._sleeping -= 1
         return True
 
     def close(self) -> None:
