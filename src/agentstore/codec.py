@@ -15,7 +15,15 @@ from typing import Any
 import orjson
 
 from agentstore import timestamps
-from agentstore.events import EMPTY_METADATA, Event, Metadata, stored_event, type_name
+from agentstore.errors import InvalidEventError
+from agentstore.events import (
+    EMPTY_METADATA,
+    Event,
+    Metadata,
+    _type_names,
+    trusted_metadata,
+    type_name,
+)
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
 
@@ -81,13 +89,59 @@ def decode_event(line: bytes | str) -> Event:
         record = orjson.loads(line)
     except orjson.JSONDecodeError as error:
         raise ValueError(f"not valid JSON ({error})") from None
-    if type(record) is not dict:
-        raise ValueError("not a JSON object")
     return event_from_record(record)
 
 
-def event_from_record(record: dict[str, Any]) -> Event:
+def decode_events(data: bytes) -> list[Event]:
+    """Parse complete lines (``data`` ends with a newline) into events.
+
+    Raises:
+        LineError: a line is not an event record; ``.index`` says which (from 0).
+    """
+    if not data:
+        return []
+    try:
+        # One parse for all lines: a raw newline cannot occur inside a JSON value, so the
+        # lines joined by commas are an array exactly when every line is one value.
+        records = orjson.loads(b"[" + data[:-1].replace(b"\n", b",") + b"]")
+    except orjson.JSONDecodeError:
+        records = None
+    if records is None or len(records) != data.count(b"\n"):
+        return [_decode_line(index, line) for index, line in enumerate(data.split(b"\n")[:-1])]
+    events = []
+    for index, record in enumerate(records):
+        try:
+            events.append(event_from_record(record))
+        except ValueError as error:
+            raise LineError(index, str(error)) from None
+    return events
+
+
+class LineError(ValueError):
+    """Line ``index`` of the data given is not an event record."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+        self.reason = reason
+
+
+def _decode_line(index: int, line: bytes) -> Event:
+    try:
+        return decode_event(line)
+    except ValueError as error:
+        raise LineError(index, str(error)) from None
+
+
+_new_event = object.__new__
+_times: dict[str, datetime] = {}  # the events of a batch share their time
+
+
+def event_from_record(record: Any) -> Event:
     """Build an event from a parsed record, checking the fields a reader relies on.
+
+    The hot loop of every read: the event is built in place, and times and metadata,
+    which repeat from line to line, come from small caches.
 
     Raises:
         ValueError: a field is missing or of the wrong type.
@@ -97,37 +151,78 @@ def event_from_record(record: dict[str, Any]) -> Event:
         seq = record["sequence_number"]
         moment = record["timestamp"]
         kind = record["type"]
-    except KeyError as missing:
-        raise ValueError(f"no {missing.args[0]!r} field") from None
+    except (KeyError, TypeError):
+        raise ValueError(_missing(record)) from None
     if type(seq) is not int or type(session_id) is not str or type(moment) is not str:
-        raise ValueError("sequence_number, session_id or timestamp has the wrong type")
-    payload = record.get("payload")
+        raise ValueError("session_id, sequence_number or timestamp has the wrong type")
+    time = _times.get(moment)
+    if time is None:
+        time = _time(moment)
     metadata = record.get("metadata")
-    return stored_event(
-        record.get("id") or f"seq-{seq}",
-        session_id,
-        seq,
-        type_name(kind),
-        {} if payload is None else payload,
-        timestamps.from_text(moment),
-        _metadata(metadata) if metadata else EMPTY_METADATA,
+    event = _new_event(Event)
+    event._id = record.get("id") or f"seq-{seq}"
+    event._session_id = session_id
+    event._seq = seq
+    event._type = (_type_names.get(kind) if type(kind) is str else None) or _kind(kind)
+    payload = record.get("payload")
+    event._payload = {} if payload is None else payload
+    event._timestamp = time
+    event._metadata = _metadata(metadata) if metadata else EMPTY_METADATA
+    return event
+
+
+def _missing(record: object) -> str:
+    if type(record) is not dict:
+        return "not a JSON object"
+    fields = ("session_id", "sequence_number", "timestamp", "type")
+    return "no " + " or ".join(repr(name) for name in fields if name not in record) + " field"
+
+
+def _time(text: str) -> datetime:
+    if len(_times) >= 1024:
+        _times.clear()
+    moment = _times[text] = timestamps.from_text(text)
+    return moment
+
+
+def _kind(kind: object) -> str:
+    try:
+        return type_name(kind)
+    except InvalidEventError as error:
+        raise ValueError(str(error)) from None
+
+
+def _metadata(fields: Any) -> Metadata:
+    # Built without the dataclass's checks (the readers' hot path: a quarter of the cost)
+    # after checking the types here; anything unusual takes the checked path.
+    if type(fields) is not dict:
+        raise ValueError("metadata is not a JSON object")
+    get = fields.get
+    tokens_in, tokens_out, duration = (
+        get("tokens_in", 0),
+        get("tokens_out", 0),
+        get("duration_ms", 0),
     )
+    model, tool, worker = get("model", ""), get("tool_name", ""), get("worker_id", "")
+    cost = get("cost_usd", 0.0)
+    if (
+        type(tokens_in) is type(tokens_out) is type(duration) is int
+        and type(model) is type(tool) is type(worker) is str
+        and type(cost) is float
+        and "extra" not in fields
+        and tokens_in >= 0
+        and tokens_out >= 0
+        and duration >= 0
+        and 0.0 <= cost < _MAX_COST
+    ):
+        return trusted_metadata(worker, tokens_in, tokens_out, model, tool, duration, cost)
+    try:
+        return Metadata.from_dict(fields)
+    except InvalidEventError as error:
+        raise ValueError(str(error)) from None
 
 
-_metadata_cache: dict[bytes, Metadata] = {}
-
-
-def _metadata(fields: dict[str, Any]) -> Metadata:
-    # Logs repeat the same few metadata records (a tool name, a model); building and
-    # checking a Metadata costs more than parsing the line it came from.
-    key = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
-    found = _metadata_cache.get(key)
-    if found is None:
-        found = Metadata.from_dict(fields)
-        if len(_metadata_cache) >= 4096:
-            _metadata_cache.clear()
-        _metadata_cache[key] = found
-    return found
+_MAX_COST = 1e12
 
 
 def encode_session(session: Session) -> bytes:

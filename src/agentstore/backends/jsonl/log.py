@@ -9,6 +9,7 @@ line anywhere else is reported, never skipped.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -17,7 +18,14 @@ from datetime import datetime
 
 from agentstore import sequencing, timestamps
 from agentstore.backends.jsonl.files import Files
-from agentstore.codec import decode_event, event_line, event_parts, line_head
+from agentstore.codec import (
+    LineError,
+    decode_event,
+    decode_events,
+    event_line,
+    event_parts,
+    line_head,
+)
 from agentstore.errors import AgentStoreError, CorruptLogError
 from agentstore.events import Event
 
@@ -390,22 +398,22 @@ class SessionLog:
         start of the file, line N must hold seq N. Reading the whole log also indexes it.
         """
         data = self._files.read_at(fd, start, end - start)
-        events: list[Event] = []
-        starts: list[int] = []
-        position = start
+        try:
+            events = decode_events(data)
+        except LineError as error:
+            raise CorruptLogError(self._path, seq + error.index, error.reason) from None
         from_start = start == 0
-        for number, line in enumerate(data.split(b"\n")[:-1], start=seq):
-            expected = number if from_start or events else None
-            try:
-                event = self._check(decode_event(line), expected)
-            except ValueError as error:
-                raise CorruptLogError(self._path, number, str(error)) from None
-            events.append(event)
-            starts.append(position)
-            position += len(line) + 1
+        first = seq if from_start else (events[0].seq if events else seq)
+        for number, event in enumerate(events, start=first):
+            if event.seq != number or event.session_id != self._session_id:
+                try:
+                    self._check(event, number)
+                except ValueError as error:
+                    raise CorruptLogError(self._path, seq + number - first, str(error)) from None
         known = self._known
         if from_start and known is not None and end == known.size:
-            known.starts = starts
+            lengths = (len(line) + 1 for line in data.split(b"\n")[:-1])
+            known.starts = list(itertools.accumulate(lengths, initial=0))[:-1]
             known.ids = {event.id: event for event in events}
         return events
 
