@@ -198,6 +198,7 @@ class Metadata:
 
 
 _METADATA_FIELDS = Metadata.__dataclass_fields__.keys()
+_SCALAR_FIELDS = [name for name in _METADATA_FIELDS if name != "extra"]
 # The slots' own setters bypass the frozen dataclass's __setattr__ (four times faster).
 (
     _set_worker_id,

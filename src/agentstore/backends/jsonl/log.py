@@ -168,7 +168,7 @@ class SessionLog:
                     self._write(fd, known, batch)
                 finally:
                     self._files.unlock(fd)
-            except BaseException as error:
+            except BaseException as error:  # noqa: BLE001 - each waiting request gets it
                 for request in batch:
                     request.error = request.error or error
 
