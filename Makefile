@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench torture clean
 
 demo: $(VENV)/.installed
 	$(BIN)/python examples/demo.py
@@ -24,6 +24,10 @@ unit: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_jsonl.py
+
+torture: $(VENV)/.installed
+	$(BIN)/python benchmarks/crash_torture.py --kills 200
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis agent-data

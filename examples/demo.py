@@ -1,6 +1,7 @@
 """Record a small agent session, then replay it and show the state derived from it.
 
-Run it with ``make demo`` or ``python examples/demo.py``.
+Run it with ``make demo`` or ``python examples/demo.py``: it writes to ./agent-data, a
+directory of JSONL files you can read with cat or jq.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def summary(event: agentstore.Event) -> str:
 
 
 def main() -> None:
-    with agentstore.open(":memory:") as store:
+    with agentstore.open("./agent-data") as store:
         sid = record_session(store)
         session = store.get_session(sid)
         print(f"Session {session.id} ({session.name}), {session.event_count} events\n")
@@ -95,6 +96,7 @@ def main() -> None:
         )
         print("\nState after the plan (time travel to seq 2):")
         print(json.dumps(store.get_state(sid, at_seq=2).data, indent=2, ensure_ascii=False))
+        print(f"\nThe log: agent-data/events/{sid}.jsonl")
 
 
 if __name__ == "__main__":
