@@ -64,10 +64,9 @@ class _Request:
     __slots__ = ("done", "error", "events", "expected_seq", "parts", "result", "signal")
 
     def __init__(self, events: Sequence[Event], expected_seq: int | None) -> None:
-        self.signal = threading.Lock()  # held until the request is done or must lead
-        self.signal.acquire()
+        self.signal: threading.Lock | None = None  # a follower's: held until done or leading
         self.events = events
-        self.parts = [event_parts(event) for event in events]
+        self.parts = {event.id: event_parts(event) for event in events}
         self.expected_seq = expected_seq
         self.result: list[Event] = []
         self.error: BaseException | None = None
@@ -111,10 +110,13 @@ class SessionLog:
             self._queue.append(request)
             leading = not self._leader
             self._leader = True
+            if not leading:
+                request.signal = threading.Lock()
+                request.signal.acquire()
             if self._gathering and len(self._queue) >= self._last_batch:
                 self._gathering = False
                 self._gathered.release()
-        if not leading:
+        if request.signal is not None:
             request.signal.acquire()  # released when done, or when it is our turn to lead
             if request.done:
                 return _outcome(request)
@@ -127,11 +129,11 @@ class SessionLog:
         finally:
             for waiting in batch:
                 waiting.done = True
-                if waiting is not request:
+                if waiting.signal is not None and waiting is not request:
                     waiting.signal.release()
             with self._queue_lock:
                 if self._queue:
-                    self._queue[0].signal.release()  # the next leader: it takes the queue
+                    self._queue[0].signal.release()  # type: ignore[union-attr] # next leader
                 else:
                     self._leader = False
         return _outcome(request)
@@ -185,7 +187,7 @@ class SessionLog:
         for request in batch:
             try:
                 found, fresh = sequencing.resolve(request.events, find)
-                parts = dict(zip((e.id for e in request.events), request.parts, strict=True))
+                parts = request.parts
                 if fresh:
                     sequencing.check_expected_seq(self._session_id, request.expected_seq, last_seq)
                     last_timestamp = sequencing.stamp(
