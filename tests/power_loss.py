@@ -34,8 +34,9 @@ class PowerLossFiles(Files):
 
     def _tick(self) -> None:
         self.operations += 1
-        if self.operations == self.crash_at:
-            raise PowerLoss(f"power lost at operation {self.operations}")
+        if self.crash_at is not None and self.operations >= self.crash_at:
+            # Once the power is gone nothing more reaches the disk, not even a cleanup.
+            raise PowerLoss(f"power lost at operation {self.crash_at}")
 
     # What changes the disk goes through _tick; fsyncs are recorded, not performed.
 

@@ -29,6 +29,7 @@ class Acknowledged:
     def __init__(self) -> None:
         self.sessions: list[str] = []
         self.events: dict[str, list[str]] = {}
+        self.batches: list[list[str]] = []  # every batch tried, acknowledged or not
 
 
 def workload(store: Store, done: Acknowledged) -> None:
@@ -41,6 +42,7 @@ def workload(store: Store, done: Acknowledged) -> None:
         for n in range(6):
             if n % 3 == 2:
                 batch = [new_event("step", {"n": n, "i": i}) for i in range(3)]
+                done.batches.append([event.id for event in batch])
                 stored = store.append_batch(session.id, batch)
                 done.events[session.id].extend(e.id for e in stored)
             else:
@@ -102,4 +104,7 @@ def _check(root: Path, done: Acknowledged) -> None:
             acknowledged = done.events.get(session_id, [])
             assert ids[: len(acknowledged)] == acknowledged, "an acknowledged event is missing"
             assert store.get_state(session_id).version == len(events)
+            for batch in done.batches:
+                kept = [event_id for event_id in batch if event_id in ids]
+                assert kept in ([], batch), "a batch was stored in part"
             assert store.append(session_id, new_event("after.reboot")).seq == len(events) + 1

@@ -55,7 +55,7 @@ def test_zero_bytes_after_a_complete_log_are_cut(tmp_path: Path) -> None:
     ("damage", "reason"),
     [
         (lambda line: b'{"session_id": "not json', "not valid JSON"),
-        (lambda line: b"\x00" * len(line), "not valid JSON"),
+        (lambda line: b"\x00" * len(line), "zero bytes in the middle of the log"),
         (
             lambda line: line.replace(b'"sequence_number":3', b'"sequence_number":2'),
             "duplicate seq",

@@ -15,7 +15,7 @@ from agentstore.errors import ConcurrencyError, InvalidEventError
 from agentstore.events import Event
 from agentstore.payloads import copy_payload
 
-__all__ = ["check_expected_seq", "prepare", "resolve", "stamp"]
+__all__ = ["check_expected_seq", "commit_time", "merge", "prepare", "resolve", "stamp"]
 
 _stored_event = _events.stored_event
 _copy_payload = copy_payload
@@ -93,24 +93,27 @@ def resolve(
     return known, fresh
 
 
-def stamp(
-    session_id: str, fresh: Sequence[Event], *, last_seq: int, last_timestamp: datetime
-) -> datetime:
+def stamp(session_id: str, fresh: Sequence[Event], *, last_seq: int, moment: datetime) -> None:
     """Give prepared events their session, consecutive seqs after ``last_seq`` and a time.
 
-    The time never goes back within a session (a clock stepped backwards gives the last
-    event's time again), so time ranges and seq ranges agree. Returns that time.
+    Take the time from :func:`commit_time`: every event of a commit gets the same one.
     """
-    moment = timestamps.now()
-    if moment < last_timestamp:
-        moment = last_timestamp
     seq = last_seq
     for event in fresh:
         seq += 1
         event._session_id = session_id
         event._seq = seq
         event._timestamp = moment
-    return moment
+
+
+def commit_time(last_timestamp: datetime) -> datetime:
+    """The time of a commit: now, or the session's last event's time if the clock is behind.
+
+    The time never goes back within a session (a clock stepped backwards gives the last
+    event's time again), so time ranges and seq ranges agree.
+    """
+    moment = timestamps.now()
+    return moment if moment >= last_timestamp else last_timestamp
 
 
 def merge(known: Sequence[Event | None], fresh: Sequence[Event]) -> list[Event]:

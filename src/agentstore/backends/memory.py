@@ -83,9 +83,8 @@ class MemoryBackend(Backend):
             if fresh:
                 last_seq = len(log.events)
                 sequencing.check_expected_seq(session_id, expected_seq, last_seq)
-                sequencing.stamp(
-                    session_id, fresh, last_seq=last_seq, last_timestamp=log.last_timestamp()
-                )
+                moment = sequencing.commit_time(log.last_timestamp())
+                sequencing.stamp(session_id, fresh, last_seq=last_seq, moment=moment)
                 self._keep(log, fresh)
             return sequencing.merge(known, fresh)
 

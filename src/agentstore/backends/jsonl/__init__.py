@@ -42,7 +42,9 @@ from agentstore.state import Snapshot
 
 __all__ = ["JsonlBackend"]
 
-_OPEN_LOGS = 256  # logs kept open at once; more sessions than that reopen their files
+_OPEN_LOGS = 256  # log files kept open; more active sessions than that reopen theirs
+_KEPT_LOGS = 4096  # sessions whose log this process remembers (last seq, id index)
+_STALE_TEMPORARY = 3600.0  # seconds: a file left in tmp/ that long was left by a crash
 
 
 class JsonlBackend(Backend):
@@ -65,8 +67,10 @@ class JsonlBackend(Backend):
         self._files = files or Files(os.path.join(self.root, "tmp"))
         for name in ("sessions", "events", "snapshots", "tmp"):
             self._files.make_dirs(os.path.join(self.root, name))
+        self._files.sweep(os.path.join(self.root, "tmp"), older_than=_STALE_TEMPORARY)
         self._lock = threading.Lock()
         self._logs: OrderedDict[str, SessionLog] = OrderedDict()
+        self._recent: OrderedDict[str, None] = OrderedDict()  # logs that may hold a file
         self._sessions: dict[str, Session] = {}  # the static part of each session's record
         self._catalog_read = 0  # bytes of catalog.jsonl already read
         self._newest_first: list[str] = []
@@ -217,19 +221,36 @@ class JsonlBackend(Backend):
     def _log(self, session_id: str) -> SessionLog:
         log = self._logs.get(session_id)  # the hot path: no lock (the dict is left whole)
         if log is not None:
+            self._used(session_id)
             return log
-        self._record(session_id)  # raises SessionNotFoundError
+        record = self._record(session_id)  # raises SessionNotFoundError
         with self._lock:
             log = self._logs.get(session_id)
             if log is None:
-                log = SessionLog(
-                    self._files, self._path("events", session_id, ".jsonl"), session_id
-                )
+                path = self._path("events", session_id, ".jsonl")
+                log = SessionLog(self._files, path, session_id, record.created_at)
                 self._logs[session_id] = log
-                if len(self._logs) > _OPEN_LOGS:  # the first opened goes first
+                if len(self._logs) > _KEPT_LOGS:  # forget what was learnt of the oldest
                     _, oldest = self._logs.popitem(last=False)
-                    oldest.release()
-            return log
+                    oldest.close()
+        self._used(session_id)
+        return log
+
+    def _used(self, session_id: str) -> None:
+        """Keep the most recently used logs open; close the file of the least recent."""
+        recent = self._recent
+        try:
+            recent.move_to_end(session_id)  # OrderedDict's methods are atomic in CPython
+        except KeyError:
+            recent[session_id] = None
+            if len(recent) > _OPEN_LOGS:
+                try:
+                    oldest, _ = recent.popitem(last=False)
+                except KeyError:
+                    return
+                log = self._logs.get(oldest)
+                if log is not None:
+                    log.release()  # keeps what it learnt; reopens its file when used
 
     def _refresh_catalog(self) -> list[str]:
         """Return the session ids newest first; parse only records not seen before."""

@@ -13,7 +13,8 @@ import contextlib
 import errno
 import fcntl
 import os
-import threading
+import secrets
+import time
 
 __all__ = ["Files"]
 
@@ -32,8 +33,6 @@ class Files:
 
     def __init__(self, temporary_dir: str) -> None:
         self.temporary_dir = temporary_dir
-        self._temporaries = 0
-        self._counter_lock = threading.Lock()
 
     # Logs
 
@@ -116,11 +115,11 @@ class Files:
         temporary = self._temporary_name(os.path.basename(path))
         fd = self.create_temporary(temporary)
         try:
-            self.append(fd, data)
-            self.sync(fd)
-        finally:
-            self.close(fd)
-        try:
+            try:
+                self.append(fd, data)
+                self.sync(fd)
+            finally:
+                self.close(fd)
             if exclusive and not self.link(temporary, path):
                 return False
             if not exclusive:
@@ -186,8 +185,16 @@ class Files:
         """Open (creating if missing) a file used only for its lock."""
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
 
+    def sweep(self, directory: str, *, older_than: float) -> None:
+        """Remove files left in ``directory`` for longer than ``older_than`` seconds."""
+        cutoff = time.time() - older_than
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    if entry.is_file() and entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+
     def _temporary_name(self, name: str) -> str:
-        with self._counter_lock:
-            self._temporaries += 1
-            number = self._temporaries
-        return os.path.join(self.temporary_dir, f"{name}.{os.getpid()}.{number}.tmp")
+        # Random, not just pid and counter: a pid is reused after a restart, and a crash
+        # may have left a file by that name.
+        return os.path.join(self.temporary_dir, f"{name}.{secrets.token_hex(8)}.tmp")

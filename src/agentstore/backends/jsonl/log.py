@@ -9,6 +9,7 @@ line anywhere else is reported, never skipped.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import threading
@@ -16,12 +17,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from agentstore import sequencing, timestamps
+import orjson
+
+from agentstore import sequencing
+from agentstore.backends.jsonl import tail
 from agentstore.backends.jsonl.files import Files
 from agentstore.codec import (
     LineError,
     decode_event,
     decode_events,
+    event_from_record,
     event_line,
     event_parts,
     line_head,
@@ -45,6 +50,7 @@ class _Known:
     last_seq: int = 0
     last_timestamp: datetime | None = None
     last_start: int = 0  # where the last line begins
+    synced: int = 0  # bytes known to be fsync'd (by this process)
     starts: list[int] | None = None  # starts[seq - 1]: where line seq begins; once scanned
     ids: dict[str, Event] | None = None  # the events by id; once scanned
     hints: dict[int, int] = field(default_factory=dict)  # seq -> start, from snapshots
@@ -76,8 +82,9 @@ class _Request:
 class SessionLog:
     """The log of one session in one process; safe for any number of threads."""
 
-    def __init__(self, files: Files, path: str, session_id: str) -> None:
+    def __init__(self, files: Files, path: str, session_id: str, created_at: datetime) -> None:
         self._files = files
+        self._created_at = created_at  # no event is stamped earlier
         self._path = path
         self._session_id = session_id
         self._head = line_head(session_id)
@@ -88,6 +95,7 @@ class SessionLog:
         # queue with one write and one fsync while the others wait for their outcome.
         self._queue: list[_Request] = []
         self._queue_lock = threading.Lock()
+        self._broken: BaseException | None = None
         self._leader = False
         self._last_batch = 1
         # The leader waits on this (always held) lock; the enqueuer that completes the
@@ -117,26 +125,47 @@ class SessionLog:
                 self._gathering = False
                 self._gathered.release()
         if request.signal is not None:
-            request.signal.acquire()  # released when done, or when it is our turn to lead
+            try:
+                request.signal.acquire()  # released when done, or when it is our turn to lead
+            except BaseException:
+                self._withdraw(request)  # interrupted while waiting (a KeyboardInterrupt)
+                raise
             if request.done:
                 return _outcome(request)
-        self._gather()
-        with self._queue_lock:
-            batch, self._queue = self._queue, []
-        self._last_batch = len(batch)
+        batch: list[_Request] = []
         try:
+            self._gather()
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+            self._last_batch = len(batch)
             self._commit(batch)
         finally:
             for waiting in batch:
                 waiting.done = True
                 if waiting.signal is not None and waiting is not request:
                     waiting.signal.release()
-            with self._queue_lock:
-                if self._queue:
-                    self._queue[0].signal.release()  # type: ignore[union-attr] # next leader
-                else:
-                    self._leader = False
+            self._hand_over()
         return _outcome(request)
+
+    def _hand_over(self) -> None:
+        """Wake the first queued request to lead the next commit, or end the lead."""
+        with self._queue_lock:
+            if self._queue:
+                self._queue[0].signal.release()  # type: ignore[union-attr] # a follower's
+            else:
+                self._leader = False
+
+    def _withdraw(self, request: _Request) -> None:
+        """Take back a request whose thread stopped waiting, without stalling the others."""
+        with self._queue_lock:
+            if request in self._queue:
+                chosen = self._queue[0] is request and not request.signal.locked()  # type: ignore[union-attr]
+                self._queue.remove(request)
+                if not chosen:
+                    return  # still queued behind a leader, who will pass the lead on
+            elif request.done or not request.signal.acquire(blocking=False):  # type: ignore[union-attr]
+                return  # already taken into a batch: the leader finishes it
+        self._hand_over()  # it had been chosen to lead: pass that on
 
     def _gather(self) -> None:
         """Give the writers of the last batch a moment to queue again.
@@ -162,6 +191,8 @@ class SessionLog:
         """Write and fsync a batch under the file's lock."""
         with self._lock:
             try:
+                if self._broken is not None:
+                    raise OSError(f"{self._path}: a failed write was not undone: {self._broken}")
                 fd = self._open()
                 self._files.lock(fd)
                 try:
@@ -178,40 +209,67 @@ class SessionLog:
         assert known.ids is not None  # _index() ran
         staged: dict[str, Event] = {}
         lines: list[bytes] = []
-        last_seq, last_timestamp = known.last_seq, known.last_timestamp or timestamps.UNSET
+        last_seq, last_timestamp = known.last_seq, known.last_timestamp or self._created_at
         stored = known.ids
 
         def find(event_id: str) -> Event | None:
             return stored.get(event_id) or staged.get(event_id)
 
+        moment = sequencing.commit_time(last_timestamp)  # one time for the whole commit
         for request in batch:
             try:
                 found, fresh = sequencing.resolve(request.events, find)
-                parts = request.parts
                 if fresh:
                     sequencing.check_expected_seq(self._session_id, request.expected_seq, last_seq)
-                    last_timestamp = sequencing.stamp(
-                        self._session_id, fresh, last_seq=last_seq, last_timestamp=last_timestamp
-                    )
+                    sequencing.stamp(self._session_id, fresh, last_seq=last_seq, moment=moment)
+                    lines.extend(self._lines(fresh, request.parts, last_seq))
                     last_seq += len(fresh)
-                    for event in fresh:
-                        staged[event.id] = event
-                        middle, tail = parts[event.id]
-                        lines.append(
-                            event_line(self._head, event.seq, middle, event.timestamp, tail)
-                        )
+                    staged.update((event.id, event) for event in fresh)
                 request.result = sequencing.merge(found, fresh)
             except AgentStoreError as error:
                 request.error = error
-        if not lines:
-            return
+        if lines:
+            try:
+                self._files.append(fd, b"".join(lines))
+            except BaseException as error:
+                self._undo(fd, known.size, error)
+                raise
+            self._remember(known, lines, staged, last_seq, moment)
+        if known.synced < known.size:
+            # Also when nothing was written: an id found again may be in bytes another
+            # writer wrote and never synced (it crashed): not acknowledged until fsync'd.
+            try:
+                self._files.sync(fd)
+            except BaseException as error:
+                if lines:
+                    self._undo(fd, known.size - sum(map(len, lines)), error)
+                raise
+            known.synced = known.size
+
+    def _lines(
+        self, fresh: Sequence[Event], parts: dict[str, tuple[bytes, bytes]], last_seq: int
+    ) -> list[bytes]:
+        """Encode stamped events; a batch's lines carry its seqs, for crash recovery."""
+        marker = b',"batch":[%d,%d]}\n' % (last_seq + 1, last_seq + len(fresh))
+        lines = []
+        for event in fresh:
+            middle, tail_part = parts[event.id]
+            if len(fresh) > 1:
+                tail_part = tail_part[:-2] + marker  # before the closing brace
+            lines.append(event_line(self._head, event.seq, middle, event.timestamp, tail_part))
+        return lines
+
+    def _undo(self, fd: int, size: int, error: BaseException) -> None:
+        """Cut a failed write off; if even that fails, refuse to append until reopened.
+
+        The caller raises ``error`` itself, so a failed cleanup never hides the cause.
+        """
         try:
-            self._files.append(fd, b"".join(lines))
-            self._files.sync(fd)
-        except BaseException:
-            self._files.truncate(fd, known.size)  # never leave half a batch behind
-            raise
-        self._remember(known, lines, staged, last_seq, last_timestamp)
+            self._files.truncate(fd, size)
+        except BaseException:  # noqa: BLE001 - recorded, and the first error is raised
+            self._broken = error
+            return
+        self._known = None  # read again: the file is what it was
 
     def _remember(
         self,
@@ -278,25 +336,35 @@ class SessionLog:
     def hint(self, seq: int, start: int) -> None:
         """Learn where line ``seq`` starts (from a snapshot); checked before it is used."""
         with self._lock:
-            if self._known is not None and self._known.starts is None and start >= 0:
+            plausible = start > 0 if seq > 1 else start == 0
+            if self._known is not None and self._known.starts is None and plausible:
                 self._known.hints[seq] = start
 
     def events_after(self, offset: int) -> tuple[list[Event], int]:
-        """The complete events whose lines start at or after byte ``offset``, and their end.
+        """The events whose lines start at byte ``offset`` (a line's start) or later.
 
-        For feeds that know a file's size, not its seqs; a line cut by ``offset`` is skipped.
+        Returns them and where the last of them ends. For feeds that know a position in
+        the file, not a seq.
         """
         with self._lock:
-            fd = self._open()
-            known = self._catch_up(fd, repair=False)
+            known = self._catch_up(self._open(), repair=False)
             if offset >= known.size:
-                return [], max(offset, known.size) if offset <= known.size else known.size
-            data = self._files.read_at(fd, offset, known.size - offset)
-            if offset and self._files.read_at(fd, offset - 1, 1) != b"\n":
-                skip = data.find(b"\n") + 1
-                data, offset = data[skip:], offset + skip
-            events = [self._check(decode_event(line), None) for line in data.split(b"\n")[:-1]]
-            return events, known.size
+                return [], offset if offset == known.size else known.size
+            first: int | None = None
+            if known.starts is not None:
+                first = bisect.bisect_left(known.starts, offset) + 1
+            elif offset == 0:
+                first = 1
+        if first is None:  # find the seq at that offset by reading from there
+            data = self._files.read_at(self._open(), offset, known.size - offset)
+            line = data[: data.find(b"\n")]
+            first = decode_event(line).seq
+        return self.read(first, None), known.size
+
+    def last_end(self) -> int:
+        """Where the last complete event's line ends (the size, without a torn tail)."""
+        with self._lock:
+            return self._catch_up(self._open(), repair=False).size
 
     def release(self) -> None:
         """Close the file but keep what was learnt of it (too many logs are open)."""
@@ -338,54 +406,58 @@ class SessionLog:
 
     def _load_tail(self, fd: int, size: int, *, repair: bool) -> _Known:
         """Learn the last event from the end of the file alone (a torn tail is cut off)."""
+        known = _Known()
         chunk = _TAIL_CHUNK
-        while True:
+        while size:
             start = max(size - chunk, 0)
             data = self._files.read_at(fd, start, size - start)
-            complete = _complete_end(data)
-            lines = data[:complete].split(b"\n")[:-1]
-            if start > 0:
-                lines = lines[1:]  # the first may begin before the chunk
+            last = _clean_last_line(data, self._session_id)
+            if last is not None:  # the usual case: one line parsed
+                event, line_start = last
+                lines = [tail.Line(event, line_start, len(data))]
+            else:
+                skip = data.find(b"\n") + 1 if start else 0  # the first line may be partial
+                try:
+                    lines = tail.scan(data[skip:], session_id=self._session_id, next_seq=None)
+                except tail.Damage as damage:
+                    offset = start + skip + _line_offset(data[skip:], damage.index)
+                    raise self._damage(fd, offset, damage.reason) from None
+                lines = [tail.Line(ln.event, ln.start + skip, ln.end + skip) for ln in lines]
             if lines or start == 0:
                 break
             chunk *= 4
-        known = _Known()
-        end = start + complete
-        for line in reversed(lines):
-            line_start = end - len(line) - 1
-            try:
-                event = self._check(decode_event(line), None)
-            except (ValueError, CorruptLogError):
-                end = line_start  # a torn or zeroed last line: never acknowledged
-                continue
-            known.size, known.last_seq = end, event.seq
-            known.last_timestamp, known.last_start = event.timestamp, line_start
-            break
+        if size and lines:
+            good = lines[-1]
+            known.size, known.last_seq = start + good.end, good.event.seq
+            known.last_timestamp, known.last_start = good.event.timestamp, start + good.start
         if known.size < size:
             self._cut(fd, known.size, size, repair=repair)
         return known
 
     def _read_new(self, fd: int, known: _Known, size: int, *, repair: bool) -> None:
         data = self._files.read_at(fd, known.size, size - known.size)
-        lines = data[: _complete_end(data)].split(b"\n")[:-1]
-        start = known.size
-        for number, line in enumerate(lines, start=1):
-            expected = known.last_seq + 1
-            try:
-                event = self._check(decode_event(line), expected)
-            except ValueError as error:
-                if number < len(lines):  # valid lines follow: damage, not a torn tail
-                    raise CorruptLogError(self._path, expected, str(error)) from None
-                break
+        try:
+            lines = tail.scan(data, session_id=self._session_id, next_seq=known.last_seq + 1)
+        except tail.Damage as damage:
+            line_number = known.last_seq + 1 + damage.index
+            raise CorruptLogError(self._path, line_number, damage.reason) from None
+        base = known.size
+        for line in lines:
+            event = line.event
             if known.starts is not None:
-                known.starts.append(start)
+                known.starts.append(base + line.start)
             if known.ids is not None:
                 known.ids[event.id] = event
-            known.last_start = start
-            start += len(line) + 1
-            known.size, known.last_seq, known.last_timestamp = start, event.seq, event.timestamp
+            known.last_start = base + line.start
+            known.size, known.last_seq = base + line.end, event.seq
+            known.last_timestamp = event.timestamp
         if known.size < size:
             self._cut(fd, known.size, size, repair=repair)
+
+    def _damage(self, fd: int, offset: int, reason: str) -> CorruptLogError:
+        """The error for damage at byte ``offset``, with its line number (counted)."""
+        line = self._files.read_at(fd, 0, offset).count(b"\n") + 1
+        return CorruptLogError(self._path, line, reason)
 
     def _index(self, fd: int, known: _Known) -> None:
         """Scan the whole log once, for the ids (idempotent appends) and line starts."""
@@ -440,9 +512,28 @@ class SessionLog:
         self._files.truncate(fd, keep)
 
 
-def _complete_end(data: bytes) -> int:
-    """The length of ``data`` up to its last newline (trailing NUL bytes are a torn tail)."""
-    return data.rfind(b"\n") + 1
+def _clean_last_line(data: bytes, session_id: str) -> tuple[Event, int] | None:
+    """The last line's event and start, if the data ends cleanly with a good, whole line."""
+    if not data.endswith(b"\n") or b"\x00" in data:
+        return None
+    line_start = data.rfind(b"\n", 0, len(data) - 1) + 1
+    try:
+        record = orjson.loads(data[line_start:-1])
+        event = event_from_record(record)
+    except (orjson.JSONDecodeError, ValueError):
+        return None
+    batch = record.get("batch")
+    if event.session_id != session_id or (isinstance(batch, list) and batch[-1] != event.seq):
+        return None  # let the full scan say what is wrong
+    return event, line_start
+
+
+def _line_offset(data: bytes, index: int) -> int:
+    """Where line ``index`` (from 0) of ``data`` starts."""
+    position = 0
+    for _ in range(index):
+        position = data.index(b"\n", position) + 1
+    return position
 
 
 def _outcome(request: _Request) -> list[Event]:

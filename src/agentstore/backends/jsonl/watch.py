@@ -86,7 +86,11 @@ class _FileFeed(Subscription):
         if session_id is not None:
             self._next_seq = backend.last_seq(session_id) + 1
         else:
+            # Where each log stood when the feed started: a byte offset at a line's end
+            # (cheap for any number of logs); after the first read, the next seq.
             self._sizes = self._log_sizes()
+            self._offsets = {sid: self._complete_end(sid) for sid in self._sizes}
+            self._next: dict[str, int] = {}
 
     def wait(self, timeout: float | None) -> list[Event] | None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -111,19 +115,39 @@ class _FileFeed(Subscription):
         found: list[Event] = []
         sizes = self._log_sizes()
         for session_id, size in sizes.items():
-            before = self._sizes.get(session_id, 0)
-            if size == before:
+            if size == self._sizes.get(session_id):
                 continue
             try:
-                events, end = self._backend.log_of(session_id).events_after(before)
+                events = self._read(session_id)
             except SessionNotFoundError:  # a log whose session record is not there yet
-                sizes[session_id] = before
+                sizes.pop(session_id)
                 continue
-            sizes[session_id] = end
+            if events:
+                self._next[session_id] = events[-1].seq + 1
+                self._offsets.pop(session_id, None)
             found.extend(events)
         self._sizes = sizes
         found.sort(key=lambda event: event.timestamp)
         return found
+
+    def _read(self, session_id: str) -> list[Event]:
+        offset = self._offsets.get(session_id)
+        if offset is not None:
+            events, self._offsets[session_id] = self._backend.log_of(session_id).events_after(
+                offset
+            )
+            return events
+        next_seq = self._next.get(session_id)
+        if next_seq is None:  # a session created since the feed started
+            record = self._backend.get_session(session_id)
+            next_seq = (record.forked_at_seq or 0) + 1  # a fork's copied history is not new
+        return self._backend.read(session_id, from_seq=next_seq)
+
+    def _complete_end(self, session_id: str) -> int:
+        try:
+            return self._backend.log_of(session_id).last_end()
+        except SessionNotFoundError:
+            return 0
 
     def _log_sizes(self) -> dict[str, int]:
         sizes = {}
