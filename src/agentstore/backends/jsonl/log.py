@@ -249,13 +249,17 @@ class SessionLog:
     def _lines(
         self, fresh: Sequence[Event], parts: dict[str, tuple[bytes, bytes]], last_seq: int
     ) -> list[bytes]:
-        """Encode stamped events; a batch's lines carry its seqs, for crash recovery."""
-        marker = b',"batch":[%d,%d]}\n' % (last_seq + 1, last_seq + len(fresh))
+        """Encode stamped events; all lines of a batch but its last say ``"more": 1``.
+
+        After a crash, a log ending in a line that says more is coming ends in a batch
+        that was never completed (nor acknowledged): recovery cuts it whole.
+        """
         lines = []
+        final = fresh[-1]
         for event in fresh:
             middle, tail_part = parts[event.id]
-            if len(fresh) > 1:
-                tail_part = tail_part[:-2] + marker  # before the closing brace
+            if event is not final:
+                tail_part = tail_part[:-2] + b',"more":1}\n'  # before the closing brace
             lines.append(event_line(self._head, event.seq, middle, event.timestamp, tail_part))
         return lines
 
@@ -522,9 +526,8 @@ def _clean_last_line(data: bytes, session_id: str) -> tuple[Event, int] | None:
         event = event_from_record(record)
     except (orjson.JSONDecodeError, ValueError):
         return None
-    batch = record.get("batch")
-    if event.session_id != session_id or (isinstance(batch, list) and batch[-1] != event.seq):
-        return None  # let the full scan say what is wrong
+    if event.session_id != session_id or record.get("more"):
+        return None  # let the full scan say what is wrong, or cut an unfinished batch
     return event, line_start
 
 

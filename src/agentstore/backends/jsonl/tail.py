@@ -1,14 +1,15 @@
 """Telling a torn tail from damage in a log's new bytes (pure, no I/O).
 
 A crash can only damage what was written after the last fsync: the last commit. Its lines
-all carry the commit's one time, and the lines of a batch carry ``"batch": [first, last]``.
+all carry the commit's one time, and every line of a batch but its last says
+``"more": 1``.
 So, in bytes read after a known good point:
 
 - a trailing part without a newline is torn;
 - a line holding NUL bytes (blocks whose size reached the disk and whose data did not)
   starts a torn tail, if every complete line after it belongs to one commit (one time);
 - a last line that is not JSON is torn;
-- a batch whose last line is missing is torn back to its first line;
+- lines saying more is coming, at the end, are a batch never completed: torn;
 - anything else that is not the next event of the session is damage: it is reported,
   never cut.
 """
@@ -60,7 +61,7 @@ def scan(data: bytes, *, session_id: str, next_seq: int | None) -> list[Line]:
         end = torn_from
     raws = data[:end].split(b"\n")[:-1]
     lines: list[Line] = []
-    batches: list[tuple[int, int] | None] = []
+    more: list[bool] = []  # whether each line says more of its batch follows
     position = 0
     for index, raw in enumerate(raws):
         try:
@@ -77,9 +78,11 @@ def scan(data: bytes, *, session_id: str, next_seq: int | None) -> list[Line]:
             problem = "duplicate" if event.seq < expected else "missing"
             raise Damage(index, f"{problem} seq: expected {expected}, found {event.seq}")
         lines.append(Line(event, position, position + len(raw) + 1))
-        batches.append(_batch(record))
+        more.append(bool(record.get("more")))
         position += len(raw) + 1
-    _drop_unfinished_batch(lines, batches)
+    while more and more[-1]:  # a batch whose last line never reached the disk
+        more.pop()
+        lines.pop()
     return lines
 
 
@@ -95,23 +98,6 @@ def _event(record: object, index: int, session_id: str) -> Event:
     if event.session_id != session_id:
         raise Damage(index, f"a record of session {event.session_id!r}")
     return event
-
-
-def _batch(record: dict[str, object]) -> tuple[int, int] | None:
-    batch = record.get("batch")
-    if isinstance(batch, list) and len(batch) == 2 and all(type(n) is int for n in batch):
-        return batch[0], batch[1]
-    return None
-
-
-def _drop_unfinished_batch(lines: list[Line], batches: list[tuple[int, int] | None]) -> None:
-    if not lines or batches[-1] is None:
-        return
-    first, last = batches[-1]
-    if lines[-1].event.seq < last:  # the batch's last line never reached the disk
-        while lines and lines[-1].event.seq >= first:
-            lines.pop()
-            batches.pop()
 
 
 def _check_one_commit(torn: bytes, *, index: int) -> None:
