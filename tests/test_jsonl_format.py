@@ -6,13 +6,16 @@ import json
 import os
 import shutil
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import agentstore
-from agentstore import EventType, Metadata, new_event
+from agentstore import EventType, Metadata, Store, new_event
+from agentstore.backends.jsonl import JsonlBackend
+from agentstore.backends.jsonl.files import Files
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED: dict[str, dict[str, Any]] = json.loads(
@@ -120,3 +123,63 @@ def test_targets_and_options_that_cannot_be_opened_say_what_can(tmp_path: Path) 
         agentstore.open(tmp_path / "data", bogus=1)
     with pytest.raises(agentstore.InvalidArgumentError, match="no option poll_interval"):
         agentstore.open(":memory:", poll_interval=1)
+
+
+def test_session_records_catch_up_with_the_log_at_each_snapshot(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    with agentstore.open(root, snapshot_interval=10) as store:
+        session = store.create_session(name="counted")
+        for n in range(25):
+            store.append(session.id, new_event("step", {"n": n}))
+        store.get_state(session.id)
+        record = json.loads((root / "sessions" / f"{session.id}.json").read_text())
+        assert (record["name"], record["event_count"]) == ("counted", 25)
+        assert record["updated_at"] == store.get_events(session.id)[-1].to_dict()["timestamp"]
+
+
+class _CountingFiles(Files):
+    def __init__(self, temporary_dir: str) -> None:
+        super().__init__(temporary_dir)
+        self.file_reads = 0
+        self.syncs = 0
+
+    def read_file(self, path: str) -> bytes | None:
+        self.file_reads += 1
+        return super().read_file(path)
+
+    def sync(self, fd: int) -> None:
+        self.syncs += 1
+        super().sync(fd)
+
+
+def test_listing_reads_the_catalog_not_every_session_file(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    with agentstore.open(root) as store:
+        for n in range(50):
+            store.create_session(name=f"s{n}")
+    files = _CountingFiles(str(root / "tmp"))
+    with Store(JsonlBackend(root, files=files)) as store:
+        assert len(store.list_sessions(limit=10)) == 10
+        assert files.file_reads == 1  # the catalog
+        store.list_sessions(limit=100)
+        assert files.file_reads == 1
+
+
+def test_threads_appending_to_one_session_share_fsyncs(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    files = _CountingFiles(str(root / "tmp"))
+    with Store(JsonlBackend(root, files=files)) as store:
+        sid = store.create_session().id
+        files.syncs = 0
+
+        def write() -> None:
+            for n in range(25):
+                store.append(sid, new_event("step", {"n": n}))
+
+        threads = [threading.Thread(target=write) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert store.get_session(sid).event_count == 200
+        assert files.syncs < 120  # one fsync carried several appends

@@ -154,6 +154,10 @@ class JsonlBackend(Backend):
         offset = log.snapshot_offset(snapshot.version)
         path = self._path("snapshots", snapshot.session_id, ".json")
         self._files.write_file(path, encode_snapshot(snapshot, offset=offset))
+        # Readers of the seed's format take the event count from the session record; it
+        # is brought up to date (replaced whole, never edited in place) with each snapshot.
+        session = self.get_session(snapshot.session_id)
+        self._files.write_file(self._path("sessions", session.id, ".json"), encode_session(session))
 
     # Feeds and closing
 
