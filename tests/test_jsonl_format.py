@@ -8,7 +8,6 @@ import shutil
 import stat
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,10 +16,8 @@ from agentstore import EventType, Metadata, Store, new_event
 from agentstore.backends.jsonl import JsonlBackend
 from agentstore.backends.jsonl.files import Files
 
-FIXTURES = Path(__file__).parent / "fixtures"
-EXPECTED: dict[str, dict[str, Any]] = json.loads(
-    (FIXTURES / "seed-go-datadir.expected.json").read_text()
-)
+from .seed_figures import FIXTURES, assert_figures
+
 SEED_EVENT_FIELDS = ["session_id", "sequence_number", "type", "payload", "timestamp", "metadata"]
 
 
@@ -40,20 +37,7 @@ def test_the_seed_directory_opens_lists_replays_and_materializes(seed_dir: Path)
             "0b14d4f8-ddae-4e07-8e0d-d925bf835375",
         ]
         for session in listed:
-            expected = EXPECTED[session.id]
-            assert (session.name, dict(session.labels)) == (expected["name"], expected["labels"])
-            assert session.event_count == expected["event_count"]
-            events = store.replay(session.id)
-            assert [e.seq for e in events] == list(range(1, expected["last_seq"] + 1))
-            state = store.get_state(session.id)
-            assert (state.tokens.input, state.tokens.output) == (
-                expected["tokens_in"],
-                expected["tokens_out"],
-            )
-            assert state.tokens.cost_usd == pytest.approx(expected["cost_usd"], abs=1e-12)
-            assert (state.tool_calls, state.errors) == (expected["tool_calls"], expected["errors"])
-            assert sorted(state.data) == expected["types"]
-            assert state.version == state.event_count == expected["last_seq"]
+            assert_figures(session, store.replay(session.id), store.get_state(session.id))
         assert store.list_sessions(labels={"agent": "research"})[0].id == "long-run-0001"
 
 

@@ -7,19 +7,13 @@ figures are in ``seed-go-datadir.expected.json``.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from agentstore import Event, Metadata, Session, Snapshot, State, default_reducer
 from agentstore.state import fold
 
-FIXTURES = Path(__file__).parent / "fixtures"
-DATADIR = FIXTURES / "seed-go-datadir"
-EXPECTED: dict[str, dict[str, Any]] = json.loads(
-    (FIXTURES / "seed-go-datadir.expected.json").read_text()
-)
+from .seed_figures import DATADIR, EXPECTED, assert_figures
 
 
 def _events(session_id: str) -> list[Event]:
@@ -33,23 +27,11 @@ def _session(session_id: str) -> Session:
 
 @pytest.mark.parametrize("session_id", sorted(EXPECTED))
 def test_seed_sessions_fold_to_the_expected_figures(session_id: str) -> None:
-    expected = EXPECTED[session_id]
     session = _session(session_id)
     events = _events(session_id)
     state = fold(default_reducer, State(session_id), events)
 
-    assert (session.name, dict(session.labels)) == (expected["name"], expected["labels"])
-    assert session.event_count == expected["event_count"] == len(events)
-    assert [e.seq for e in events] == list(range(1, expected["last_seq"] + 1))
-    assert (state.version, state.event_count) == (expected["last_seq"], expected["event_count"])
-    assert (state.tokens.input, state.tokens.output) == (
-        expected["tokens_in"],
-        expected["tokens_out"],
-    )
-    assert state.tokens.cost_usd == pytest.approx(expected["cost_usd"], abs=1e-12)
-    assert (state.tool_calls, state.errors) == (expected["tool_calls"], expected["errors"])
-    assert sorted(state.data) == expected["types"]
-    assert state.last_event_at == events[-1].timestamp == session.updated_at
+    assert_figures(session, events, state)
 
 
 def test_the_seed_snapshot_continues_to_the_same_state() -> None:
