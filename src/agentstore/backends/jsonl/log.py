@@ -13,7 +13,7 @@ import bisect
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +21,7 @@ import orjson
 
 from agentstore import sequencing
 from agentstore.backends.jsonl import tail
+from agentstore.backends.jsonl.commit import GroupCommit, Request
 from agentstore.backends.jsonl.files import Files
 from agentstore.codec import (
     LineError,
@@ -39,7 +40,6 @@ __all__ = ["SessionLog"]
 log = logging.getLogger("agentstore")
 
 _TAIL_CHUNK = 64 * 1024
-_GATHER_SECONDS = 0.0002  # about an eighth of a local disk's fsync
 
 
 @dataclass
@@ -66,19 +66,6 @@ class _Known:
         return best
 
 
-class _Request:
-    __slots__ = ("done", "error", "events", "expected_seq", "parts", "result", "signal")
-
-    def __init__(self, events: Sequence[Event], expected_seq: int | None) -> None:
-        self.signal: threading.Lock | None = None  # a follower's: held until done or leading
-        self.events = events
-        self.parts = {event.id: event_parts(event) for event in events}
-        self.expected_seq = expected_seq
-        self.result: list[Event] = []
-        self.error: BaseException | None = None
-        self.done = False
-
-
 class SessionLog:
     """The log of one session in one process; safe for any number of threads."""
 
@@ -91,18 +78,8 @@ class SessionLog:
         self._lock = threading.Lock()  # guards _known and _fd
         self._fd: int | None = None
         self._known: _Known | None = None
-        # Group commit: appenders queue requests; one of them (the leader) writes the whole
-        # queue with one write and one fsync while the others wait for their outcome.
-        self._queue: list[_Request] = []
-        self._queue_lock = threading.Lock()
         self._broken: BaseException | None = None
-        self._leader = False
-        self._last_batch = 1
-        # The leader waits on this (always held) lock; the enqueuer that completes the
-        # gathering releases it.
-        self._gathering = False
-        self._gathered = threading.Lock()
-        self._gathered.acquire()
+        self._group = GroupCommit(self._commit)
 
     @property
     def path(self) -> str:
@@ -113,81 +90,10 @@ class SessionLog:
 
     def append(self, events: Sequence[Event], expected_seq: int | None) -> list[Event]:
         """Append prepared events atomically and durably; return them as stored."""
-        request = _Request(events, expected_seq)
-        with self._queue_lock:
-            self._queue.append(request)
-            leading = not self._leader
-            self._leader = True
-            if not leading:
-                request.signal = threading.Lock()
-                request.signal.acquire()
-            if self._gathering and len(self._queue) >= self._last_batch:
-                self._gathering = False
-                self._gathered.release()
-        if request.signal is not None:
-            try:
-                request.signal.acquire()  # released when done, or when it is our turn to lead
-            except BaseException:
-                self._withdraw(request)  # interrupted while waiting (a KeyboardInterrupt)
-                raise
-            if request.done:
-                return _outcome(request)
-        batch: list[_Request] = []
-        try:
-            self._gather()
-            with self._queue_lock:
-                batch, self._queue = self._queue, []
-            self._last_batch = len(batch)
-            self._commit(batch)
-        finally:
-            for waiting in batch:
-                waiting.done = True
-                if waiting.signal is not None and waiting is not request:
-                    waiting.signal.release()
-            self._hand_over()
-        return _outcome(request)
+        parts = {event.id: event_parts(event) for event in events}
+        return self._group.submit(Request(events, expected_seq, parts))
 
-    def _hand_over(self) -> None:
-        """Wake the first queued request to lead the next commit, or end the lead."""
-        with self._queue_lock:
-            if self._queue:
-                self._queue[0].signal.release()  # type: ignore[union-attr] # a follower's
-            else:
-                self._leader = False
-
-    def _withdraw(self, request: _Request) -> None:
-        """Take back a request whose thread stopped waiting, without stalling the others."""
-        with self._queue_lock:
-            if request in self._queue:
-                chosen = self._queue[0] is request and not request.signal.locked()  # type: ignore[union-attr]
-                self._queue.remove(request)
-                if not chosen:
-                    return  # still queued behind a leader, who will pass the lead on
-            elif request.done or not request.signal.acquire(blocking=False):  # type: ignore[union-attr]
-                return  # already taken into a batch: the leader finishes it
-        self._hand_over()  # it had been chosen to lead: pass that on
-
-    def _gather(self) -> None:
-        """Give the writers of the last batch a moment to queue again.
-
-        Writers that just got their outcome need some Python time (and the GIL) to build
-        their next event; a leader that wrote at once would catch half of them and pay an
-        fsync for each half. Yielding for at most a fraction of an fsync until as many
-        requests wait as the last batch had puts twice the events in each fsync under
-        load, and costs a lone writer nothing (its last batch was itself).
-        """
-        with self._queue_lock:
-            if len(self._queue) >= self._last_batch:
-                return
-            self._gathering = True
-        woken = self._gathered.acquire(timeout=_GATHER_SECONDS)
-        with self._queue_lock:
-            if self._gathering:  # the time ran out first
-                self._gathering = False
-            elif not woken:  # released just after the time ran out: hold it again
-                self._gathered.acquire()
-
-    def _commit(self, batch: list[_Request]) -> None:
+    def _commit(self, batch: list[Request]) -> None:
         """Write and fsync a batch under the file's lock."""
         with self._lock:
             try:
@@ -205,7 +111,7 @@ class SessionLog:
                 for request in batch:
                     request.error = request.error or error
 
-    def _write(self, fd: int, known: _Known, batch: list[_Request]) -> None:
+    def _write(self, fd: int, known: _Known, batch: list[Request]) -> None:
         assert known.ids is not None  # _index() ran
         staged: dict[str, Event] = {}
         lines: list[bytes] = []
@@ -537,12 +443,3 @@ def _line_offset(data: bytes, index: int) -> int:
     for _ in range(index):
         position = data.index(b"\n", position) + 1
     return position
-
-
-def _outcome(request: _Request) -> list[Event]:
-    if request.error is not None:
-        raise request.error
-    return request.result
-
-
-Finder = Callable[[str], Event | None]
