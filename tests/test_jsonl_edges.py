@@ -233,3 +233,26 @@ def test_a_watch_of_all_sessions_sees_appends_after_a_torn_tail(tmp_path: Path) 
         writer.append(sid, new_event("two"))
         writer.append(sid, new_event("three"))
         assert [e.type for e in feed] == ["two", "three"]
+
+
+def test_disk_failures_are_storage_errors(tmp_path: Path) -> None:
+    class FullDisk(Files):
+        def sync(self, fd: int) -> None:
+            raise OSError(28, "No space left on device")
+
+    root = tmp_path / "data"
+    with agentstore.open(root) as store:
+        sid = store.create_session().id
+    with Store(JsonlBackend(root, files=FullDisk(str(root / "tmp")))) as store:
+        with pytest.raises(agentstore.StorageError) as raised:
+            store.append(sid, new_event("lost"))
+        assert raised.value.errno == 28
+        assert isinstance(raised.value, OSError)
+    with agentstore.open(root) as store:
+        assert store.get_events(sid) == []  # the write was undone
+
+
+def test_a_file_is_not_a_store(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(agentstore.InvalidArgumentError, match="not a directory"):
+        agentstore.open(tmp_path / "file")

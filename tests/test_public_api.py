@@ -24,6 +24,7 @@ PUBLIC = [
     "SessionNotFoundError",
     "Snapshot",
     "State",
+    "StorageError",
     "Store",
     "StoreClosedError",
     "TokenUsage",

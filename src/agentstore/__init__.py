@@ -28,6 +28,7 @@ from agentstore.errors import (
     InvalidSessionIdError,
     SessionExistsError,
     SessionNotFoundError,
+    StorageError,
     StoreClosedError,
 )
 from agentstore.events import Event, EventType, Metadata, new_event
@@ -52,6 +53,7 @@ __all__ = [
     "SessionNotFoundError",
     "Snapshot",
     "State",
+    "StorageError",
     "Store",
     "StoreClosedError",
     "TokenUsage",

@@ -17,6 +17,7 @@ __all__ = [
     "InvalidSessionIdError",
     "SessionExistsError",
     "SessionNotFoundError",
+    "StorageError",
     "StoreClosedError",
 ]
 
@@ -66,7 +67,7 @@ class InvalidEventError(AgentStoreError, ValueError):
 
 
 class InvalidSessionIdError(AgentStoreError, ValueError):
-    """A session id is not 1-128 characters of ``A-Za-z0-9._-`` starting with a letter or digit."""
+    """A session id is not 1-128 characters of ``A-Za-z0-9._-`` not starting with ``.`` or ``-``."""
 
 
 class InvalidArgumentError(AgentStoreError, ValueError):
@@ -81,6 +82,14 @@ class CorruptLogError(AgentStoreError):
         self.path = path
         self.line = line
         self.reason = reason
+
+
+class StorageError(AgentStoreError, OSError):
+    """The storage failed (a full disk, a file that cannot be read or written).
+
+    Also an ``OSError``, with the ``errno`` of the failure; the original error is its
+    ``__cause__``.
+    """
 
 
 class StoreClosedError(AgentStoreError):

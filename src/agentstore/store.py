@@ -349,8 +349,8 @@ class Store:
         """Yield a session's events as they are appended, also by other processes.
 
         With a session id, the stored events with ``seq >= from_seq`` come first (0: all),
-        then new ones. With None, the events of every session appended after iteration
-        starts. The iterator ends after ``timeout`` seconds without a new event (None:
+        then new ones. With None, the events of every session appended after the watch is
+        made. The iterator ends after ``timeout`` seconds without a new event (None:
         never), when its ``stop()`` is called (from any thread) or when the store is closed.
 
         Raises:

@@ -16,10 +16,12 @@ commit); several processes append under each log's file lock.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import orjson
 
@@ -34,7 +36,14 @@ from agentstore.codec import (
     encode_session,
     encode_snapshot,
 )
-from agentstore.errors import CorruptLogError, SessionExistsError, SessionNotFoundError
+from agentstore.errors import (
+    AgentStoreError,
+    CorruptLogError,
+    InvalidArgumentError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StorageError,
+)
 from agentstore.events import Event
 from agentstore.ids import validate_session_id
 from agentstore.sessions import Session
@@ -45,6 +54,24 @@ __all__ = ["JsonlBackend"]
 _OPEN_LOGS = 256  # log files kept open; more active sessions than that reopen theirs
 _KEPT_LOGS = 4096  # sessions whose log this process remembers (last seq, id index)
 _STALE_TEMPORARY = 3600.0  # seconds: a file left in tmp/ that long was left by a crash
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _translated(method: _Method) -> _Method:
+    """Raise the file system's errors as StorageError (an AgentStoreError and an OSError)."""
+
+    @functools.wraps(method)
+    def call(self: JsonlBackend, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except AgentStoreError:
+            raise
+        except OSError as error:
+            raise StorageError(error.errno or 0, f"{self.root}: {error}") from error
+
+    return call  # type: ignore[return-value]
 
 
 class JsonlBackend(Backend):
@@ -65,9 +92,14 @@ class JsonlBackend(Backend):
     ) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self._files = files or Files(os.path.join(self.root, "tmp"))
-        for name in ("sessions", "events", "snapshots", "tmp"):
-            self._files.make_dirs(os.path.join(self.root, name))
-        self._files.sweep(os.path.join(self.root, "tmp"), older_than=_STALE_TEMPORARY)
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise InvalidArgumentError(f"cannot open store {self.root!r}: it is not a directory")
+        try:
+            for name in ("sessions", "events", "snapshots", "tmp"):
+                self._files.make_dirs(os.path.join(self.root, name))
+            self._files.sweep(os.path.join(self.root, "tmp"), older_than=_STALE_TEMPORARY)
+        except OSError as error:
+            raise StorageError(error.errno or 0, f"{self.root}: {error}") from error
         self._lock = threading.Lock()
         self._logs: OrderedDict[str, SessionLog] = OrderedDict()
         self._recent: OrderedDict[str, None] = OrderedDict()  # logs that may hold a file
@@ -80,6 +112,7 @@ class JsonlBackend(Backend):
 
     # Sessions
 
+    @_translated
     def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
         path = self._path("sessions", session.id, ".json")
         with self._lock, self._creation_lock():
@@ -102,9 +135,11 @@ class JsonlBackend(Backend):
             return dataclasses.replace(session, event_count=last.seq, updated_at=last.timestamp)
         return session
 
+    @_translated
     def get_session(self, session_id: str) -> Session:
         return self._with_counts(self._record(session_id))
 
+    @_translated
     def list_sessions(
         self, *, limit: int, offset: int, labels: Mapping[str, str] | None
     ) -> list[Session]:
@@ -116,6 +151,7 @@ class JsonlBackend(Backend):
 
     # Events
 
+    @_translated
     def append(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
     ) -> list[Event]:
@@ -123,14 +159,17 @@ class JsonlBackend(Backend):
         self._poller.notify()
         return stored
 
+    @_translated
     def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
         return self._log(session_id).read(max(from_seq, 1), to_seq)
 
+    @_translated
     def last_seq(self, session_id: str) -> int:
         return self._log(session_id).last()[0]
 
     # Snapshots
 
+    @_translated
     def read_snapshot(self, session_id: str) -> Snapshot | None:
         log = self._log(session_id)
         path = self._path("snapshots", session_id, ".json")
@@ -146,6 +185,7 @@ class JsonlBackend(Backend):
             log.hint(snapshot.version + 1, offset)
         return snapshot
 
+    @_translated
     def write_snapshot(self, snapshot: Snapshot) -> None:
         log = self._log(snapshot.session_id)
         current = self.read_snapshot(snapshot.session_id)
@@ -161,6 +201,7 @@ class JsonlBackend(Backend):
 
     # Feeds and closing
 
+    @_translated
     def subscribe(self, session_id: str | None) -> Subscription:
         return self._poller.subscribe(session_id)
 

@@ -52,7 +52,7 @@ class _Known:
     last_start: int = 0  # where the last line begins
     synced: int = 0  # bytes known to be fsync'd (by this process)
     starts: list[int] | None = None  # starts[seq - 1]: where line seq begins; once scanned
-    ids: dict[str, Event] | None = None  # the events by id; once scanned
+    ids: dict[str, int] | None = None  # the seq of each event id; once scanned
     hints: dict[int, int] = field(default_factory=dict)  # seq -> start, from snapshots
 
     def start_of(self, seq: int) -> tuple[int, int]:
@@ -119,7 +119,10 @@ class SessionLog:
         stored = known.ids
 
         def find(event_id: str) -> Event | None:
-            return stored.get(event_id) or staged.get(event_id)
+            seq = stored.get(event_id)
+            if seq is not None:  # appended before: read it back (a retry, so rare)
+                return self._event_at(fd, known, seq)
+            return staged.get(event_id)
 
         moment = sequencing.commit_time(last_timestamp)  # one time for the whole commit
         for request in batch:
@@ -198,7 +201,7 @@ class SessionLog:
         known.size = start
         known.last_seq, known.last_timestamp = last_seq, last_timestamp
         if known.ids is not None:
-            known.ids.update(staged)
+            known.ids.update((event_id, event.seq) for event_id, event in staged.items())
 
     # Reading
 
@@ -357,7 +360,7 @@ class SessionLog:
             if known.starts is not None:
                 known.starts.append(base + line.start)
             if known.ids is not None:
-                known.ids[event.id] = event
+                known.ids[event.id] = event.seq
             known.last_start = base + line.start
             known.size, known.last_seq = base + line.end, event.seq
             known.last_timestamp = event.timestamp
@@ -368,6 +371,16 @@ class SessionLog:
         """The error for damage at byte ``offset``, with its line number (counted)."""
         line = self._files.read_at(fd, 0, offset).count(b"\n") + 1
         return CorruptLogError(self._path, line, reason)
+
+    def _event_at(self, fd: int, known: _Known, seq: int) -> Event:
+        """The event with ``seq``, read from its line (the log is indexed)."""
+        assert known.starts is not None
+        start = known.starts[seq - 1]
+        end = known.starts[seq] if seq < len(known.starts) else known.size
+        (event,) = self._parse(fd, start, end, seq)
+        if event.seq != seq:
+            raise CorruptLogError(self._path, seq, f"found seq {event.seq} where {seq} was")
+        return event
 
     def _index(self, fd: int, known: _Known) -> None:
         """Scan the whole log once, for the ids (idempotent appends) and line starts."""
@@ -398,7 +411,7 @@ class SessionLog:
         if from_start and known is not None and end == known.size:
             lengths = (len(line) + 1 for line in data.split(b"\n")[:-1])
             known.starts = list(itertools.accumulate(lengths, initial=0))[:-1]
-            known.ids = {event.id: event for event in events}
+            known.ids = {event.id: event.seq for event in events}
         return events
 
     def _check(self, event: Event, expected_seq: int | None) -> Event:
