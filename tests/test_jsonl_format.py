@@ -102,7 +102,7 @@ def test_a_relative_directory_and_the_default_target(
 
 def test_targets_and_options_that_cannot_be_opened_say_what_can(tmp_path: Path) -> None:
     with pytest.raises(agentstore.InvalidArgumentError, match="a directory path"):
-        agentstore.open("postgresql://localhost/agents")
+        agentstore.open("redis://localhost/0")
     with pytest.raises(agentstore.InvalidArgumentError, match="bogus"):
         agentstore.open(tmp_path / "data", bogus=1)
     with pytest.raises(agentstore.InvalidArgumentError, match="no option poll_interval"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from typing import Any
@@ -12,8 +13,12 @@ from agentstore.errors import InvalidArgumentError
 
 __all__ = ["Backend", "MemoryBackend", "Subscription", "open_backend"]
 
-ACCEPTED_TARGETS = "':memory:' (in this process) or a directory path (JSONL files)"
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+ACCEPTED_TARGETS = (
+    "':memory:' (in this process), a directory path (JSONL files), 'sqlite:///path' or a "
+    "path ending in .db, .sqlite or .sqlite3 (SQLite), 'postgresql://...' (PostgreSQL)"
+)
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
 def open_backend(target: str | os.PathLike[str], **options: Any) -> Backend:
@@ -31,16 +36,46 @@ def open_backend(target: str | os.PathLike[str], **options: Any) -> Backend:
     if text == ":memory:":
         _no_options("memory", options)
         return MemoryBackend()
-    if text and not _URL.match(text) and not text.startswith(":"):
+    url = _URL.match(text)
+    scheme = url.group(1).lower() if url else None
+    if scheme == "sqlite" or (scheme is None and text.lower().endswith(_SQLITE_SUFFIXES)):
+        return _sqlite(text[len("sqlite:///") :] if scheme else text, options)
+    if scheme in ("postgresql", "postgres"):
+        return _postgres(text, options)
+    if scheme is None and text and not text.startswith(":"):
         from agentstore.backends.jsonl import JsonlBackend
 
-        try:
-            return JsonlBackend(text, **options)
-        except TypeError as error:  # an option JsonlBackend does not take
-            raise InvalidArgumentError(f"the JSONL backend: {error}") from None
+        return _made("JSONL", JsonlBackend, text, options)
     raise InvalidArgumentError(
         f"cannot open store {text!r}: accepted targets are {ACCEPTED_TARGETS}"
     )
+
+
+def _sqlite(path: str, options: dict[str, Any]) -> Backend:
+    if not path:
+        raise InvalidArgumentError("a SQLite store needs a file: 'sqlite:///path/to/agent.db'")
+    from agentstore.backends.sqlite import SqliteBackend
+
+    return _made("SQLite", SqliteBackend, path, options)
+
+
+def _postgres(url: str, options: dict[str, Any]) -> Backend:
+    try:  # psycopg comes with the postgres extra: imported only for a PostgreSQL store
+        postgres = importlib.import_module("agentstore.backends.postgres")
+    except ImportError as error:
+        raise InvalidArgumentError(
+            f"PostgreSQL stores need the postgres extra: pip install 'agentstore[postgres]' "
+            f"({error})"
+        ) from None
+    return _made("PostgreSQL", postgres.PostgresBackend, url, options)
+
+
+def _made(name: str, kind: Any, target: str, options: dict[str, Any]) -> Backend:
+    try:
+        backend: Backend = kind(target, **options)
+    except TypeError as error:  # an option the backend does not take
+        raise InvalidArgumentError(f"the {name} backend: {error}") from None
+    return backend
 
 
 def _no_options(backend: str, options: dict[str, Any]) -> None:

@@ -1,20 +1,18 @@
 """Live feeds of a JSONL directory.
 
 Appends in this process wake the feeds at once; appends by other processes are found by
-looking at the log files' sizes every ``poll_interval`` seconds (a ``stat`` per watched
-log, or one directory scan for a feed of all sessions), so a feed costs nothing while the
-logs are quiet and never reads a line twice.
+looking at the log files every ``poll_interval`` seconds (an ``fstat`` per watched log,
+or one directory scan for a feed of all sessions), so a feed costs nothing while the logs
+are quiet and never reads a line twice.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
-import weakref
 from typing import TYPE_CHECKING
 
 from agentstore.backends.base import Subscription
+from agentstore.backends.polling import Poller
 from agentstore.errors import SessionNotFoundError
 from agentstore.events import Event
 
@@ -24,65 +22,24 @@ if TYPE_CHECKING:
 __all__ = ["FilePoller"]
 
 
-class FilePoller:
-    """The feeds of one backend, and the signal that wakes them."""
+class FilePoller(Poller):
+    """The feeds of one JSONL directory."""
 
     def __init__(self, backend: JsonlBackend, interval: float) -> None:
+        super().__init__(interval)
         self._backend = backend
-        self._interval = interval
-        self._changed = threading.Condition()
-        self._feeds: weakref.WeakSet[_FileFeed] = weakref.WeakSet()
-        self._sleeping = 0  # feeds waiting now: with none, appends skip the wake-up
-        self._closed = False
 
     def subscribe(self, session_id: str | None) -> Subscription:
         """Open a feed of the events appended from now on."""
-        feed = _FileFeed(self, self._backend, session_id)
-        with self._changed:
-            if self._closed:
-                feed.closed = True
-            self._feeds.add(feed)
-        return feed
-
-    def notify(self) -> None:
-        """Wake every feed: something was appended in this process."""
-        if self._sleeping:
-            with self._changed:
-                self._changed.notify_all()
-
-    def sleep(self, deadline: float | None) -> bool:
-        """Wait for a change, the next poll or the deadline; False once past the deadline."""
-        wait = self._interval
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            wait = min(wait, left)
-        with self._changed:
-            if not self._closed:
-                self._sleeping += 1
-                try:
-                    self._changed.wait(wait)
-                finally:
-                    self._sleeping -= 1
-        return True
-
-    def close(self) -> None:
-        """End every feed."""
-        with self._changed:
-            self._closed = True
-            feeds = list(self._feeds)
-            self._changed.notify_all()
-        for feed in feeds:
-            feed.close()
+        return self.feed(_FileFeed(self._backend, session_id).new_events)
 
 
-class _FileFeed(Subscription):
-    def __init__(self, poller: FilePoller, backend: JsonlBackend, session_id: str | None) -> None:
-        self._poller = poller
+class _FileFeed:
+    """What one feed has seen of the directory's logs."""
+
+    def __init__(self, backend: JsonlBackend, session_id: str | None) -> None:
         self._backend = backend
         self._session_id = session_id
-        self.closed = False
         if session_id is not None:
             self._next_seq = backend.last_seq(session_id) + 1
         else:
@@ -92,21 +49,8 @@ class _FileFeed(Subscription):
             self._offsets = {sid: self._complete_end(sid) for sid in self._sizes}
             self._next: dict[str, int] = {}
 
-    def wait(self, timeout: float | None) -> list[Event] | None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.closed:
-            events = self._new_events()
-            if events:
-                return events
-            if not self._poller.sleep(deadline):
-                return []
-        return None
-
-    def close(self) -> None:
-        self.closed = True
-        self._poller.notify()
-
-    def _new_events(self) -> list[Event]:
+    def new_events(self) -> list[Event]:
+        """The events appended since the last call."""
         if self._session_id is not None:
             events = self._backend.read(self._session_id, from_seq=self._next_seq)
             if events:

@@ -1,0 +1,395 @@
+"""The SQLite backend: one file, many processes on one host, indexed queries.
+
+The standard library's ``sqlite3`` in WAL mode, with ``synchronous=FULL`` by default so a
+committed append survives a power loss (``synchronous="NORMAL"`` trades the last commits
+of a power loss for speed). Writes take ``BEGIN IMMEDIATE``, so concurrent writers queue
+on SQLite's lock (waiting up to ``busy_timeout`` seconds) instead of failing; each thread
+has its own connection. The schema is created and migrated by :data:`MIGRATIONS`, whose
+position is the schema version kept in ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from agentstore import sequencing
+from agentstore.backends.base import Backend, Subscription
+from agentstore.backends.polling import Poller
+from agentstore.backends.rows import (
+    event_from_row,
+    event_values,
+    from_micros,
+    json_text,
+    session_from_row,
+    snapshot_from_row,
+    to_micros,
+)
+from agentstore.errors import (
+    AgentStoreError,
+    InvalidArgumentError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StorageError,
+)
+from agentstore.events import Event
+from agentstore.sessions import Session
+from agentstore.state import Snapshot
+
+__all__ = ["MIGRATIONS", "SqliteBackend"]
+
+MIGRATIONS: list[list[str]] = [
+    [  # 1: sessions, events with a global position, one snapshot per session
+        """CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            parent_id TEXT,
+            forked_at_seq INTEGER
+        )""",
+        "CREATE INDEX sessions_by_time ON sessions (created_at)",
+        """CREATE TABLE events (
+            position INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            timestamp INTEGER NOT NULL,
+            metadata TEXT NOT NULL,
+            UNIQUE (session_id, seq),
+            UNIQUE (session_id, id)
+        )""",
+        """CREATE TABLE snapshots (
+            session_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            reducer TEXT NOT NULL,
+            state TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        )""",
+    ],
+]
+
+_SESSION_COLUMNS = """s.id, s.name, s.labels, s.created_at, s.parent_id, s.forked_at_seq,
+    (SELECT seq FROM events WHERE session_id = s.id ORDER BY seq DESC LIMIT 1),
+    (SELECT timestamp FROM events WHERE session_id = s.id ORDER BY seq DESC LIMIT 1)"""
+_EVENT_COLUMNS = "session_id, seq, id, type, payload, timestamp, metadata"
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _translated(method: _Method) -> _Method:
+    """Raise the driver's errors as StorageError (an AgentStoreError and an OSError)."""
+
+    @functools.wraps(method)
+    def call(self: SqliteBackend, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except AgentStoreError:
+            raise
+        except (sqlite3.Error, OSError) as error:
+            raise StorageError(getattr(error, "errno", 0) or 0, f"{self.path}: {error}") from error
+
+    return call  # type: ignore[return-value]
+
+
+class SqliteBackend(Backend):
+    """Sessions, events and snapshots in one SQLite database file.
+
+    Args:
+        path: the database file; created if missing.
+        synchronous: ``"FULL"`` (durable against power loss) or ``"NORMAL"``.
+        busy_timeout: seconds a writer waits for another's transaction.
+        poll_interval: how often a watch looks for events appended by other processes.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "FULL",
+        busy_timeout: float = 30.0,
+        poll_interval: float = 0.05,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise InvalidArgumentError(
+                f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}"
+            )
+        self.path = os.fspath(path)
+        self._synchronous = synchronous
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._poller = Poller(poll_interval)
+        self._closed = False
+        try:
+            self._migrate()
+        except sqlite3.Error as error:
+            self.close()
+            raise StorageError(0, f"{self.path}: {error}") from error
+
+    # Sessions
+
+    @_translated
+    def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
+        with self._transaction() as db:
+            try:
+                db.execute(
+                    "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        session.id,
+                        session.name,
+                        json_text(dict(session.labels)),
+                        to_micros(session.created_at),
+                        session.parent_id,
+                        session.forked_at_seq,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise SessionExistsError(session.id) from None
+            self._insert(db, history)
+        if history:
+            self._poller.notify()
+        return self._session(self._db(), session.id)
+
+    @_translated
+    def get_session(self, session_id: str) -> Session:
+        return self._session(self._db(), session_id)
+
+    @_translated
+    def list_sessions(
+        self, *, limit: int, offset: int, labels: Mapping[str, str] | None
+    ) -> list[Session]:
+        where, parameters = "", []
+        for key, value in (labels or {}).items():
+            where += " AND json_extract(s.labels, ?) = ?"
+            parameters += ['$."' + key.replace('"', '\\"') + '"', value]
+        rows = self._db().execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE 1 = 1{where} "  # noqa: S608 - only placeholders are added
+            "ORDER BY s.created_at DESC, s.rowid DESC LIMIT ? OFFSET ?",
+            [*parameters, limit, offset],
+        )
+        return [_session_row(row) for row in rows]
+
+    # Events
+
+    @_translated
+    def append(
+        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
+    ) -> list[Event]:
+        with self._transaction() as db:
+            last_seq, last_time = self._last(db, session_id)
+            found = self._by_ids(db, session_id, [event.id for event in events])
+            known, fresh = sequencing.resolve(events, found.get)
+            if fresh:
+                sequencing.check_expected_seq(session_id, expected_seq, last_seq)
+                moment = sequencing.commit_time(last_time)
+                sequencing.stamp(session_id, fresh, last_seq=last_seq, moment=moment)
+                self._insert(db, fresh)
+        if fresh:
+            self._poller.notify()
+        return sequencing.merge(known, fresh)
+
+    @_translated
+    def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
+        db = self._db()
+        rows = db.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = ? AND seq >= ? "  # noqa: S608
+            "AND seq <= ? ORDER BY seq",
+            (session_id, max(from_seq, 1), to_seq if to_seq is not None else 2**62),
+        ).fetchall()
+        if not rows:
+            self._require(db, session_id)
+        return [_event_row(row) for row in rows]
+
+    @_translated
+    def last_seq(self, session_id: str) -> int:
+        db = self._db()
+        self._require(db, session_id)
+        row = db.execute(
+            "SELECT seq FROM events WHERE session_id = ? ORDER BY seq DESC LIMIT 1", (session_id,)
+        ).fetchone()
+        return row[0] if row else 0
+
+    # Snapshots
+
+    @_translated
+    def read_snapshot(self, session_id: str) -> Snapshot | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT session_id, version, reducer, state, created_at FROM snapshots "
+                "WHERE session_id = ?",
+                (session_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return snapshot_from_row(row[0], row[1], row[2], row[3], from_micros(row[4]))
+
+    @_translated
+    def write_snapshot(self, snapshot: Snapshot) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO "
+                "UPDATE SET version = excluded.version, reducer = excluded.reducer, "
+                "state = excluded.state, created_at = excluded.created_at "
+                "WHERE excluded.version > snapshots.version",
+                (
+                    snapshot.session_id,
+                    snapshot.version,
+                    snapshot.reducer,
+                    json_text(snapshot.state.to_dict()),
+                    to_micros(snapshot.created_at),
+                ),
+            )
+
+    # Feeds and closing
+
+    @_translated
+    def subscribe(self, session_id: str | None) -> Subscription:
+        if session_id is not None:
+            next_seq = [self.last_seq(session_id) + 1]
+
+            def session_events() -> list[Event]:
+                events = self.read(session_id, from_seq=next_seq[0])
+                if events:
+                    next_seq[0] = events[-1].seq + 1
+                return events
+
+            return self._poller.feed(session_events)
+        row = self._db().execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+        position = [row[0]]
+
+        def all_events() -> list[Event]:
+            rows = (
+                self._db()
+                .execute(
+                    f"SELECT position, {_EVENT_COLUMNS} FROM events WHERE position > ? "  # noqa: S608
+                    "ORDER BY position",
+                    (position[0],),
+                )
+                .fetchall()
+            )
+            if rows:
+                position[0] = rows[-1][0]
+            return [_event_row(row[1:]) for row in rows]
+
+        return self._poller.feed(all_events)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            connections, self._connections = self._connections, []
+        self._poller.close()
+        for connection in connections:
+            connection.close()
+
+    # Internals
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout
+            )
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute(f"PRAGMA synchronous = {self._synchronous}")
+            with self._lock:
+                if self._closed:
+                    db.close()
+                    raise sqlite3.ProgrammingError("the backend is closed")
+                self._connections.append(db)
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    def _require(self, db: sqlite3.Connection, session_id: str) -> None:
+        if db.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None:
+            raise SessionNotFoundError(session_id)
+
+    def _session(self, db: sqlite3.Connection, session_id: str) -> Session:
+        row = db.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.id = ?",  # noqa: S608
+            (session_id,),
+        ).fetchone()
+        if row is None:
+            raise SessionNotFoundError(session_id)
+        return _session_row(row)
+
+    def _last(self, db: sqlite3.Connection, session_id: str) -> tuple[int, Any]:
+        row = db.execute(
+            "SELECT s.created_at, e.seq, e.timestamp FROM sessions s LEFT JOIN events e "
+            "ON e.session_id = s.id WHERE s.id = ? ORDER BY e.seq DESC LIMIT 1",
+            (session_id,),
+        ).fetchone()
+        if row is None:
+            raise SessionNotFoundError(session_id)
+        created_at, seq, moment = row
+        return seq or 0, from_micros(moment if moment is not None else created_at)
+
+    def _by_ids(self, db: sqlite3.Connection, session_id: str, ids: list[str]) -> dict[str, Event]:
+        marks = ", ".join("?" * len(ids))
+        rows = db.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = ? AND id IN ({marks})",  # noqa: S608
+            [session_id, *ids],
+        )
+        return {row[2]: _event_row(row) for row in rows}
+
+    def _insert(self, db: sqlite3.Connection, events: Sequence[Event]) -> None:
+        rows = []
+        for event in events:
+            event_id, kind, payload, metadata = event_values(event)
+            moment = to_micros(event.timestamp)
+            rows.append((event.session_id, event.seq, event_id, kind, payload, moment, metadata))
+        db.executemany(
+            "INSERT INTO events (session_id, seq, id, type, payload, timestamp, metadata) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def _event_row(row: Sequence[Any]) -> Event:
+    session_id, seq, event_id, kind, payload, moment, metadata = row
+    return event_from_row(session_id, seq, event_id, kind, payload, from_micros(moment), metadata)
+
+
+def _session_row(row: Sequence[Any]) -> Session:
+    session_id, name, labels, created_at, parent_id, forked_at_seq, last_seq, last_time = row
+    return session_from_row(
+        session_id,
+        name,
+        labels,
+        from_micros(created_at),
+        parent_id,
+        forked_at_seq,
+        last_seq,
+        from_micros(last_time) if last_time is not None else None,
+    )
