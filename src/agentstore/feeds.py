@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 
 from agentstore.backends.base import Backend
+from agentstore.errors import AgentStoreError
 from agentstore.events import Event
 
 __all__ = ["Watch"]
@@ -51,10 +52,15 @@ class Watch(Iterator[Event]):
         while not self._stopped:
             if self._pending:
                 return self._pending.popleft()
-            if not self._started:
-                self._start()
-                continue
-            batch = self._subscription.wait(self._timeout)
+            try:
+                if not self._started:
+                    self._start()
+                    continue
+                batch = self._subscription.wait(self._timeout)
+            except AgentStoreError:
+                if self.stopped:  # the store closed under a read: the feed just ends
+                    break
+                raise
             if not batch:  # the timeout ran out, or the feed was closed
                 break
             self._accept(batch)

@@ -31,10 +31,11 @@ class PollingFeed(Subscription):
     def wait(self, timeout: float | None) -> list[Event] | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.closed:
+            seen = self._poller.generation  # before fetching: a notice after it wakes us
             events = self._fetch()
             if events:
                 return events
-            if not self._poller.sleep(deadline):
+            if not self._poller.sleep(deadline, seen=seen):
                 return []
         return None
 
@@ -51,6 +52,7 @@ class Poller:
         self._changed = threading.Condition()
         self._feeds: weakref.WeakSet[PollingFeed] = weakref.WeakSet()
         self._sleeping = 0  # feeds waiting now: with none, appends skip the wake-up
+        self.generation = 0  # counts notices, so a feed never sleeps through one
         self._closed = False
 
     def feed(self, fetch: Fetch) -> PollingFeed:
@@ -62,13 +64,17 @@ class Poller:
         return feed
 
     def notify(self) -> None:
-        """Wake every feed: something was appended in this process."""
+        """Wake every feed: something was appended (in this process, or notified)."""
+        self.generation += 1
         if self._sleeping:
             with self._changed:
                 self._changed.notify_all()
 
-    def sleep(self, deadline: float | None) -> bool:
-        """Wait for a change, the next poll or the deadline; False once past the deadline."""
+    def sleep(self, deadline: float | None, *, seen: int) -> bool:
+        """Wait for a notice after ``seen``, the next poll or the deadline.
+
+        Returns False once past the deadline.
+        """
         wait = self._interval
         if deadline is not None:
             left = deadline - time.monotonic()
@@ -76,12 +82,14 @@ class Poller:
                 return False
             wait = min(wait, left)
         with self._changed:
-            if not self._closed:
-                self._sleeping += 1
-                try:
+            # Counted as sleeping before the generation is read: a notifier either sees
+            # the count (and waits for this lock to notify) or this read sees its notice.
+            self._sleeping += 1
+            try:
+                if not self._closed and self.generation == seen:
                     self._changed.wait(wait)
-                finally:
-                    self._sleeping -= 1
+            finally:
+                self._sleeping -= 1
         return True
 
     def close(self) -> None:

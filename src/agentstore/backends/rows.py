@@ -59,15 +59,11 @@ def event_from_row(
     seq: int,
     event_id: str,
     kind: str,
-    payload: str | bytes | Any,
+    payload: Any,
     moment: datetime,
-    metadata: str | bytes | Any,
+    metadata: Any,
 ) -> Event:
-    """Build an event from its columns (JSON columns as text, or already parsed)."""
-    if isinstance(payload, (str, bytes)):
-        payload = orjson.loads(payload)
-    if isinstance(metadata, (str, bytes)):
-        metadata = orjson.loads(metadata)
+    """Build an event from its columns, the JSON ones already parsed."""
     return stored_event(
         event_id,
         session_id,

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from orjson import loads
+
 from agentstore import sequencing
 from agentstore.backends.base import Backend, Subscription
 from agentstore.backends.polling import Poller
@@ -378,7 +380,9 @@ class SqliteBackend(Backend):
 
 def _event_row(row: Sequence[Any]) -> Event:
     session_id, seq, event_id, kind, payload, moment, metadata = row
-    return event_from_row(session_id, seq, event_id, kind, payload, from_micros(moment), metadata)
+    return event_from_row(
+        session_id, seq, event_id, kind, loads(payload), from_micros(moment), loads(metadata)
+    )
 
 
 def _session_row(row: Sequence[Any]) -> Session:

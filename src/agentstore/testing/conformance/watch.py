@@ -152,7 +152,7 @@ class WatchScenarios:
         store.close()
         reader.join(timeout=5)
         assert not reader.is_alive()
-        assert [e.seq for e in seen] == [1]
+        assert [e.seq for e in seen] == [1], seen
 
     def test_stop_ends_a_watch_from_another_thread(self, store: Store, session: Session) -> None:
         record(store, session.id, 2)

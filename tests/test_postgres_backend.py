@@ -1,0 +1,74 @@
+"""The conformance suite on PostgreSQL: plain, and hash-partitioned by session.
+
+Runs against the server named by AGENTSTORE_TEST_POSTGRES_URL; each test gets a schema of
+its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import agentstore
+from agentstore import Store
+from agentstore.testing import StoreConformance, StoreFactory
+
+URL = os.environ.get("AGENTSTORE_TEST_POSTGRES_URL", "")
+pytestmark = pytest.mark.skipif(
+    not URL, reason="set AGENTSTORE_TEST_POSTGRES_URL to run the PostgreSQL tests"
+)
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    yield name
+    with psycopg.connect(URL, autocommit=True) as db:
+        db.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+class TestPostgresBackend(StoreConformance):
+    appends_per_writer = 40
+
+    @pytest.fixture
+    def open_store(self, schema: str) -> StoreFactory:
+        def open_store(**options: Any) -> Store:
+            return agentstore.open(URL, schema=schema, **options)
+
+        return open_store
+
+
+class TestPartitionedPostgresBackend(StoreConformance):
+    appends_per_writer = 40
+
+    @pytest.fixture
+    def open_store(self, schema: str) -> StoreFactory:
+        def open_store(**options: Any) -> Store:
+            return agentstore.open(URL, schema=schema, partitions=4, **options)
+
+        return open_store
+
+
+def test_the_events_table_is_partitioned_by_session(schema: str) -> None:
+    import psycopg
+
+    with agentstore.open(URL, schema=schema, partitions=4) as store:
+        for _ in range(8):
+            store.append(store.create_session().id, agentstore.new_event("step"))
+    with psycopg.connect(URL) as db:
+        parts = db.execute(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = %s::regclass",
+            (f"{schema}.events",),
+        ).fetchone()
+        assert parts == (4,)
+
+
+def test_a_bad_schema_name_is_refused() -> None:
+    with pytest.raises(agentstore.InvalidArgumentError, match="schema"):
+        agentstore.open(URL, schema="drop table; --")
