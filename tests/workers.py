@@ -10,6 +10,8 @@ python tests/workers.py forever TARGET SESSION
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import threading
 
@@ -17,8 +19,13 @@ import agentstore
 from agentstore import SessionExistsError, new_event
 
 
+def _open(target: str) -> agentstore.Store:
+    """Open the target with the options the test passes in AGENTSTORE_TEST_OPTIONS."""
+    return agentstore.open(target, **json.loads(os.environ.get("AGENTSTORE_TEST_OPTIONS", "{}")))
+
+
 def append(target: str, session_id: str, count: int, threads: int, tag: str) -> None:
-    with agentstore.open(target) as store:
+    with _open(target) as store:
 
         def write(thread: int) -> None:
             for n in range(count):
@@ -32,7 +39,7 @@ def append(target: str, session_id: str, count: int, threads: int, tag: str) -> 
 
 
 def create(target: str, session_id: str) -> None:
-    with agentstore.open(target) as store:
+    with _open(target) as store:
         try:
             store.create_session(id=session_id)
         except SessionExistsError:
@@ -42,7 +49,7 @@ def create(target: str, session_id: str) -> None:
 
 
 def forever(target: str, session_id: str) -> None:
-    with agentstore.open(target) as store:
+    with _open(target) as store:
         n = 0
         while True:
             event = store.append(session_id, new_event("tick", {"n": n, "pad": "x" * (n % 300)}))

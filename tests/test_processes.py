@@ -1,0 +1,155 @@
+"""Real processes on every durable backend: concurrent writers, creators, watchers, crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import agentstore
+from agentstore import new_event
+
+WORKERS = Path(__file__).parent / "workers.py"
+ROOT = Path(__file__).parent.parent
+POSTGRES = os.environ.get("AGENTSTORE_TEST_POSTGRES_URL", "")
+
+
+@dataclass
+class Target:
+    """A durable store the test and its subprocesses open."""
+
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def open(self) -> agentstore.Store:
+        return agentstore.open(self.url, **self.options)
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        env = {**os.environ, "AGENTSTORE_TEST_OPTIONS": json.dumps(self.options)}
+        return subprocess.Popen(
+            [sys.executable, str(WORKERS), args[0], self.url, *args[1:]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+
+
+@pytest.fixture(params=["jsonl", "sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+    if request.param == "jsonl":
+        yield Target(str(tmp_path / "data"))
+    elif request.param == "sqlite":
+        yield Target(f"sqlite:///{tmp_path / 'agents.db'}")
+    else:
+        if not POSTGRES:
+            pytest.skip("set AGENTSTORE_TEST_POSTGRES_URL to run the PostgreSQL tests")
+        import psycopg
+
+        schema = f"test_{uuid.uuid4().hex[:16]}"
+        yield Target(POSTGRES, {"schema": schema})
+        with psycopg.connect(POSTGRES, autocommit=True) as db:
+            db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def _finish(process: subprocess.Popen[str]) -> str:
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    return out
+
+
+def test_four_processes_of_two_threads_get_gapless_seqs(target: Target) -> None:
+    with target.open() as store:
+        session = store.create_session()
+    processes = [target.start("append", session.id, "25", "2", f"p{n}") for n in range(4)]
+    for process in processes:
+        _finish(process)
+    with target.open() as store:
+        events = store.get_events(session.id)
+        assert [e.seq for e in events] == list(range(1, 201))
+        writers = Counter((e.payload["tag"], e.payload["thread"]) for e in events)
+        assert writers == {(f"p{p}", t): 25 for p in range(4) for t in range(2)}
+        for writer in writers:
+            mine = [
+                e.payload["n"] for e in events if (e.payload["tag"], e.payload["thread"]) == writer
+            ]
+            assert mine == list(range(25))
+
+
+def test_sixteen_processes_create_one_session_once(target: Target) -> None:
+    target.open().close()
+    processes = [target.start("create", "contested") for _ in range(16)]
+    outcomes = Counter(_finish(process).strip() for process in processes)
+    assert outcomes == {"created": 1, "exists": 15}
+    with target.open() as store:
+        assert [s.id for s in store.list_sessions()] == ["contested"]
+
+
+def test_two_stores_in_one_process_share_a_session(target: Target) -> None:
+    with target.open() as one, target.open() as two:
+        session = one.create_session()
+        for n in range(20):
+            writer = one if n % 3 else two
+            writer.append(session.id, new_event("step", {"n": n}))
+        assert [e.payload["n"] for e in two.get_events(session.id)] == list(range(20))
+        assert one.get_state(session.id).version == two.get_state(session.id).version == 20
+
+
+def test_a_watch_sees_another_process_append_within_100_ms(target: Target) -> None:
+    with target.open() as store:
+        session = store.create_session()
+        feed = store.watch(session.id, timeout=10)
+        everything = store.watch(timeout=10)
+        process = target.start("forever", session.id)
+        assert process.stdout is not None
+        acknowledged = process.stdout.readline()  # the writer's first append returned
+        seen_at = time.monotonic()
+        first = next(feed)
+        delay = time.monotonic() - seen_at
+        assert next(everything).id == first.id == acknowledged.strip()
+        process.kill()
+        process.communicate(timeout=30)
+        feed.stop()
+        everything.stop()
+    assert delay < 0.1
+
+
+def test_killed_writers_lose_no_acknowledged_event(target: Target) -> None:
+    """SIGKILL a writer at random moments (30 times), then check every acknowledgement."""
+    with target.open() as store:
+        session = store.create_session()
+    acknowledged: list[str] = []
+    rng = random.Random(20261126)
+    kills = int(os.environ.get("AGENTSTORE_TEST_KILLS", "30"))
+    log = Path(target.url) / "events" / f"{session.id}.jsonl"
+    for kill in range(kills):
+        process = target.start("forever", session.id)
+        time.sleep(rng.uniform(0.05, 0.2))
+        process.send_signal(signal.SIGKILL)
+        out, _ = process.communicate(timeout=30)
+        acknowledged.extend(line for line in out.splitlines() if line)
+        if log.exists() and kill % 3 == 0:  # what a crash mid-write leaves in a JSONL log
+            with open(log, "ab") as file:
+                file.write(rng.choice([b'{"session_id":"', b"\x00" * 40, b'{"sequence_number": 9']))
+    with target.open() as store:
+        events = store.get_events(session.id)
+        ids = [e.id for e in events]
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert len(set(ids)) == len(ids)
+        assert set(acknowledged) <= set(ids)
+        after = store.append(session.id, new_event("after.crashes"))
+        assert after.seq == len(events) + 1
+    assert len(acknowledged) > kills
