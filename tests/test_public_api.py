@@ -11,6 +11,7 @@ from agentstore import errors
 PUBLIC = [
     "AgentStoreError",
     "ConcurrencyError",
+    "CopyReport",
     "CorruptLogError",
     "Event",
     "EventType",
@@ -29,6 +30,7 @@ PUBLIC = [
     "StoreClosedError",
     "TokenUsage",
     "__version__",
+    "copy_sessions",
     "default_reducer",
     "new_event",
     "open",

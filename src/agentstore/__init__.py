@@ -19,6 +19,7 @@ import os
 from typing import Any
 
 from agentstore.backends import open_backend
+from agentstore.copying import CopyReport, copy_sessions
 from agentstore.errors import (
     AgentStoreError,
     ConcurrencyError,
@@ -40,6 +41,7 @@ from agentstore.store import Store
 __all__ = [
     "AgentStoreError",
     "ConcurrencyError",
+    "CopyReport",
     "CorruptLogError",
     "Event",
     "EventType",
@@ -58,6 +60,7 @@ __all__ = [
     "StoreClosedError",
     "TokenUsage",
     "__version__",
+    "copy_sessions",
     "default_reducer",
     "new_event",
     "open",

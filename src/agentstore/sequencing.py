@@ -15,7 +15,15 @@ from agentstore.errors import ConcurrencyError, InvalidEventError
 from agentstore.events import Event
 from agentstore.payloads import copy_payload
 
-__all__ = ["check_expected_seq", "commit_time", "merge", "prepare", "resolve", "stamp"]
+__all__ = [
+    "check_expected_seq",
+    "check_import",
+    "commit_time",
+    "merge",
+    "prepare",
+    "resolve",
+    "stamp",
+]
 
 _stored_event = _events.stored_event
 _copy_payload = copy_payload
@@ -104,6 +112,23 @@ def stamp(session_id: str, fresh: Sequence[Event], *, last_seq: int, moment: dat
         event._session_id = session_id
         event._seq = seq
         event._timestamp = moment
+
+
+def check_import(
+    session_id: str, events: Sequence[Event], last_seq: int, find: Callable[[str], object]
+) -> None:
+    """Raise unless ``events`` continue the session from ``last_seq``, with new ids."""
+    if not events:
+        return
+    if events[0].seq != last_seq + 1:
+        raise ConcurrencyError(session_id, expected=events[0].seq - 1, actual=last_seq)
+    for offset, event in enumerate(events):
+        if event.seq != events[0].seq + offset or event.session_id != session_id:
+            raise InvalidEventError(
+                f"event {offset} is not seq {events[0].seq + offset} of {session_id!r}"
+            )
+        if find(event.id) is not None:
+            raise InvalidEventError(f"event id {event.id!r} is already stored")
 
 
 def commit_time(last_timestamp: datetime) -> datetime:

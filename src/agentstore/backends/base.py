@@ -83,6 +83,18 @@ class Backend(ABC):
         return self.append(session_id, (event,), expected_seq=expected_seq)[0]
 
     @abstractmethod
+    def import_events(self, session_id: str, events: Sequence[Event]) -> None:
+        """Append events stamped elsewhere (a copy), keeping their ids, seqs and times.
+
+        The first seq must follow the session's last, and the seqs must be consecutive.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            ConcurrencyError: the first seq does not follow the last one stored.
+            InvalidEventError: the seqs are not consecutive, or an id is already stored.
+        """
+
+    @abstractmethod
     def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
         """Return the events with ``from_seq <= seq <= to_seq`` (to the end when None), in order.
 

@@ -115,6 +115,12 @@ class MemoryBackend(Backend):
                 self._publish(session_id, (event,))
             return event
 
+    def import_events(self, session_id: str, events: Sequence[Event]) -> None:
+        with self._lock:
+            log = self._log(session_id)
+            sequencing.check_import(session_id, events, len(log.events), log.by_id.get)
+            self._keep(log, events)
+
     def _keep(self, log: _Log, events: Sequence[Event]) -> None:
         log.events.extend(events)
         for event in events:

@@ -260,6 +260,23 @@ class PostgresBackend(Backend):
         return sequencing.merge(known, fresh)
 
     @_translated
+    def import_events(self, session_id: str, events: Sequence[Event]) -> None:
+        if not events:
+            self.last_seq(session_id)
+            return
+        with self._transaction() as db:
+            row = db.execute(self._sql(LOCK_SESSION), (session_id,)).fetchone()
+            if row is None:
+                raise SessionNotFoundError(session_id)
+            found = self._by_ids(db, session_id, [event.id for event in events])
+            sequencing.check_import(session_id, events, row[0], found.get)
+            self._insert(db, events)
+            db.execute(
+                self._sql(ADVANCE_SESSION), (events[-1].seq, events[-1].timestamp, session_id)
+            )
+            self._notify(db, session_id, events[0].seq, events[-1].seq)
+
+    @_translated
     def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
         with self._pool.connection() as db:
             rows = db.execute(

@@ -199,6 +199,15 @@ class SqliteBackend(Backend):
         return sequencing.merge(known, fresh)
 
     @_translated
+    def import_events(self, session_id: str, events: Sequence[Event]) -> None:
+        with self._transaction() as db:
+            last_seq, _ = self._last(db, session_id)
+            found = self._by_ids(db, session_id, [event.id for event in events])
+            sequencing.check_import(session_id, events, last_seq, found.get)
+            self._insert(db, events)
+        self._poller.notify()
+
+    @_translated
     def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
         db = self._db()
         rows = db.execute(

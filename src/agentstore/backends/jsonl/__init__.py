@@ -160,6 +160,11 @@ class JsonlBackend(Backend):
         return stored
 
     @_translated
+    def import_events(self, session_id: str, events: Sequence[Event]) -> None:
+        self._log(session_id).import_events(events)
+        self._poller.notify()
+
+    @_translated
     def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
         return self._log(session_id).read(max(from_seq, 1), to_seq)
 

@@ -21,15 +21,18 @@ _GATHER_SECONDS = 0.0002  # about an eighth of a local disk's fsync
 class Request:
     """Events to append atomically, with their lines' parts encoded beforehand."""
 
-    __slots__ = ("done", "error", "events", "expected_seq", "parts", "result", "signal")
+    __slots__ = ("done", "error", "events", "expected_seq", "parts", "result", "signal", "verbatim")
 
     def __init__(
         self,
         events: Sequence[Event],
         expected_seq: int | None,
         parts: dict[str, tuple[bytes, bytes]],
+        *,
+        verbatim: bool = False,
     ) -> None:
         self.signal: threading.Lock | None = None  # a follower's: held until done or leading
+        self.verbatim = verbatim  # stamped elsewhere (a copy): keep seqs and times
         self.events = events
         self.parts = parts
         self.expected_seq = expected_seq

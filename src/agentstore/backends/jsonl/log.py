@@ -93,6 +93,12 @@ class SessionLog:
         parts = {event.id: event_parts(event) for event in events}
         return self._group.submit(Request(events, expected_seq, parts))
 
+    def import_events(self, events: Sequence[Event]) -> None:
+        """Append events stamped elsewhere, keeping their seqs and times (a copy)."""
+        if events:
+            parts = {event.id: event_parts(event) for event in events}
+            self._group.submit(Request(events, None, parts, verbatim=True))
+
     def _commit(self, batch: list[Request]) -> None:
         """Write and fsync a batch under the file's lock."""
         with self._lock:
@@ -125,7 +131,18 @@ class SessionLog:
             return staged.get(event_id)
 
         moment = sequencing.commit_time(last_timestamp)  # one time for the whole commit
+        last_time = moment
         for request in batch:
+            if request.verbatim:
+                try:
+                    sequencing.check_import(self._session_id, request.events, last_seq, find)
+                except AgentStoreError as error:
+                    request.error = error
+                    continue
+                lines.extend(self._lines(request.events, request.parts, last_seq))
+                last_seq, last_time = request.events[-1].seq, request.events[-1].timestamp
+                staged.update((event.id, event) for event in request.events)
+                continue
             try:
                 found, fresh = sequencing.resolve(request.events, find)
                 if fresh:
@@ -133,6 +150,7 @@ class SessionLog:
                     sequencing.stamp(self._session_id, fresh, last_seq=last_seq, moment=moment)
                     lines.extend(self._lines(fresh, request.parts, last_seq))
                     last_seq += len(fresh)
+                    last_time = moment
                     staged.update((event.id, event) for event in fresh)
                 request.result = sequencing.merge(found, fresh)
             except AgentStoreError as error:
@@ -143,7 +161,7 @@ class SessionLog:
             except BaseException as error:
                 self._undo(fd, known.size, error)
                 raise
-            self._remember(known, lines, staged, last_seq, moment)
+            self._remember(known, lines, staged, last_seq, last_time)
         if known.synced < known.size:
             # Also when nothing was written: an id found again may be in bytes another
             # writer wrote and never synced (it crashed): not acknowledged until fsync'd.

@@ -102,7 +102,7 @@ def _event(record: object, index: int, session_id: str) -> Event:
 
 def _check_one_commit(torn: bytes, *, index: int) -> None:
     """Raise Damage unless the complete lines of ``torn`` after its NULs share one time."""
-    times = set()
+    times, more = set(), []
     for raw in torn.split(b"\n")[1:]:  # the first holds the NULs
         if not raw or b"\x00" in raw:
             continue
@@ -112,5 +112,7 @@ def _check_one_commit(torn: bytes, *, index: int) -> None:
             continue
         if isinstance(record, dict):
             times.add(record.get("timestamp"))
-    if len(times) > 1:
+            more.append(bool(record.get("more")))
+    one_batch = all(more[:-1])  # a copied batch keeps its events' times, in one commit
+    if len(times) > 1 and not one_batch:
         raise Damage(index, "zero bytes in the middle of the log")

@@ -10,6 +10,7 @@ from agentstore.testing.conformance.appends import AppendScenarios
 from agentstore.testing.conformance.bad_input import BadInputScenarios
 from agentstore.testing.conformance.base import StoreFactory, StoreFixtures
 from agentstore.testing.conformance.concurrency import ConcurrencyScenarios
+from agentstore.testing.conformance.copies import CopyScenarios
 from agentstore.testing.conformance.reads import ReadScenarios
 from agentstore.testing.conformance.sessions import SessionScenarios
 from agentstore.testing.conformance.state import StateScenarios
@@ -26,6 +27,7 @@ class StoreConformance(
     ForkScenarios,
     WatchScenarios,
     ConcurrencyScenarios,
+    CopyScenarios,
     BadInputScenarios,
     StoreFixtures,
 ):
