@@ -40,6 +40,7 @@ from agentstore.backends.rows import (
 )
 from agentstore.errors import (
     AgentStoreError,
+    ConcurrencyError,
     InvalidArgumentError,
     SessionExistsError,
     SessionNotFoundError,
@@ -59,6 +60,7 @@ LIST_SESSIONS = """SELECT id, name, labels, created_at, parent_id, forked_at_seq
     ORDER BY created_at DESC, created_order DESC LIMIT %s OFFSET %s"""
 LOCK_SESSION = """SELECT last_seq, coalesce(updated_at, created_at) FROM {s}.sessions
     WHERE id = %s FOR UPDATE"""
+APPEND = "SELECT * FROM {s}.append_events(%s, %s, %s, %s, %s::json[], %s::json[], %s)"
 ADVANCE_SESSION = "UPDATE {s}.sessions SET last_seq = %s, updated_at = %s WHERE id = %s"
 READ_EVENTS = """SELECT session_id, seq, id, type, payload, timestamp, metadata FROM {s}.events
     WHERE session_id = %s AND seq >= %s AND seq <= %s ORDER BY seq"""
@@ -113,7 +115,60 @@ def migrations(partitions: int) -> list[list[str]]:
             created_at timestamptz NOT NULL
         )""",
     ]
-    return [first]
+    return [first, [APPEND_FUNCTION]]
+
+
+# The append in one round trip: the sequencing rules of agentstore.sequencing, in SQL,
+# under the session's row lock. Known ids come back marked and write nothing; a stale
+# expected seq raises SQLSTATE AS001 with the last seq in its detail.
+APPEND_FUNCTION = """CREATE FUNCTION {s}.append_events(
+        p_session text, p_expected integer, p_ids text[], p_types text[],
+        p_payloads json[], p_metadata json[], p_channel text)
+    RETURNS TABLE (o_index integer, o_seq integer, o_at timestamptz, o_known boolean)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        v_last integer;
+        v_time timestamptz;
+        v_known text[];
+        v_now timestamptz;
+        v_new integer;
+    BEGIN
+        SELECT s.last_seq, coalesce(s.updated_at, s.created_at) INTO v_last, v_time
+            FROM {s}.sessions s WHERE s.id = p_session FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'session not found' USING ERRCODE = 'AS002';
+        END IF;
+        SELECT coalesce(array_agg(e.id), '{{}}') INTO v_known FROM {s}.events e
+            WHERE e.session_id = p_session AND e.id = ANY(p_ids);
+        v_new := cardinality(p_ids) - cardinality(v_known);
+        IF v_new > 0 AND p_expected IS NOT NULL AND p_expected <> v_last THEN
+            RAISE EXCEPTION 'stale expected seq' USING ERRCODE = 'AS001', DETAIL = v_last;
+        END IF;
+        v_now := greatest(date_trunc('microseconds', clock_timestamp()), v_time);
+        RETURN QUERY WITH given AS (
+            SELECT i AS g_index, p_ids[i] AS g_id, p_ids[i] = ANY(v_known) AS g_known
+            FROM generate_subscripts(p_ids, 1) AS i
+        ), numbered AS (
+            SELECT g.g_index, g.g_id, g.g_known,
+                CASE WHEN g.g_known THEN NULL
+                     ELSE v_last + (count(*) FILTER (WHERE NOT g.g_known)
+                                    OVER (ORDER BY g.g_index))::integer END AS g_seq
+            FROM given g
+        ), inserted AS (
+            INSERT INTO {s}.events (session_id, seq, id, type, payload, timestamp, metadata)
+            SELECT p_session, n.g_seq, n.g_id, p_types[n.g_index], p_payloads[n.g_index],
+                v_now, p_metadata[n.g_index]
+            FROM numbered n WHERE NOT n.g_known
+            RETURNING 1
+        )
+        SELECT n.g_index, n.g_seq, v_now, n.g_known FROM numbered n ORDER BY n.g_index;
+        IF v_new > 0 THEN
+            UPDATE {s}.sessions SET last_seq = v_last + v_new, updated_at = v_now
+                WHERE id = p_session;
+            PERFORM pg_notify(
+                p_channel, (v_last + 1) || ' ' || (v_last + v_new) || ' ' || p_session);
+        END IF;
+    END $$"""
 
 
 def _translated(method: _Method) -> _Method:
@@ -168,10 +223,11 @@ class PostgresBackend(Backend):
                 url,
                 min_size=1,
                 max_size=pool_size,
-                kwargs={"options": "-c TimeZone=UTC"},
+                kwargs={"options": "-c TimeZone=UTC", "autocommit": True},
                 configure=_configure,
                 open=True,
             )
+            self._pool.wait()  # fail now, not at the first call, if the server is not there
             self._migrate(partitions)
         except psycopg.Error as error:
             raise StorageError(0, f"PostgreSQL: {error}") from error
@@ -235,29 +291,40 @@ class PostgresBackend(Backend):
     def append(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
     ) -> list[Event]:
-        with self._transaction() as db:
-            row = db.execute(
-                self._sql(LOCK_SESSION),
-                (session_id,),
-            ).fetchone()
-            if row is None:
-                raise SessionNotFoundError(session_id)
-            last_seq, last_time = row
-            found = self._by_ids(db, session_id, [event.id for event in events])
-            known, fresh = sequencing.resolve(events, found.get)
-            if fresh:
-                sequencing.check_expected_seq(session_id, expected_seq, last_seq)
-                moment = sequencing.commit_time(last_time)
-                sequencing.stamp(session_id, fresh, last_seq=last_seq, moment=moment)
-                self._insert(db, fresh)
-                db.execute(
-                    self._sql(
-                        "UPDATE {s}.sessions SET last_seq = %s, updated_at = %s WHERE id = %s"
+        # One round trip: append_events (see APPEND_FUNCTION) numbers, stamps, writes and
+        # notifies under the session's lock, and commits.
+        columns = [event_values(event) for event in events]
+        try:
+            with self._pool.connection() as db:
+                rows = db.execute(
+                    self._sql(APPEND),
+                    (
+                        session_id,
+                        expected_seq,
+                        [column[0] for column in columns],
+                        [column[1] for column in columns],
+                        [column[2] for column in columns],
+                        [column[3] for column in columns],
+                        self._channel,
                     ),
-                    (fresh[-1].seq, moment, session_id),
-                )
-                self._notify(db, session_id, fresh[0].seq, fresh[-1].seq)
-        return sequencing.merge(known, fresh)
+                ).fetchall()
+        except psycopg.Error as error:
+            raise _append_error(error, session_id, expected_seq) from None
+        known_ids = [event.id for event, row in zip(events, rows, strict=True) if row[3]]
+        found = self.events_by_id(session_id, known_ids) if known_ids else {}
+        stored = []
+        for event, (_, seq, moment, known) in zip(events, rows, strict=True):
+            if known:
+                stored.append(found[event.id])
+                continue
+            sequencing.stamp(session_id, (event,), last_seq=seq - 1, moment=_utc(moment))
+            stored.append(event)
+        return stored
+
+    def events_by_id(self, session_id: str, ids: list[str]) -> dict[str, Event]:
+        """The stored events of a session with these ids."""
+        with self._pool.connection() as db:
+            return self._by_ids(db, session_id, ids)
 
     @_translated
     def import_events(self, session_id: str, events: Sequence[Event]) -> None:
@@ -386,7 +453,7 @@ class PostgresBackend(Backend):
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._pool.connection() as db, db.transaction():
+        with self._pool.connection() as db, db.transaction():  # BEGIN ... COMMIT
             yield db
 
     def _migrate(self, partitions: int) -> None:
@@ -441,6 +508,19 @@ class PostgresBackend(Backend):
 
 _SESSION_COLUMNS = "id, name, labels, created_at, parent_id, forked_at_seq, last_seq, updated_at"
 _EVENT_COLUMNS = "session_id, seq, id, type, payload, timestamp, metadata"
+
+
+def _append_error(
+    error: psycopg.Error, session_id: str, expected_seq: int | None
+) -> AgentStoreError | psycopg.Error:
+    """The agentstore error for an error append_events raised, else the error itself."""
+    state = error.diag.sqlstate
+    if state == "AS002":
+        return SessionNotFoundError(session_id)
+    if state == "AS001":
+        actual = int(error.diag.message_detail or 0)
+        return ConcurrencyError(session_id, expected=expected_seq or 0, actual=actual)
+    return error
 
 
 def _configure(connection: psycopg.Connection[Any]) -> None:

@@ -128,6 +128,7 @@ class SqliteBackend(Backend):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._poller = Poller(poll_interval)
         self._closed = False
         try:
@@ -326,13 +327,16 @@ class SqliteBackend(Backend):
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        # Threads of this process queue on a mutex: SQLite's own busy wait sleeps in
+        # steps of milliseconds, which made 8 writing threads slower than one.
+        with self._writing:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self._transaction() as db:
