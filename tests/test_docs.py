@@ -15,7 +15,7 @@ WITH_CODE = [path for path in DOCUMENTS if CODE_BLOCK.search(path.read_text(enco
 
 def test_every_document_is_found() -> None:
     names = {path.name for path in DOCUMENTS}
-    assert {"README.md", "guide.md", "backends.md", "benchmarks.md"} <= names
+    assert {"README.md", "guide.md", "backends.md", "benchmarks.md", "scaling.md"} <= names
     assert {path.name for path in WITH_CODE} >= {"README.md", "guide.md", "backends.md"}
 
 

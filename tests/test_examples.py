@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,17 @@ def test_the_crash_torture_finds_nothing_lost(tmp_path: Path) -> None:
     )
     assert "3 kills" in out
     assert "none lost, seqs gapless" in out
+
+
+def test_the_sql_benchmark_prints_its_figures(tmp_path: Path) -> None:
+    out = _run(
+        str(ROOT / "benchmarks" / "bench_sql.py"), "--quick", "--dir", str(tmp_path), cwd=tmp_path
+    )
+    for name in [
+        "SQLite append, 1 thread",
+        "SQLite append_batch of 100",
+        "SQLite replay of 1000 events, fresh",
+    ]:
+        assert name in out
+    if os.environ.get("AGENTSTORE_TEST_POSTGRES_URL"):
+        assert "PostgreSQL append, 8 processes, 8 sessions" in out
