@@ -22,9 +22,12 @@ typecheck: $(VENV)/.installed-dev
 unit: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.installed
+# PostgreSQL figures need AGENTSTORE_TEST_POSTGRES_URL; PEER_PYTHON, a Python with the
+# eventsourcing library, adds its recorders to the SQL table.
+bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_jsonl.py
+	$(BIN)/python benchmarks/bench_sql.py $(if $(PEER_PYTHON),--peer-python $(PEER_PYTHON))
 
 torture: $(VENV)/.installed
 	$(BIN)/python benchmarks/crash_torture.py --kills 200

@@ -478,6 +478,8 @@ def new_event(
 def _check_id(event_id: object) -> None:
     if not isinstance(event_id, str) or not event_id or len(event_id) > 128:
         raise InvalidEventError(f"event id must be a str of 1-128 characters, not {event_id!r}")
+    if "\x00" in event_id:  # no database keeps NUL in text
+        raise InvalidEventError(f"event id {event_id!r} contains a NUL character", path="id")
     check_text(event_id, "id")
 
 

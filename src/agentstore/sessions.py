@@ -138,6 +138,8 @@ def check_labels(labels: object) -> Mapping[str, str]:
             raise InvalidArgumentError(
                 f"label {key[:40]!r} is longer than {MAX_LABEL_LENGTH} characters"
             )
+        if "\x00" in key or "\x00" in value:  # no database keeps NUL in text
+            raise InvalidArgumentError(f"label {key[:40]!r} contains a NUL character")
     if not labels:
         return _NO_LABELS
     return MappingProxyType(

@@ -213,6 +213,10 @@ CASES = [
     Case(
         "surrogate label", lambda s, _: s.create_session(labels={"k": "\ud800"}), _ARG, "surrogate"
     ),
+    Case("NUL in label", lambda s, _: s.create_session(labels={"k": "a\x00b"}), _ARG, "NUL"),
+    Case(
+        "NUL in event id", lambda s, sid: s.append(sid, new_event("x", id="a\x00")), _EVENT, "NUL"
+    ),
     Case("NaN timeout", lambda s, sid: s.watch(sid, timeout=float("nan")), _ARG, "timeout"),
     Case("name not str", lambda s, _: s.create_session(name=wrong(42)), _ARG, "name must be a str"),
     Case("negative timeout", lambda s, sid: s.watch(sid, timeout=-1), _ARG, "timeout"),
