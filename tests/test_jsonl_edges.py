@@ -210,17 +210,6 @@ def test_a_failed_write_that_cannot_be_undone_stops_appends(tmp_path: Path) -> N
         assert [e.type for e in store.get_events(sid)] == ["one", "d"]
 
 
-def test_a_watch_of_all_sessions_skips_fork_histories(tmp_path: Path) -> None:
-    with agentstore.open(tmp_path / "data") as store:
-        parent = store.create_session()
-        for n in range(3):
-            store.append(parent.id, new_event("step", {"n": n}))
-        feed = store.watch(timeout=0.3)
-        fork = store.fork(parent.id, at_seq=3)
-        store.append(fork.id, new_event("after.fork"))
-        assert [(e.session_id, e.type) for e in feed] == [(fork.id, "after.fork")]
-
-
 def test_a_watch_of_all_sessions_sees_appends_after_a_torn_tail(tmp_path: Path) -> None:
     root = tmp_path / "data"
     with agentstore.open(root) as store:

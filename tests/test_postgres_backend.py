@@ -72,3 +72,29 @@ def test_the_events_table_is_partitioned_by_session(schema: str) -> None:
 def test_a_bad_schema_name_is_refused() -> None:
     with pytest.raises(agentstore.InvalidArgumentError, match="schema"):
         agentstore.open(URL, schema="drop table; --")
+
+
+def test_watchers_recover_when_the_listening_connection_drops(schema: str) -> None:
+    import time
+
+    import psycopg
+
+    with agentstore.open(URL, schema=schema) as store:
+        session = store.create_session()
+        with psycopg.connect(URL, autocommit=True) as db:
+            ended = db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                (f"LISTEN%{schema}%",),
+            ).fetchall()
+        assert ended == [(True,)]
+        time.sleep(1.5)  # the listener notices and listens again
+        feed = store.watch(session.id, timeout=5)
+        everything = store.watch(timeout=5)
+        store.append(session.id, agentstore.new_event("after.drop"))
+        started = time.monotonic()
+        assert next(feed).type == "after.drop"
+        assert next(everything).type == "after.drop"
+        assert time.monotonic() - started < 0.5
+        feed.stop()
+        everything.stop()

@@ -97,7 +97,13 @@ def _copy_session(
 
 def _matching_prefix(source: Store, target: Store, record: Session) -> int:
     """How many events the target's session already holds, checking it is the same one."""
-    have = target.get_session(record.id).event_count
+    theirs_record = target.get_session(record.id)
+    have = theirs_record.event_count
+    if _identity(theirs_record) != _identity(record):
+        raise InvalidArgumentError(
+            f"cannot copy session {record.id!r}: the target holds another session of that id "
+            "(its name, labels, creation time or fork origin differ)"
+        )
     if have > record.event_count:
         raise InvalidArgumentError(
             f"cannot copy session {record.id!r}: the target holds {have} events, "
@@ -112,6 +118,16 @@ def _matching_prefix(source: Store, target: Store, record: Session) -> int:
                 f"{have} ({theirs.id!r}, not {ours.id!r})"
             )
     return have
+
+
+def _identity(record: Session) -> tuple[object, ...]:
+    return (
+        record.name,
+        dict(record.labels),
+        record.created_at,
+        record.parent_id,
+        record.forked_at_seq,
+    )
 
 
 def _bare(record: Session) -> Session:

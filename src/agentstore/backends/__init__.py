@@ -6,6 +6,7 @@ import importlib
 import os
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from agentstore.backends.base import Backend, Subscription
 from agentstore.backends.memory import MemoryBackend
@@ -38,8 +39,10 @@ def open_backend(target: str | os.PathLike[str], **options: Any) -> Backend:
         return MemoryBackend()
     url = _URL.match(text)
     scheme = url.group(1).lower() if url else None
-    if scheme == "sqlite" or (scheme is None and text.lower().endswith(_SQLITE_SUFFIXES)):
-        return _sqlite(text[len("sqlite:///") :] if scheme else text, options)
+    if scheme == "sqlite":
+        return _sqlite(_sqlite_path(text), options)
+    if scheme is None and text.lower().endswith(_SQLITE_SUFFIXES):
+        return _sqlite(text, options)
     if scheme in ("postgresql", "postgres"):
         return _postgres(text, options)
     if scheme is None and text and not text.startswith(":"):
@@ -49,6 +52,22 @@ def open_backend(target: str | os.PathLike[str], **options: Any) -> Backend:
     raise InvalidArgumentError(
         f"cannot open store {text!r}: accepted targets are {ACCEPTED_TARGETS}"
     )
+
+
+def _sqlite_path(url: str) -> str:
+    """The file of ``sqlite:///relative/path`` or ``sqlite:////absolute/path``."""
+    parts = urlsplit(url)
+    if parts.netloc or not parts.path.startswith("/") or parts.query or parts.fragment:
+        raise InvalidArgumentError(
+            f"cannot open store {url!r}: a SQLite URL is sqlite:///path/to/file.db "
+            "(three slashes, then the path; no host, query or fragment)"
+        )
+    path = parts.path[1:]
+    if path in ("", ":memory:"):
+        raise InvalidArgumentError(
+            f"cannot open store {url!r}: give a file (':memory:' is the in-memory backend)"
+        )
+    return path
 
 
 def _sqlite(path: str, options: dict[str, Any]) -> Backend:

@@ -53,6 +53,7 @@ from agentstore.state import Snapshot
 __all__ = ["PostgresBackend", "migrations"]
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,40}")
+_MAX_SEQ = 2**31 - 1  # seqs are integer columns: larger bounds mean "all"
 GET_SESSION = """SELECT id, name, labels, created_at, parent_id, forked_at_seq, last_seq,
     updated_at FROM {s}.sessions WHERE id = %s"""
 LIST_SESSIONS = """SELECT id, name, labels, created_at, parent_id, forked_at_seq, last_seq,
@@ -60,7 +61,7 @@ LIST_SESSIONS = """SELECT id, name, labels, created_at, parent_id, forked_at_seq
     ORDER BY created_at DESC, created_order DESC LIMIT %s OFFSET %s"""
 LOCK_SESSION = """SELECT last_seq, coalesce(updated_at, created_at) FROM {s}.sessions
     WHERE id = %s FOR UPDATE"""
-APPEND = "SELECT * FROM {s}.append_events(%s, %s, %s, %s, %s::json[], %s::json[], %s)"
+APPEND = "SELECT * FROM {s}.append_events(%s, %s::bigint, %s, %s, %s::json[], %s::json[], %s)"
 ADVANCE_SESSION = "UPDATE {s}.sessions SET last_seq = %s, updated_at = %s WHERE id = %s"
 READ_EVENTS = """SELECT session_id, seq, id, type, payload, timestamp, metadata FROM {s}.events
     WHERE session_id = %s AND seq >= %s AND seq <= %s ORDER BY seq"""
@@ -122,14 +123,14 @@ def migrations(partitions: int) -> list[list[str]]:
 # under the session's row lock. Known ids come back marked and write nothing; a stale
 # expected seq raises SQLSTATE AS001 with the last seq in its detail.
 APPEND_FUNCTION = """CREATE FUNCTION {s}.append_events(
-        p_session text, p_expected integer, p_ids text[], p_types text[],
+        p_session text, p_expected bigint, p_ids text[], p_types text[],
         p_payloads json[], p_metadata json[], p_channel text)
     RETURNS TABLE (o_index integer, o_seq integer, o_at timestamptz, o_known boolean)
     LANGUAGE plpgsql AS $$
     DECLARE
         v_last integer;
         v_time timestamptz;
-        v_known text[];
+        v_found integer;
         v_now timestamptz;
         v_new integer;
     BEGIN
@@ -138,26 +139,27 @@ APPEND_FUNCTION = """CREATE FUNCTION {s}.append_events(
         IF NOT FOUND THEN
             RAISE EXCEPTION 'session not found' USING ERRCODE = 'AS002';
         END IF;
-        SELECT coalesce(array_agg(e.id), '{{}}') INTO v_known FROM {s}.events e
+        SELECT count(*) INTO v_found FROM {s}.events e
             WHERE e.session_id = p_session AND e.id = ANY(p_ids);
-        v_new := cardinality(p_ids) - cardinality(v_known);
+        v_new := cardinality(p_ids) - v_found;
         IF v_new > 0 AND p_expected IS NOT NULL AND p_expected <> v_last THEN
             RAISE EXCEPTION 'stale expected seq' USING ERRCODE = 'AS001', DETAIL = v_last;
         END IF;
         v_now := greatest(date_trunc('microseconds', clock_timestamp()), v_time);
         RETURN QUERY WITH given AS (
-            SELECT i AS g_index, p_ids[i] AS g_id, p_ids[i] = ANY(v_known) AS g_known
-            FROM generate_subscripts(p_ids, 1) AS i
+            SELECT u.ord::integer AS g_index, u.id AS g_id, u.kind, u.payload, u.meta,
+                (k.id IS NOT NULL) AS g_known
+            FROM unnest(p_ids, p_types, p_payloads, p_metadata)
+                WITH ORDINALITY AS u(id, kind, payload, meta, ord)
+            LEFT JOIN {s}.events k ON k.session_id = p_session AND k.id = u.id
         ), numbered AS (
-            SELECT g.g_index, g.g_id, g.g_known,
-                CASE WHEN g.g_known THEN NULL
-                     ELSE v_last + (count(*) FILTER (WHERE NOT g.g_known)
-                                    OVER (ORDER BY g.g_index))::integer END AS g_seq
+            SELECT g.*, CASE WHEN g.g_known THEN NULL
+                ELSE v_last + (count(*) FILTER (WHERE NOT g.g_known)
+                               OVER (ORDER BY g.g_index))::integer END AS g_seq
             FROM given g
         ), inserted AS (
             INSERT INTO {s}.events (session_id, seq, id, type, payload, timestamp, metadata)
-            SELECT p_session, n.g_seq, n.g_id, p_types[n.g_index], p_payloads[n.g_index],
-                v_now, p_metadata[n.g_index]
+            SELECT p_session, n.g_seq, n.g_id, n.kind, n.payload, v_now, n.meta
             FROM numbered n WHERE NOT n.g_known
             RETURNING 1
         )
@@ -258,9 +260,7 @@ class PostgresBackend(Backend):
                 )
             except psycopg.errors.UniqueViolation:
                 raise SessionExistsError(session.id) from None
-            self._insert(db, history)
-            if history:
-                self._notify(db, session.id, 1, history[-1].seq)
+            self._insert(db, history)  # a fork's copied history: not news for watchers
         return self.get_session(session.id)
 
     @_translated
@@ -348,7 +348,11 @@ class PostgresBackend(Backend):
         with self._pool.connection() as db:
             rows = db.execute(
                 self._sql(READ_EVENTS),
-                (session_id, max(from_seq, 1), to_seq if to_seq is not None else 2**31 - 1),
+                (
+                    session_id,
+                    min(max(from_seq, 1), _MAX_SEQ),
+                    _MAX_SEQ if to_seq is None else min(to_seq, _MAX_SEQ),
+                ),
             ).fetchall()
             if not rows:
                 self._require(db, session_id)
@@ -546,6 +550,7 @@ class _Notices:
         self._base = 0  # the number of notices dropped from the front
         self._items: list[tuple[str, int, int]] = []
         self._marks: dict[str, tuple[threading.Event, int]] = {}
+        self.gaps = 0  # times notifications were lost; feeds of all sessions may miss events
 
     def expect(self, token: str) -> threading.Event:
         """A flag set when the marker ``token`` arrives."""
@@ -574,6 +579,11 @@ class _Notices:
                 del self._items[:drop]
                 self._base += drop
 
+    def missed(self) -> None:
+        """Notifications were lost (the listening connection broke)."""
+        with self._lock:
+            self.gaps += 1
+
     def end(self) -> int:
         with self._lock:
             return self._base + len(self._items)
@@ -588,8 +598,9 @@ class _Listener:
     """A connection that LISTENs for commits and wakes the feeds."""
 
     def __init__(self, url: str, channel: str, notices: _Notices, poller: Poller) -> None:
-        self._connection = psycopg.connect(url, autocommit=True)
-        self._connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        self._url = url
+        self._channel = channel
+        self._connection = self._listen()
         self._notices = notices
         self._poller = poller
         self._stopped = threading.Event()
@@ -614,7 +625,25 @@ class _Listener:
             except psycopg.Error:
                 if self._stopped.is_set():
                     return
-                self._stopped.wait(0.5)  # the feeds still poll meanwhile
+                self._reconnect()
+
+    def _listen(self) -> psycopg.Connection[Any]:
+        connection = psycopg.connect(self._url, autocommit=True)
+        connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+        return connection
+
+    def _reconnect(self) -> None:
+        """Listen again on a new connection; the feeds poll meanwhile, then look again."""
+        with contextlib.suppress(psycopg.Error):
+            self._connection.close()
+        while not self._stopped.wait(0.5):
+            try:
+                self._connection = self._listen()
+            except psycopg.Error:
+                continue
+            self._notices.missed()
+            self._poller.notify()
+            return
 
     def stop(self) -> None:
         """Ask the thread to stop at its next wake-up."""

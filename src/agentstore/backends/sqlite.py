@@ -14,8 +14,9 @@ import functools
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from orjson import loads
@@ -38,6 +39,7 @@ from agentstore.errors import (
     SessionExistsError,
     SessionNotFoundError,
     StorageError,
+    StoreClosedError,
 )
 from agentstore.events import Event
 from agentstore.sessions import Session
@@ -82,6 +84,7 @@ _SESSION_COLUMNS = """s.id, s.name, s.labels, s.created_at, s.parent_id, s.forke
     (SELECT seq FROM events WHERE session_id = s.id ORDER BY seq DESC LIMIT 1),
     (SELECT timestamp FROM events WHERE session_id = s.id ORDER BY seq DESC LIMIT 1)"""
 _EVENT_COLUMNS = "session_id, seq, id, type, payload, timestamp, metadata"
+_MAX_SEQ = 2**62  # SQLite integers are 64-bit: larger bounds mean "all"
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
@@ -125,13 +128,12 @@ class SqliteBackend(Backend):
         self.path = os.fspath(path)
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._pool = _Pool(self._connect)
         self._writing = threading.Lock()
         self._poller = Poller(poll_interval)
         self._closed = False
         try:
+            self._use_wal()
             self._migrate()
         except sqlite3.Error as error:
             self.close()
@@ -159,11 +161,12 @@ class SqliteBackend(Backend):
             self._insert(db, history)
         if history:
             self._poller.notify()
-        return self._session(self._db(), session.id)
+        return self.get_session(session.id)
 
     @_translated
     def get_session(self, session_id: str) -> Session:
-        return self._session(self._db(), session_id)
+        with self._lend() as db:
+            return self._session(db, session_id)
 
     @_translated
     def list_sessions(
@@ -171,9 +174,16 @@ class SqliteBackend(Backend):
     ) -> list[Session]:
         where, parameters = "", []
         for key, value in (labels or {}).items():
-            where += " AND json_extract(s.labels, ?) = ?"
-            parameters += ['$."' + key.replace('"', '\\"') + '"', value]
-        rows = self._db().execute(
+            # json_each, not a JSON path: any key is compared as the text it is.
+            where += " AND EXISTS (SELECT 1 FROM json_each(s.labels) WHERE key = ? AND value = ?)"
+            parameters += [key, value]
+        with self._lend() as db:
+            return self._list(db, where, parameters, limit, offset)
+
+    def _list(
+        self, db: sqlite3.Connection, where: str, parameters: list[Any], limit: int, offset: int
+    ) -> list[Session]:
+        rows = db.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE 1 = 1{where} "  # noqa: S608 - only placeholders are added
             "ORDER BY s.created_at DESC, s.rowid DESC LIMIT ? OFFSET ?",
             [*parameters, limit, offset],
@@ -210,38 +220,37 @@ class SqliteBackend(Backend):
 
     @_translated
     def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
-        db = self._db()
-        rows = db.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = ? AND seq >= ? "  # noqa: S608
-            "AND seq <= ? ORDER BY seq",
-            (session_id, max(from_seq, 1), to_seq if to_seq is not None else 2**62),
-        ).fetchall()
-        if not rows:
-            self._require(db, session_id)
+        last = _MAX_SEQ if to_seq is None else min(to_seq, _MAX_SEQ)
+        with self._lend() as db:
+            rows = db.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = ? AND seq >= ? "  # noqa: S608
+                "AND seq <= ? ORDER BY seq",
+                (session_id, min(max(from_seq, 1), _MAX_SEQ), last),
+            ).fetchall()
+            if not rows:
+                self._require(db, session_id)
         return [_event_row(row) for row in rows]
 
     @_translated
     def last_seq(self, session_id: str) -> int:
-        db = self._db()
-        self._require(db, session_id)
-        row = db.execute(
-            "SELECT seq FROM events WHERE session_id = ? ORDER BY seq DESC LIMIT 1", (session_id,)
-        ).fetchone()
+        with self._lend() as db:
+            self._require(db, session_id)
+            row = db.execute(
+                "SELECT seq FROM events WHERE session_id = ? ORDER BY seq DESC LIMIT 1",
+                (session_id,),
+            ).fetchone()
         return row[0] if row else 0
 
     # Snapshots
 
     @_translated
     def read_snapshot(self, session_id: str) -> Snapshot | None:
-        row = (
-            self._db()
-            .execute(
+        with self._lend() as db:
+            row = db.execute(
                 "SELECT session_id, version, reducer, state, created_at FROM snapshots "
                 "WHERE session_id = ?",
                 (session_id,),
-            )
-            .fetchone()
-        )
+            ).fetchone()
         if row is None:
             return None
         return snapshot_from_row(row[0], row[1], row[2], row[3], from_micros(row[4]))
@@ -277,19 +286,20 @@ class SqliteBackend(Backend):
                 return events
 
             return self._poller.feed(session_events)
-        row = self._db().execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+        with self._lend() as db:
+            row = db.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
         position = [row[0]]
 
         def all_events() -> list[Event]:
-            rows = (
-                self._db()
-                .execute(
-                    f"SELECT position, {_EVENT_COLUMNS} FROM events WHERE position > ? "  # noqa: S608
-                    "ORDER BY position",
+            # A fork's copied history was not appended: it is skipped, as in memory.
+            with self._lend() as db:
+                rows = db.execute(
+                    "SELECT e.position, e.session_id, e.seq, e.id, e.type, e.payload, "
+                    "e.timestamp, e.metadata FROM events e JOIN sessions s ON s.id = e.session_id "
+                    "WHERE e.position > ? AND e.seq > coalesce(s.forked_at_seq, 0) "
+                    "ORDER BY e.position",
                     (position[0],),
-                )
-                .fetchall()
-            )
+                ).fetchall()
             if rows:
                 position[0] = rows[-1][0]
             return [_event_row(row[1:]) for row in rows]
@@ -297,39 +307,26 @@ class SqliteBackend(Backend):
         return self._poller.feed(all_events)
 
     def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            connections, self._connections = self._connections, []
         self._poller.close()
-        for connection in connections:
-            connection.close()
+        self._pool.close()
 
     # Internals
 
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout
-            )
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute(f"PRAGMA synchronous = {self._synchronous}")
-            with self._lock:
-                if self._closed:
-                    db.close()
-                    raise sqlite3.ProgrammingError("the backend is closed")
-                self._connections.append(db)
-            self._local.db = db
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout
+        )
+        db.execute(f"PRAGMA synchronous = {self._synchronous}")
         return db
+
+    def _lend(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._pool.lend()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
         # Threads of this process queue on a mutex: SQLite's own busy wait sleeps in
         # steps of milliseconds, which made 8 writing threads slower than one.
-        with self._writing:
+        with self._lend() as db, self._writing:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -337,6 +334,20 @@ class SqliteBackend(Backend):
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    def _use_wal(self) -> None:
+        # Switching a new file to WAL needs a moment alone with it: processes opening it
+        # together retry while another holds it, up to the busy timeout.
+        deadline = time.monotonic() + self._busy_timeout
+        with self._lend() as db:
+            while True:
+                try:
+                    db.execute("PRAGMA journal_mode = WAL")
+                    return
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
 
     def _migrate(self) -> None:
         with self._transaction() as db:
@@ -389,6 +400,53 @@ class SqliteBackend(Backend):
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+
+
+class _Pool:
+    """Connections lent to one operation at a time; closing waits for the ones lent."""
+
+    _IDLE = 8  # connections kept between operations; more are closed when returned
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._idle: list[sqlite3.Connection] = []
+        self._lent = 0
+        self._closed = False
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def lend(self) -> Iterator[sqlite3.Connection]:
+        with self._changed:
+            if self._closed:
+                raise StoreClosedError()
+            self._lent += 1
+            db = self._idle.pop() if self._idle else None
+        try:
+            if db is None:
+                db = self._connect()
+            yield db
+        finally:
+            self._give_back(db)
+
+    def _give_back(self, db: sqlite3.Connection | None) -> None:
+        with self._changed:
+            self._lent -= 1
+            keep = db is not None and not self._closed and len(self._idle) < self._IDLE
+            if keep and db is not None and not db.in_transaction:
+                self._idle.append(db)
+                db = None
+            self._changed.notify_all()
+        if db is not None:
+            db.close()
+
+    def close(self) -> None:
+        """Refuse new loans, wait (10 s at most) for the lent connections, close all."""
+        with self._changed:
+            self._closed = True
+            self._changed.wait_for(lambda: self._lent == 0, timeout=10)
+            idle, self._idle = self._idle, []
+        for db in idle:
+            db.close()
 
 
 def _event_row(row: Sequence[Any]) -> Event:

@@ -103,6 +103,12 @@ class AppendScenarios:
         assert (raised.value.expected, raised.value.actual) == (2, 3)
         assert store.get_session(session.id).event_count == 3
 
+    def test_a_huge_expected_seq_is_a_concurrency_error(
+        self, store: Store, session: Session
+    ) -> None:
+        with pytest.raises(ConcurrencyError):
+            store.append(session.id, new_event("step"), expected_seq=2**40)
+
     def test_expected_seq_zero_means_the_session_must_be_empty(
         self, store: Store, session: Session
     ) -> None:

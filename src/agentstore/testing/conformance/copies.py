@@ -62,9 +62,13 @@ class CopyScenarios:
             record(source, "same", 3)
             store.create_session(id="same")
             record(store, "same", 2)
-            with pytest.raises(InvalidArgumentError, match="another event at seq 2"):
+            with pytest.raises(InvalidArgumentError, match="another session of that id"):
                 copy_sessions(source, store)
             assert store.get_session("same").event_count == 2
+            store.create_session(id="empty", labels={"env": "dev"})
+            source.create_session(id="empty")
+            with pytest.raises(InvalidArgumentError, match="another session of that id"):
+                copy_sessions(source, store, ["empty"])
 
     def test_imported_events_must_continue_the_log(self, store: Store) -> None:
         session = store.create_session()

@@ -71,6 +71,12 @@ class ReadScenarios:
         )
         assert got == [e for e in stored[4:30] if e.type in ("error", "llm_response")]
 
+    def test_huge_seq_bounds_mean_no_bound(self, store: Store, session: Session) -> None:
+        stored = record(store, session.id, 3)
+        assert store.replay(session.id, to_seq=2**64) == stored
+        assert store.replay(session.id, from_seq=2**64) == []
+        assert store.get_events(session.id, 2**70) == []
+
     def test_reading_an_unknown_session_fails(self, store: Store) -> None:
         with pytest.raises(SessionNotFoundError):
             store.get_events("missing")

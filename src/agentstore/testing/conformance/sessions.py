@@ -81,6 +81,14 @@ class SessionScenarios:
         assert [s.id for s in store.list_sessions(labels=both)] == wanted
         assert store.list_sessions(labels={"env": "prod", "agent": "other"}) == []
 
+    def test_labels_with_any_characters_filter(self, store: Store) -> None:
+        odd = {'q"uote': "1", "back\\slash": "2", "new\nline": "3", "tab\tkey": "é", "$.x": "4"}
+        wanted = store.create_session(labels=odd)
+        store.create_session(labels={"q": "1"})
+        for key, value in odd.items():
+            assert [s.id for s in store.list_sessions(labels={key: value})] == [wanted.id]
+        assert [s.id for s in store.list_sessions(labels=odd)] == [wanted.id]
+
     def test_listed_sessions_show_their_event_counts(self, store: Store) -> None:
         session = store.create_session()
         store.append(session.id, new_event(EventType.USER_MESSAGE, {"content": "hi"}))

@@ -173,6 +173,14 @@ class WatchScenarios:
         assert feed.stopped
         assert list(feed) == []
 
+    def test_a_watch_of_all_sessions_skips_fork_histories(self, store: Store) -> None:
+        parent = store.create_session()
+        record(store, parent.id, 3)
+        feed = store.watch(timeout=0.5)
+        fork = store.fork(parent.id, at_seq=3)
+        store.append(fork.id, new_event("after.fork"))
+        assert [(e.session_id, e.type) for e in feed] == [(fork.id, "after.fork")]
+
     def test_watching_an_unknown_session_fails_at_once(self, store: Store) -> None:
         with pytest.raises(SessionNotFoundError):
             store.watch("missing")
