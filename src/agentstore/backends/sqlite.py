@@ -435,7 +435,8 @@ class _Pool:
             if keep and db is not None and not db.in_transaction:
                 self._idle.append(db)
                 db = None
-            self._changed.notify_all()
+            if self._closed:
+                self._changed.notify_all()  # close() waits for the last one back
         if db is not None:
             db.close()
 
