@@ -137,10 +137,14 @@ def test_killed_writers_lose_no_acknowledged_event(target: Target) -> None:
     log = Path(target.url) / "events" / f"{session.id}.jsonl"
     for kill in range(kills):
         process = target.start("forever", session.id)
-        time.sleep(rng.uniform(0.05, 0.2))
+        assert process.stdout is not None
+        first = process.stdout.readline()  # it is appending now, however slow its start
+        assert first, process.communicate(timeout=30)[1]
+        time.sleep(rng.uniform(0, 0.1))
         process.send_signal(signal.SIGKILL)
         out, _ = process.communicate(timeout=30)
-        acknowledged.extend(line for line in out.splitlines() if line)
+        acknowledged.extend(line for line in [first, *out.splitlines()] if line.strip())
+        acknowledged = [line.strip() for line in acknowledged]
         if log.exists() and kill % 3 == 0:  # what a crash mid-write leaves in a JSONL log
             with open(log, "ab") as file:
                 file.write(rng.choice([b'{"session_id":"', b"\x00" * 40, b'{"sequence_number": 9']))
