@@ -12,7 +12,7 @@ import time
 import weakref
 from collections.abc import Callable
 
-from agentstore.backends.base import Subscription
+from agentstore.backends.base import Backend, Subscription
 from agentstore.events import Event
 
 __all__ = ["Poller", "PollingFeed"]
@@ -91,6 +91,19 @@ class Poller:
             finally:
                 self._sleeping -= 1
         return True
+
+    def session_feed(self, backend: Backend, session_id: str) -> PollingFeed:
+        """A feed of one session's events appended from now on, read by seq."""
+        next_seq = backend.last_seq(session_id) + 1
+
+        def new_events() -> list[Event]:
+            nonlocal next_seq
+            events = backend.read(session_id, from_seq=next_seq)
+            if events:
+                next_seq = events[-1].seq + 1
+            return events
+
+        return self.feed(new_events)
 
     def close(self) -> None:
         """End every feed."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,6 +30,17 @@ from psycopg_pool import ConnectionPool
 from agentstore import sequencing
 from agentstore.backends.base import Backend, Subscription
 from agentstore.backends.polling import Poller
+from agentstore.backends.postgres_notify import Listener, Notices
+from agentstore.backends.postgres_sql import (
+    ADVANCE_SESSION,
+    APPEND,
+    EVENTS_BY_ID,
+    GET_SESSION,
+    LIST_SESSIONS,
+    LOCK_SESSION,
+    READ_EVENTS,
+    migrations,
+)
 from agentstore.backends.rows import (
     event_from_row,
     event_values,
@@ -50,127 +60,11 @@ from agentstore.events import Event
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
 
-__all__ = ["PostgresBackend", "migrations"]
+__all__ = ["PostgresBackend", "migrations"]  # migrations: re-exported from postgres_sql
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _MAX_SEQ = 2**31 - 1  # seqs are integer columns: larger bounds mean "all"
-GET_SESSION = """SELECT id, name, labels, created_at, parent_id, forked_at_seq, last_seq,
-    updated_at FROM {s}.sessions WHERE id = %s"""
-LIST_SESSIONS = """SELECT id, name, labels, created_at, parent_id, forked_at_seq, last_seq,
-    updated_at FROM {s}.sessions WHERE labels @> %s
-    ORDER BY created_at DESC, created_order DESC LIMIT %s OFFSET %s"""
-LOCK_SESSION = """SELECT last_seq, coalesce(updated_at, created_at) FROM {s}.sessions
-    WHERE id = %s FOR UPDATE"""
-APPEND = "SELECT * FROM {s}.append_events(%s, %s::bigint, %s, %s, %s::json[], %s::json[], %s)"
-ADVANCE_SESSION = "UPDATE {s}.sessions SET last_seq = %s, updated_at = %s WHERE id = %s"
-READ_EVENTS = """SELECT session_id, seq, id, type, payload, timestamp, metadata FROM {s}.events
-    WHERE session_id = %s AND seq >= %s AND seq <= %s ORDER BY seq"""
-EVENTS_BY_ID = """SELECT session_id, seq, id, type, payload, timestamp, metadata FROM {s}.events
-    WHERE session_id = %s AND id = ANY(%s)"""
-
 _Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def migrations(partitions: int) -> list[list[str]]:
-    """The schema's migrations, in order; ``{s}`` stands for the schema's name."""
-    events = """CREATE TABLE {s}.events (
-            session_id text NOT NULL,
-            seq integer NOT NULL,
-            position bigserial,
-            id text NOT NULL,
-            type text NOT NULL,
-            payload json NOT NULL,
-            timestamp timestamptz NOT NULL,
-            metadata json NOT NULL,
-            PRIMARY KEY (session_id, seq),
-            UNIQUE (session_id, id)
-        )"""
-    if partitions:
-        events += " PARTITION BY HASH (session_id)"
-    first = [
-        """CREATE TABLE {s}.sessions (
-            id text PRIMARY KEY,
-            name text NOT NULL,
-            labels jsonb NOT NULL,
-            created_at timestamptz NOT NULL,
-            parent_id text,
-            forked_at_seq integer,
-            last_seq integer NOT NULL DEFAULT 0,
-            updated_at timestamptz,
-            created_order bigserial
-        )""",
-        "CREATE INDEX sessions_newest ON {s}.sessions (created_at DESC, created_order DESC)",
-        "CREATE INDEX sessions_labels ON {s}.sessions USING gin (labels jsonb_path_ops)",
-        events,
-        *(
-            f"CREATE TABLE {{s}}.events_{n} PARTITION OF {{s}}.events "
-            f"FOR VALUES WITH (MODULUS {partitions}, REMAINDER {n})"
-            for n in range(partitions)
-        ),
-        "CREATE INDEX events_position ON {s}.events (position)",
-        """CREATE TABLE {s}.snapshots (
-            session_id text PRIMARY KEY,
-            version integer NOT NULL,
-            reducer text NOT NULL,
-            state json NOT NULL,
-            created_at timestamptz NOT NULL
-        )""",
-    ]
-    return [first, [APPEND_FUNCTION]]
-
-
-# The append in one round trip: the sequencing rules of agentstore.sequencing, in SQL,
-# under the session's row lock. Known ids come back marked and write nothing; a stale
-# expected seq raises SQLSTATE AS001 with the last seq in its detail.
-APPEND_FUNCTION = """CREATE FUNCTION {s}.append_events(
-        p_session text, p_expected bigint, p_ids text[], p_types text[],
-        p_payloads json[], p_metadata json[], p_channel text)
-    RETURNS TABLE (o_index integer, o_seq integer, o_at timestamptz, o_known boolean)
-    LANGUAGE plpgsql AS $$
-    DECLARE
-        v_last integer;
-        v_time timestamptz;
-        v_found integer;
-        v_now timestamptz;
-        v_new integer;
-    BEGIN
-        SELECT s.last_seq, coalesce(s.updated_at, s.created_at) INTO v_last, v_time
-            FROM {s}.sessions s WHERE s.id = p_session FOR UPDATE;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'session not found' USING ERRCODE = 'AS002';
-        END IF;
-        SELECT count(*) INTO v_found FROM {s}.events e
-            WHERE e.session_id = p_session AND e.id = ANY(p_ids);
-        v_new := cardinality(p_ids) - v_found;
-        IF v_new > 0 AND p_expected IS NOT NULL AND p_expected <> v_last THEN
-            RAISE EXCEPTION 'stale expected seq' USING ERRCODE = 'AS001', DETAIL = v_last;
-        END IF;
-        v_now := greatest(date_trunc('microseconds', clock_timestamp()), v_time);
-        RETURN QUERY WITH given AS (
-            SELECT u.ord::integer AS g_index, u.id AS g_id, u.kind, u.payload, u.meta,
-                (k.id IS NOT NULL) AS g_known
-            FROM unnest(p_ids, p_types, p_payloads, p_metadata)
-                WITH ORDINALITY AS u(id, kind, payload, meta, ord)
-            LEFT JOIN {s}.events k ON k.session_id = p_session AND k.id = u.id
-        ), numbered AS (
-            SELECT g.*, CASE WHEN g.g_known THEN NULL
-                ELSE v_last + (count(*) FILTER (WHERE NOT g.g_known)
-                               OVER (ORDER BY g.g_index))::integer END AS g_seq
-            FROM given g
-        ), inserted AS (
-            INSERT INTO {s}.events (session_id, seq, id, type, payload, timestamp, metadata)
-            SELECT p_session, n.g_seq, n.g_id, n.kind, n.payload, v_now, n.meta
-            FROM numbered n WHERE NOT n.g_known
-            RETURNING 1
-        )
-        SELECT n.g_index, n.g_seq, v_now, n.g_known FROM numbered n ORDER BY n.g_index;
-        IF v_new > 0 THEN
-            UPDATE {s}.sessions SET last_seq = v_last + v_new, updated_at = v_now
-                WHERE id = p_session;
-            PERFORM pg_notify(
-                p_channel, (v_last + 1) || ' ' || (v_last + v_new) || ' ' || p_session);
-        END IF;
-    END $$"""
 
 
 def _translated(method: _Method) -> _Method:
@@ -219,7 +113,7 @@ class PostgresBackend(Backend):
         self._channel = f"agentstore_{schema}"
         self._url = url
         self._poller = Poller(poll_interval)
-        self._notices = _Notices()
+        self._notices = Notices()
         try:
             self._pool = ConnectionPool(
                 url,
@@ -233,7 +127,7 @@ class PostgresBackend(Backend):
             self._migrate(partitions)
         except psycopg.Error as error:
             raise StorageError(0, f"PostgreSQL: {error}") from error
-        self._listener = _Listener(url, self._channel, self._notices, self._poller)
+        self._listener = Listener(url, self._channel, self._notices, self._poller)
 
     # Sessions
 
@@ -406,15 +300,7 @@ class PostgresBackend(Backend):
     @_translated
     def subscribe(self, session_id: str | None) -> Subscription:
         if session_id is not None:
-            next_seq = [self.last_seq(session_id) + 1]
-
-            def session_events() -> list[Event]:
-                events = self.read(session_id, from_seq=next_seq[0])
-                if events:
-                    next_seq[0] = events[-1].seq + 1
-                return events
-
-            return self._poller.feed(session_events)
+            return self._poller.session_feed(self, session_id)
         cursor = [self._mark()]
 
         def all_events() -> list[Event]:
@@ -538,118 +424,3 @@ def _event(row: Sequence[Any]) -> Event:
 
 def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-
-
-class _Notices:
-    """The (session, first seq, last seq) of commits notified lately, for feeds of all."""
-
-    _KEEP = 100_000
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._base = 0  # the number of notices dropped from the front
-        self._items: list[tuple[str, int, int]] = []
-        self._marks: dict[str, tuple[threading.Event, int]] = {}
-        self.gaps = 0  # times notifications were lost; feeds of all sessions may miss events
-
-    def expect(self, token: str) -> threading.Event:
-        """A flag set when the marker ``token`` arrives."""
-        arrived = threading.Event()
-        with self._lock:
-            self._marks[token] = (arrived, 0)
-        return arrived
-
-    def mark(self, token: str) -> None:
-        with self._lock:
-            waiting = self._marks.get(token)
-            if waiting is not None:
-                self._marks[token] = (waiting[0], self._base + len(self._items))
-                waiting[0].set()
-
-    def marked(self, token: str) -> int:
-        """Where the notices stood when the marker arrived."""
-        with self._lock:
-            return self._marks.pop(token)[1]
-
-    def add(self, session_id: str, first: int, last: int) -> None:
-        with self._lock:
-            self._items.append((session_id, first, last))
-            if len(self._items) > self._KEEP:
-                drop = len(self._items) // 2
-                del self._items[:drop]
-                self._base += drop
-
-    def missed(self) -> None:
-        """Notifications were lost (the listening connection broke)."""
-        with self._lock:
-            self.gaps += 1
-
-    def end(self) -> int:
-        with self._lock:
-            return self._base + len(self._items)
-
-    def since(self, cursor: int) -> tuple[int, list[tuple[str, int, int]]]:
-        with self._lock:
-            start = max(cursor - self._base, 0)
-            return self._base + len(self._items), self._items[start:]
-
-
-class _Listener:
-    """A connection that LISTENs for commits and wakes the feeds."""
-
-    def __init__(self, url: str, channel: str, notices: _Notices, poller: Poller) -> None:
-        self._url = url
-        self._channel = channel
-        self._connection = self._listen()
-        self._notices = notices
-        self._poller = poller
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="agentstore-listen", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                for notice in self._connection.notifies(timeout=0.1):  # close waits that long
-                    if self._stopped.is_set():
-                        return
-                    parts = notice.payload.split(" ", 2)
-                    if parts[0] == "wake":
-                        continue
-                    if parts[0] == "mark":
-                        self._notices.mark(parts[1])
-                        continue
-                    first, last, session_id = parts
-                    self._notices.add(session_id, int(first), int(last))
-                    self._poller.notify()
-            except psycopg.Error:
-                if self._stopped.is_set():
-                    return
-                self._reconnect()
-
-    def _listen(self) -> psycopg.Connection[Any]:
-        connection = psycopg.connect(self._url, autocommit=True)
-        connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
-        return connection
-
-    def _reconnect(self) -> None:
-        """Listen again on a new connection; the feeds poll meanwhile, then look again."""
-        with contextlib.suppress(psycopg.Error):
-            self._connection.close()
-        while not self._stopped.wait(0.5):
-            try:
-                self._connection = self._listen()
-            except psycopg.Error:
-                continue
-            self._notices.missed()
-            self._poller.notify()
-            return
-
-    def stop(self) -> None:
-        """Ask the thread to stop at its next wake-up."""
-        self._stopped.set()
-
-    def close(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=2)
-        self._connection.close()

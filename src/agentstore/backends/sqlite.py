@@ -277,15 +277,7 @@ class SqliteBackend(Backend):
     @_translated
     def subscribe(self, session_id: str | None) -> Subscription:
         if session_id is not None:
-            next_seq = [self.last_seq(session_id) + 1]
-
-            def session_events() -> list[Event]:
-                events = self.read(session_id, from_seq=next_seq[0])
-                if events:
-                    next_seq[0] = events[-1].seq + 1
-                return events
-
-            return self._poller.feed(session_events)
+            return self._poller.session_feed(self, session_id)
         with self._lend() as db:
             row = db.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
         position = [row[0]]

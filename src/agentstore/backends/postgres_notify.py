@@ -1,0 +1,135 @@
+"""PostgreSQL notifications: the connection that LISTENs, and the notices it keeps.
+
+Every commit that appends events notifies ``<first seq> <last seq> <session id>`` on the
+store's channel; the listener records it and wakes the feeds. A marker notification
+(``mark <token>``) tells a new feed of all sessions where the notices after its start
+begin, since notifications arrive in commit order but late.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from agentstore.backends.polling import Poller
+
+__all__ = ["Listener", "Notices"]
+
+
+class Notices:
+    """The (session, first seq, last seq) of commits notified lately, for feeds of all."""
+
+    _KEEP = 100_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._base = 0  # the number of notices dropped from the front
+        self._items: list[tuple[str, int, int]] = []
+        self._marks: dict[str, tuple[threading.Event, int]] = {}
+        self.gaps = 0  # times notifications were lost; feeds of all sessions may miss events
+
+    def expect(self, token: str) -> threading.Event:
+        """A flag set when the marker ``token`` arrives."""
+        arrived = threading.Event()
+        with self._lock:
+            self._marks[token] = (arrived, 0)
+        return arrived
+
+    def mark(self, token: str) -> None:
+        with self._lock:
+            waiting = self._marks.get(token)
+            if waiting is not None:
+                self._marks[token] = (waiting[0], self._base + len(self._items))
+                waiting[0].set()
+
+    def marked(self, token: str) -> int:
+        """Where the notices stood when the marker arrived."""
+        with self._lock:
+            return self._marks.pop(token)[1]
+
+    def add(self, session_id: str, first: int, last: int) -> None:
+        with self._lock:
+            self._items.append((session_id, first, last))
+            if len(self._items) > self._KEEP:
+                drop = len(self._items) // 2
+                del self._items[:drop]
+                self._base += drop
+
+    def missed(self) -> None:
+        """Notifications were lost (the listening connection broke)."""
+        with self._lock:
+            self.gaps += 1
+
+    def end(self) -> int:
+        with self._lock:
+            return self._base + len(self._items)
+
+    def since(self, cursor: int) -> tuple[int, list[tuple[str, int, int]]]:
+        with self._lock:
+            start = max(cursor - self._base, 0)
+            return self._base + len(self._items), self._items[start:]
+
+
+class Listener:
+    """A connection that LISTENs for commits and wakes the feeds."""
+
+    def __init__(self, url: str, channel: str, notices: Notices, poller: Poller) -> None:
+        self._url = url
+        self._channel = channel
+        self._connection = self._listen()
+        self._notices = notices
+        self._poller = poller
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="agentstore-listen", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                for notice in self._connection.notifies(timeout=0.1):  # close waits that long
+                    if self._stopped.is_set():
+                        return
+                    parts = notice.payload.split(" ", 2)
+                    if parts[0] == "wake":
+                        continue
+                    if parts[0] == "mark":
+                        self._notices.mark(parts[1])
+                        continue
+                    first, last, session_id = parts
+                    self._notices.add(session_id, int(first), int(last))
+                    self._poller.notify()
+            except psycopg.Error:
+                if self._stopped.is_set():
+                    return
+                self._reconnect()
+
+    def _listen(self) -> psycopg.Connection[Any]:
+        connection = psycopg.connect(self._url, autocommit=True)
+        connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+        return connection
+
+    def _reconnect(self) -> None:
+        """Listen again on a new connection; the feeds poll meanwhile, then look again."""
+        with contextlib.suppress(psycopg.Error):
+            self._connection.close()
+        while not self._stopped.wait(0.5):
+            try:
+                self._connection = self._listen()
+            except psycopg.Error:
+                continue
+            self._notices.missed()
+            self._poller.notify()
+            return
+
+    def stop(self) -> None:
+        """Ask the thread to stop at its next wake-up."""
+        self._stopped.set()
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=2)
+        self._connection.close()

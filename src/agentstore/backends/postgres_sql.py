@@ -1,0 +1,124 @@
+"""The PostgreSQL backend's SQL: its queries and its ordered migrations.
+
+``{s}`` stands for the schema's name, filled in (quoted) by the backend.
+"""
+
+from __future__ import annotations
+
+__all__ = ["APPEND_FUNCTION", "migrations"]
+
+GET_SESSION = """SELECT id, name, labels, created_at, parent_id, forked_at_seq, last_seq,
+    updated_at FROM {s}.sessions WHERE id = %s"""
+LIST_SESSIONS = """SELECT id, name, labels, created_at, parent_id, forked_at_seq, last_seq,
+    updated_at FROM {s}.sessions WHERE labels @> %s
+    ORDER BY created_at DESC, created_order DESC LIMIT %s OFFSET %s"""
+LOCK_SESSION = """SELECT last_seq, coalesce(updated_at, created_at) FROM {s}.sessions
+    WHERE id = %s FOR UPDATE"""
+APPEND = "SELECT * FROM {s}.append_events(%s, %s::bigint, %s, %s, %s::json[], %s::json[], %s)"
+ADVANCE_SESSION = "UPDATE {s}.sessions SET last_seq = %s, updated_at = %s WHERE id = %s"
+READ_EVENTS = """SELECT session_id, seq, id, type, payload, timestamp, metadata FROM {s}.events
+    WHERE session_id = %s AND seq >= %s AND seq <= %s ORDER BY seq"""
+EVENTS_BY_ID = """SELECT session_id, seq, id, type, payload, timestamp, metadata FROM {s}.events
+    WHERE session_id = %s AND id = ANY(%s)"""
+
+
+def migrations(partitions: int) -> list[list[str]]:
+    """The schema's migrations, in order; ``{s}`` stands for the schema's name."""
+    events = """CREATE TABLE {s}.events (
+            session_id text NOT NULL,
+            seq integer NOT NULL,
+            position bigserial,
+            id text NOT NULL,
+            type text NOT NULL,
+            payload json NOT NULL,
+            timestamp timestamptz NOT NULL,
+            metadata json NOT NULL,
+            PRIMARY KEY (session_id, seq),
+            UNIQUE (session_id, id)
+        )"""
+    if partitions:
+        events += " PARTITION BY HASH (session_id)"
+    first = [
+        """CREATE TABLE {s}.sessions (
+            id text PRIMARY KEY,
+            name text NOT NULL,
+            labels jsonb NOT NULL,
+            created_at timestamptz NOT NULL,
+            parent_id text,
+            forked_at_seq integer,
+            last_seq integer NOT NULL DEFAULT 0,
+            updated_at timestamptz,
+            created_order bigserial
+        )""",
+        "CREATE INDEX sessions_newest ON {s}.sessions (created_at DESC, created_order DESC)",
+        "CREATE INDEX sessions_labels ON {s}.sessions USING gin (labels jsonb_path_ops)",
+        events,
+        *(
+            f"CREATE TABLE {{s}}.events_{n} PARTITION OF {{s}}.events "
+            f"FOR VALUES WITH (MODULUS {partitions}, REMAINDER {n})"
+            for n in range(partitions)
+        ),
+        "CREATE INDEX events_position ON {s}.events (position)",
+        """CREATE TABLE {s}.snapshots (
+            session_id text PRIMARY KEY,
+            version integer NOT NULL,
+            reducer text NOT NULL,
+            state json NOT NULL,
+            created_at timestamptz NOT NULL
+        )""",
+    ]
+    return [first, [APPEND_FUNCTION]]
+
+
+# The append in one round trip: the sequencing rules of agentstore.sequencing, in SQL,
+# under the session's row lock. Known ids come back marked and write nothing; a stale
+# expected seq raises SQLSTATE AS001 with the last seq in its detail.
+APPEND_FUNCTION = """CREATE FUNCTION {s}.append_events(
+        p_session text, p_expected bigint, p_ids text[], p_types text[],
+        p_payloads json[], p_metadata json[], p_channel text)
+    RETURNS TABLE (o_index integer, o_seq integer, o_at timestamptz, o_known boolean)
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        v_last integer;
+        v_time timestamptz;
+        v_found integer;
+        v_now timestamptz;
+        v_new integer;
+    BEGIN
+        SELECT s.last_seq, coalesce(s.updated_at, s.created_at) INTO v_last, v_time
+            FROM {s}.sessions s WHERE s.id = p_session FOR UPDATE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'session not found' USING ERRCODE = 'AS002';
+        END IF;
+        SELECT count(*) INTO v_found FROM {s}.events e
+            WHERE e.session_id = p_session AND e.id = ANY(p_ids);
+        v_new := cardinality(p_ids) - v_found;
+        IF v_new > 0 AND p_expected IS NOT NULL AND p_expected <> v_last THEN
+            RAISE EXCEPTION 'stale expected seq' USING ERRCODE = 'AS001', DETAIL = v_last;
+        END IF;
+        v_now := greatest(date_trunc('microseconds', clock_timestamp()), v_time);
+        RETURN QUERY WITH given AS (
+            SELECT u.ord::integer AS g_index, u.id AS g_id, u.kind, u.payload, u.meta,
+                (k.id IS NOT NULL) AS g_known
+            FROM unnest(p_ids, p_types, p_payloads, p_metadata)
+                WITH ORDINALITY AS u(id, kind, payload, meta, ord)
+            LEFT JOIN {s}.events k ON k.session_id = p_session AND k.id = u.id
+        ), numbered AS (
+            SELECT g.*, CASE WHEN g.g_known THEN NULL
+                ELSE v_last + (count(*) FILTER (WHERE NOT g.g_known)
+                               OVER (ORDER BY g.g_index))::integer END AS g_seq
+            FROM given g
+        ), inserted AS (
+            INSERT INTO {s}.events (session_id, seq, id, type, payload, timestamp, metadata)
+            SELECT p_session, n.g_seq, n.g_id, n.kind, n.payload, v_now, n.meta
+            FROM numbered n WHERE NOT n.g_known
+            RETURNING 1
+        )
+        SELECT n.g_index, n.g_seq, v_now, n.g_known FROM numbered n ORDER BY n.g_index;
+        IF v_new > 0 THEN
+            UPDATE {s}.sessions SET last_seq = v_last + v_new, updated_at = v_now
+                WHERE id = p_session;
+            PERFORM pg_notify(
+                p_channel, (v_last + 1) || ' ' || (v_last + v_new) || ' ' || p_session);
+        END IF;
+    END $$"""
