@@ -30,7 +30,6 @@ class Notices:
         self._base = 0  # the number of notices dropped from the front
         self._items: list[tuple[str, int, int]] = []
         self._marks: dict[str, tuple[threading.Event, int]] = {}
-        self.gaps = 0  # times notifications were lost; feeds of all sessions may miss events
 
     def expect(self, token: str) -> threading.Event:
         """A flag set when the marker ``token`` arrives."""
@@ -58,11 +57,6 @@ class Notices:
                 drop = len(self._items) // 2
                 del self._items[:drop]
                 self._base += drop
-
-    def missed(self) -> None:
-        """Notifications were lost (the listening connection broke)."""
-        with self._lock:
-            self.gaps += 1
 
     def end(self) -> int:
         with self._lock:
@@ -121,8 +115,7 @@ class Listener:
                 self._connection = self._listen()
             except psycopg.Error:
                 continue
-            self._notices.missed()
-            self._poller.notify()
+            self._poller.notify()  # session feeds look again by seq
             return
 
     def stop(self) -> None:
