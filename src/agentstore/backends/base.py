@@ -10,14 +10,19 @@ checks, reducers, the state cache, snapshot policy, replay filters, forks) lives
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
+from agentstore.errors import AgentStoreError, StorageError
 from agentstore.events import Event
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
 
-__all__ = ["Backend", "Subscription", "matches_labels"]
+__all__ = ["Backend", "Subscription", "matches_labels", "translating"]
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
 class Subscription(ABC):
@@ -133,3 +138,29 @@ def matches_labels(session: Session, labels: Mapping[str, str] | None) -> bool:
         return True
     have = session.labels
     return all(have.get(key) == value for key, value in labels.items())
+
+
+def translating(
+    errors: tuple[type[BaseException], ...], where: Callable[[Any], str]
+) -> Callable[[_Method], _Method]:
+    """A decorator for backend methods: the driver's ``errors`` become StorageError.
+
+    The one place a backend translates its driver's failures: StorageError is an
+    AgentStoreError and an OSError (with the failure's ``errno``); ``where(backend)``
+    names the store in the message, and the driver's error is the ``__cause__``.
+    """
+
+    def decorate(method: _Method) -> _Method:
+        @functools.wraps(method)
+        def call(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(backend, *args, **kwargs)
+            except AgentStoreError:
+                raise
+            except errors as error:
+                errno = getattr(error, "errno", 0) or 0
+                raise StorageError(errno, f"{where(backend)}: {error}") from error
+
+        return call  # type: ignore[return-value]
+
+    return decorate

@@ -13,13 +13,12 @@ and migrated by :func:`migrations`, whose position is the version kept in the sc
 from __future__ import annotations
 
 import contextlib
-import functools
 import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import psycopg
@@ -28,7 +27,7 @@ from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from agentstore import sequencing
-from agentstore.backends.base import Backend, Subscription
+from agentstore.backends.base import Backend, Subscription, translating
 from agentstore.backends.polling import Poller
 from agentstore.backends.postgres_notify import Listener, Notices
 from agentstore.backends.postgres_sql import (
@@ -64,22 +63,9 @@ __all__ = ["PostgresBackend", "migrations"]  # migrations: re-exported from post
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _MAX_SEQ = 2**31 - 1  # seqs are integer columns: larger bounds mean "all"
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _translated(method: _Method) -> _Method:
-    """Raise the driver's errors as StorageError (an AgentStoreError and an OSError)."""
-
-    @functools.wraps(method)
-    def call(self: PostgresBackend, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except AgentStoreError:
-            raise
-        except (psycopg.Error, OSError) as error:
-            raise StorageError(0, f"PostgreSQL ({self.schema}): {error}") from error
-
-    return call  # type: ignore[return-value]
+_translated = translating(
+    (psycopg.Error, OSError), lambda backend: f"PostgreSQL ({backend.schema})"
+)
 
 
 class PostgresBackend(Backend):

@@ -10,19 +10,18 @@ position is the schema version kept in ``PRAGMA user_version``.
 
 from __future__ import annotations
 
-import functools
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from orjson import loads
 
 from agentstore import sequencing
-from agentstore.backends.base import Backend, Subscription
+from agentstore.backends.base import Backend, Subscription, translating
 from agentstore.backends.polling import Poller
 from agentstore.backends.rows import (
     event_from_row,
@@ -34,7 +33,6 @@ from agentstore.backends.rows import (
     to_micros,
 )
 from agentstore.errors import (
-    AgentStoreError,
     InvalidArgumentError,
     SessionExistsError,
     SessionNotFoundError,
@@ -85,22 +83,7 @@ _SESSION_COLUMNS = """s.id, s.name, s.labels, s.created_at, s.parent_id, s.forke
     (SELECT timestamp FROM events WHERE session_id = s.id ORDER BY seq DESC LIMIT 1)"""
 _EVENT_COLUMNS = "session_id, seq, id, type, payload, timestamp, metadata"
 _MAX_SEQ = 2**62  # SQLite integers are 64-bit: larger bounds mean "all"
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _translated(method: _Method) -> _Method:
-    """Raise the driver's errors as StorageError (an AgentStoreError and an OSError)."""
-
-    @functools.wraps(method)
-    def call(self: SqliteBackend, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except AgentStoreError:
-            raise
-        except (sqlite3.Error, OSError) as error:
-            raise StorageError(getattr(error, "errno", 0) or 0, f"{self.path}: {error}") from error
-
-    return call  # type: ignore[return-value]
+_translated = translating((sqlite3.Error, OSError), lambda backend: backend.path)
 
 
 class SqliteBackend(Backend):

@@ -16,16 +16,14 @@ commit); several processes append under each log's file lock.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
 
 import orjson
 
-from agentstore.backends.base import Backend, Subscription, matches_labels
+from agentstore.backends.base import Backend, Subscription, matches_labels, translating
 from agentstore.backends.jsonl.files import Files
 from agentstore.backends.jsonl.log import SessionLog
 from agentstore.backends.jsonl.watch import FilePoller
@@ -37,7 +35,6 @@ from agentstore.codec import (
     encode_snapshot,
 )
 from agentstore.errors import (
-    AgentStoreError,
     CorruptLogError,
     InvalidArgumentError,
     SessionExistsError,
@@ -56,22 +53,7 @@ _KEPT_LOGS = 4096  # sessions whose log this process remembers (last seq, id ind
 _STALE_TEMPORARY = 3600.0  # seconds: a file left in tmp/ that long was left by a crash
 
 
-_Method = TypeVar("_Method", bound=Callable[..., Any])
-
-
-def _translated(method: _Method) -> _Method:
-    """Raise the file system's errors as StorageError (an AgentStoreError and an OSError)."""
-
-    @functools.wraps(method)
-    def call(self: JsonlBackend, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except AgentStoreError:
-            raise
-        except OSError as error:
-            raise StorageError(error.errno or 0, f"{self.root}: {error}") from error
-
-    return call  # type: ignore[return-value]
+_translated = translating((OSError,), lambda backend: backend.root)
 
 
 class JsonlBackend(Backend):
