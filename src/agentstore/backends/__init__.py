@@ -6,13 +6,13 @@ import importlib
 import os
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agentstore.backends.base import Backend, Subscription
 from agentstore.backends.memory import MemoryBackend
 from agentstore.errors import InvalidArgumentError
 
-__all__ = ["Backend", "MemoryBackend", "Subscription", "open_backend"]
+__all__ = ["Backend", "MemoryBackend", "Subscription", "local_path", "open_backend"]
 
 ACCEPTED_TARGETS = (
     "':memory:' (in this process), a directory path (JSONL files), 'sqlite:///path' or a "
@@ -54,6 +54,26 @@ def open_backend(target: str | os.PathLike[str], **options: Any) -> Backend:
     )
 
 
+def local_path(target: str | os.PathLike[str]) -> str | None:
+    """The directory or file a target names on this machine (None: memory or a server).
+
+    Raises:
+        InvalidArgumentError: the target is not one agentstore opens.
+    """
+    text = os.fspath(target)
+    url = _URL.match(text)
+    scheme = url.group(1).lower() if url else None
+    if text == ":memory:" or scheme in ("postgresql", "postgres"):
+        return None
+    if scheme == "sqlite":
+        return _sqlite_path(text)
+    if scheme is None and text and not text.startswith(":"):
+        return text
+    raise InvalidArgumentError(
+        f"cannot open store {text!r}: accepted targets are {ACCEPTED_TARGETS}"
+    )
+
+
 def _sqlite_path(url: str) -> str:
     """The file of ``sqlite:///relative/path`` or ``sqlite:////absolute/path``."""
     parts = urlsplit(url)
@@ -79,6 +99,7 @@ def _sqlite(path: str, options: dict[str, Any]) -> Backend:
 
 
 def _postgres(url: str, options: dict[str, Any]) -> Backend:
+    url, options = _url_options(url, options, ("schema", "partitions"))
     try:  # psycopg comes with the postgres extra: imported only for a PostgreSQL store
         postgres = importlib.import_module("agentstore.backends.postgres")
     except ImportError as error:
@@ -87,6 +108,24 @@ def _postgres(url: str, options: dict[str, Any]) -> Backend:
             f"({error})"
         ) from None
     return _made("PostgreSQL", postgres.PostgresBackend, url, options)
+
+
+def _url_options(
+    url: str, options: dict[str, Any], names: tuple[str, ...]
+) -> tuple[str, dict[str, Any]]:
+    """Take agentstore's own options out of a URL's query (``?schema=runs``), so a URL alone,
+    as the command line and AGENTSTORE_URL give it, can say everything."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {name: value for name, value in query if name in names}
+    if not ours:
+        return url, options
+    for name, value in ours.items():
+        given = options.setdefault(name, int(value) if value.isdigit() else value)
+        if str(given) != value:
+            raise InvalidArgumentError(f"{name} is given twice: {value!r} in the URL, {given!r}")
+    rest = urlencode([(name, value) for name, value in query if name not in names])
+    return urlunsplit(parts._replace(query=rest)), options
 
 
 def _made(name: str, kind: Any, target: str, options: dict[str, Any]) -> Backend:

@@ -19,6 +19,7 @@ from agentstore.errors import AgentStoreError, StorageError
 from agentstore.events import Event
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
+from agentstore.verifying import Problem
 
 __all__ = ["Backend", "Subscription", "matches_labels", "translating"]
 
@@ -126,6 +127,15 @@ class Backend(ABC):
     @abstractmethod
     def subscribe(self, session_id: str | None) -> Subscription:
         """Open a feed of the events appended from now on, to one session or (None) to all."""
+
+    def check(self, session_id: str) -> list[Problem]:
+        """Check how a session is stored, reporting problems rather than raising them.
+
+        For formats that can hold damage a read would stop at (a JSONL log's every line).
+        Nothing is repaired. The default finds nothing: a database's own constraints keep
+        its rows well formed.
+        """
+        return []
 
     @abstractmethod
     def close(self) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from agentstore.backends.base import Backend, Subscription, matches_labels, translating
+from agentstore.backends.jsonl.checks import check_log
 from agentstore.backends.jsonl.files import Files
 from agentstore.backends.jsonl.log import SessionLog
 from agentstore.backends.jsonl.watch import FilePoller
@@ -45,6 +46,7 @@ from agentstore.events import Event
 from agentstore.ids import validate_session_id
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
+from agentstore.verifying import Problem
 
 __all__ = ["JsonlBackend"]
 
@@ -185,6 +187,23 @@ class JsonlBackend(Backend):
         # is brought up to date (replaced whole, never edited in place) with each snapshot.
         session = self.get_session(snapshot.session_id)
         self._files.write_file(self._path("sessions", session.id, ".json"), encode_session(session))
+
+    # Checks
+
+    @_translated
+    def check(self, session_id: str) -> list[Problem]:
+        self._record(session_id)  # raises SessionNotFoundError
+        path = self._path("events", session_id, ".jsonl")
+        problems = check_log(self._files.read_file(path) or b"", path=path, session_id=session_id)
+        path = self._path("snapshots", session_id, ".json")
+        data = self._files.read_file(path)
+        try:
+            if data is not None:
+                decode_snapshot(data)
+        except ValueError as error:
+            reason = f"unreadable snapshot, ignored by reads ({error})"
+            problems.append(Problem(session_id, f"{path}:1", reason))
+        return problems
 
     # Feeds and closing
 

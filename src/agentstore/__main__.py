@@ -1,0 +1,5 @@
+"""``python -m agentstore``: the ``agentstore`` command."""
+
+from agentstore.cli import main
+
+main()

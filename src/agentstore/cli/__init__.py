@@ -1,0 +1,16 @@
+"""The ``agentstore`` command line: inspect, replay, follow, fork, copy and verify sessions.
+
+The commands only parse, call the library and format what it returns (see
+:mod:`agentstore.cli.app`); ``python -m agentstore`` runs the same program.
+"""
+
+from __future__ import annotations
+
+from agentstore.cli.app import cli
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    """Run the ``agentstore`` command with the process's arguments and exit."""
+    cli.main(prog_name="agentstore")

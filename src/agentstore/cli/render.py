@@ -1,0 +1,204 @@
+"""Turning sessions, events and figures into text: tables, timelines, stats and JSON.
+
+Colours and box drawing only when the output is a terminal and ``NO_COLOR`` is unset;
+piped output is plain text or JSON. Lines are built as strings and written in one go: a
+10,000-event timeline is one write, not 10,000 calls through a console library.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import click
+import orjson
+
+from agentstore.events import Event
+from agentstore.sessions import Session
+from agentstore.stats import SessionStats
+from agentstore.summaries import format_cost, format_duration, summarize
+
+__all__ = ["Output"]
+
+_TYPE_COLOURS = {
+    "user_message": "green",
+    "plan_created": "blue",
+    "tool_called": "cyan",
+    "tool_result": "cyan",
+    "llm_request": "magenta",
+    "llm_response": "magenta",
+    "state_updated": "yellow",
+    "error": "red",
+}
+_PIPED_WIDTH = 160
+_JSON = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+
+
+class Output:
+    """Where a command writes, and how: styled for a terminal, plain for a pipe."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self.terminal = self.stream.isatty()
+        self.colour = self.terminal and not os.environ.get("NO_COLOR")
+        self.width = shutil.get_terminal_size().columns if self.terminal else _PIPED_WIDTH
+
+    def style(self, text: str, **styles: Any) -> str:
+        """``text`` with ANSI styles (``fg="red"``, ``bold=True``) when colours are on."""
+        return click.style(text, **styles) if self.colour else text
+
+    def write(self, lines: Iterable[str]) -> None:
+        """Write lines, each ended by a newline, and flush (``--follow`` shows them now)."""
+        text = "\n".join(lines)
+        if text:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def json(self, value: Any) -> None:
+        """Write one JSON document, indented."""
+        self.stream.write(orjson.dumps(value, option=_JSON).decode())
+        self.stream.flush()
+
+    def json_lines(self, values: Iterable[Any]) -> None:
+        """Write one compact JSON document per line."""
+        self.write(orjson.dumps(value).decode() for value in values)
+
+    # Tables
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> None:
+        """Write aligned columns; ``right`` holds the indexes of right-aligned ones."""
+        widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+
+        def line(cells: Sequence[str]) -> str:
+            padded = (
+                cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+                for i, cell in enumerate(cells)
+            )
+            return "  ".join(padded).rstrip()
+
+        head = [self.style(line(headers), bold=True)]
+        if self.terminal:
+            head.append(self.style("  ".join("─" * width for width in widths), dim=True))
+        self.write([*head, *(line(row) for row in rows)])
+
+    def sessions(self, sessions: Sequence[Session]) -> None:
+        """The sessions table: ID, NAME, EVENTS, CREATED (UTC)."""
+        rows = [[s.id, s.name, f"{s.event_count:,}", _clock(s.created_at)] for s in sessions]
+        self.table(["ID", "NAME", "EVENTS", "CREATED (UTC)"], rows, right={2})
+
+    # Timelines
+
+    def timeline(self, events: Sequence[Event], start: datetime | None) -> None:
+        """One line per event: seq, time since ``start``, type and a summary."""
+        self.write(self.timeline_lines(events, start))
+
+    def timeline_lines(self, events: Sequence[Event], start: datetime | None) -> list[str]:
+        """The lines :meth:`timeline` writes."""
+        if not events:
+            return []
+        origin = start or events[0].timestamp
+        seq_width = max(len(str(events[-1].seq)), 3)
+        type_width = min(max(len(event.type) for event in events), 20)
+        room = max(self.width - seq_width - type_width - 17, 20)
+        lines = []
+        for event in events:
+            kind = event.type
+            colour = _TYPE_COLOURS.get(kind)
+            lines.append(
+                f"{event.seq:>{seq_width}}  "
+                + self.style(_elapsed(event.timestamp - origin), dim=True)
+                + "  "
+                + self.style(kind.ljust(type_width), fg=colour, bold=kind == "error")
+                + "  "
+                + summarize(event, width=room)
+            )
+        return lines
+
+    def totals(self, stats: SessionStats) -> None:
+        """The line under a timeline: events, tokens, cost, tool calls, errors, wall time."""
+        tokens = stats.tokens
+        parts = [
+            _count(stats.events, "event"),
+            f"{tokens.total:,} tokens ({tokens.input:,} in / {tokens.output:,} out)",
+            format_cost(tokens.cost_usd),
+            _count(stats.tool_calls, "tool call"),
+            _count(stats.errors, "error"),
+            f"{format_duration(stats.duration_ms)} wall",
+        ]
+        separator = " · " if self.terminal else ", "
+        self.write([self.style(separator.join(parts), bold=True)])
+
+    # Stats
+
+    def stats(self, stats: SessionStats) -> None:
+        """The seed's summary of a session, then per type, per model and per tool."""
+        session, tokens = stats.session, stats.tokens
+        labels = ", ".join(f"{key}={value}" for key, value in sorted(session.labels.items()))
+        fields = [
+            ("Session", session.id),
+            ("Name", session.name or "-"),
+            ("Created", _clock(session.created_at) + " UTC"),
+            ("Duration", format_duration(stats.duration_ms)),
+            ("Labels", labels or "-"),
+            ("Events", f"{stats.events:,}"),
+            ("Tool calls", f"{stats.tool_calls:,}"),
+            ("Errors", f"{stats.errors:,}"),
+            ("Tokens", f"{tokens.input:,} in / {tokens.output:,} out / {tokens.total:,} total"),
+            ("Cost", format_cost(tokens.cost_usd)),
+        ]
+        self.write(self.style(f"{name + ':':<12}", bold=True) + value for name, value in fields)
+        self._section("Events by type")
+        self.table(["TYPE", "COUNT"], [[k, f"{n:,}"] for k, n in sorted(stats.types.items())], {1})
+        if stats.models:
+            self._section("Models")
+            self.table(["MODEL", "CALLS", "IN", "OUT", "COST"], _model_rows(stats), {1, 2, 3, 4})
+        if stats.tools:
+            self._section("Tools")
+            self.table(["TOOL", "CALLS", "ERRORS", "MEAN TIME"], _tool_rows(stats), {1, 2, 3})
+
+    def _section(self, title: str) -> None:
+        self.write(["", self.style(title, bold=True, underline=self.terminal)])
+
+
+def _model_rows(stats: SessionStats) -> list[list[str]]:
+    return [
+        [
+            name or "(no model)",
+            f"{max(model.requests, model.responses):,}",
+            f"{model.tokens_in:,}",
+            f"{model.tokens_out:,}",
+            format_cost(model.cost_usd),
+        ]
+        for name, model in sorted(stats.models.items())
+    ]
+
+
+def _tool_rows(stats: SessionStats) -> list[list[str]]:
+    rows = []
+    for name, tool in sorted(stats.tools.items()):
+        mean = tool.mean_duration_ms
+        shown = "-" if mean is None else format_duration(mean)
+        rows.append([name or "(no tool)", f"{tool.calls:,}", f"{tool.errors:,}", shown])
+    return rows
+
+
+def _elapsed(delta: Any) -> str:
+    milliseconds = max(round(delta.total_seconds() * 1000), 0)
+    seconds, milliseconds = divmod(milliseconds, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"+{minutes:02d}:{seconds:02d}.{milliseconds:03d}"
+    hours, minutes = divmod(minutes, 60)
+    return f"+{hours}:{minutes:02d}:{seconds:02d}.{milliseconds:03d}"
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

@@ -1,0 +1,158 @@
+"""One line about an event, for timelines: what a human looks for first in each type.
+
+The user's text, the tool's name and its arguments or how long it took, the model with its
+tokens and cost, the error's message. Payloads are free-form, so each summary looks for the
+keys agents and the seed library commonly use and falls back to the payload as compact JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from agentstore.events import Event, Metadata
+
+__all__ = ["format_cost", "format_duration", "summarize"]
+
+_TEXT_KEYS = ("content", "text", "message", "prompt", "input", "query")
+_ERROR_KEYS = ("error", "message", "error_message", "reason")
+_TOOL_KEYS = ("tool", "tool_name", "name")
+
+
+def summarize(event: Event, *, width: int = 100) -> str:
+    """Return a one-line human summary of ``event``, at most ``width`` characters."""
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    summary = _SUMMARIES.get(event.type, _custom)(payload, event.metadata)
+    return _shorten(summary, width)
+
+
+def format_duration(milliseconds: float) -> str:
+    """``640 ms``, ``1.2 s``, ``3m05s`` or ``2h03m``: short and still exact enough to read."""
+    if milliseconds < 1000:
+        return f"{milliseconds:.0f} ms"
+    seconds = milliseconds / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_cost(cost_usd: float) -> str:
+    """Dollars with four decimals: LLM calls often cost fractions of a cent."""
+    return f"${cost_usd:.4f}"
+
+
+def _user_message(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    text = _first_text(payload, _TEXT_KEYS)
+    return _quoted(text) if text is not None else _compact(payload)
+
+
+def _plan(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    steps = payload.get("steps")
+    if isinstance(steps, list) and steps:
+        names = [step if isinstance(step, str) else _compact(step) for step in steps]
+        return f"{len(steps)} steps: " + " → ".join(names)
+    text = _first_text(payload, ("plan", *_TEXT_KEYS))
+    return text if text is not None else _compact(payload)
+
+
+def _tool_called(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    name = _tool_name(payload, metadata)
+    arguments = payload.get("arguments", payload.get("args", payload.get("input")))
+    if arguments is None:
+        arguments = {key: value for key, value in payload.items() if key not in _TOOL_KEYS}
+    if isinstance(arguments, dict):
+        shown = ", ".join(f"{key}={_compact(value)}" for key, value in arguments.items())
+    else:
+        shown = _quoted(arguments) if isinstance(arguments, str) else _compact(arguments)
+    return f"{name or 'tool'}({shown})"
+
+
+def _tool_result(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    name = _tool_name(payload, metadata) or "tool"
+    took = f" in {format_duration(metadata.duration_ms)}" if metadata.duration_ms else ""
+    result = payload.get("result", payload.get("output", payload))
+    return f"{name}{took} → {_compact(result)}"
+
+
+def _llm(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    parts = [metadata.model or "llm"]
+    tokens = [f"{count:,} {way}" for count, way in _token_counts(metadata) if count]
+    if tokens:
+        parts.append(" / ".join(tokens))
+    if metadata.cost_usd:
+        parts.append(format_cost(metadata.cost_usd))
+    if metadata.duration_ms:
+        parts.append(format_duration(metadata.duration_ms))
+    text = _first_text(payload, _TEXT_KEYS)
+    if text is not None:
+        parts.append(_quoted(text))
+    return " · ".join(parts)
+
+
+def _error(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    message = _first_text(payload, _ERROR_KEYS)
+    kind = payload.get("type", payload.get("exception"))
+    text = message if message is not None else _compact(payload)
+    if isinstance(kind, str) and kind:
+        text = f"{kind}: {text}"
+    name = _tool_name(payload, metadata)
+    return f"{name}: {text}" if name else text
+
+
+def _state(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    return _compact(payload)
+
+
+def _custom(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    if payload or not metadata.extra:
+        return _compact(payload)
+    return _compact(dict(metadata.extra))
+
+
+_SUMMARIES: dict[str, Callable[[Mapping[str, Any], Metadata], str]] = {
+    "user_message": _user_message,
+    "plan_created": _plan,
+    "tool_called": _tool_called,
+    "tool_result": _tool_result,
+    "llm_request": _llm,
+    "llm_response": _llm,
+    "state_updated": _state,
+    "error": _error,
+}
+
+
+def _token_counts(metadata: Metadata) -> tuple[tuple[int, str], ...]:
+    return (metadata.tokens_in, "in"), (metadata.tokens_out, "out")
+
+
+def _tool_name(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    if metadata.tool_name:
+        return metadata.tool_name
+    name = _first_text(payload, _TOOL_KEYS)
+    return name or ""
+
+
+def _first_text(payload: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = payload.get(key)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _quoted(text: str) -> str:
+    return "“" + " ".join(text.split()) + "”"  # one line, however many the text has
+
+
+def _compact(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
