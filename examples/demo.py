@@ -1,12 +1,15 @@
 """Record a small agent session, then replay it and show the state derived from it.
 
 Run it with ``make demo`` or ``python examples/demo.py``: it writes to ./agent-data, a
-directory of JSONL files you can read with cat or jq.
+directory of JSONL files you can read with cat or jq, and replays the session with the
+``agentstore`` command.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import agentstore
@@ -62,41 +65,22 @@ def record_session(store: agentstore.Store) -> str:
     return sid
 
 
-def summary(event: agentstore.Event) -> str:
-    """One line about an event, as a timeline shows it."""
-    meta, payload = event.metadata, event.payload
-    if event.type == EventType.TOOL_CALLED:
-        return f"{meta.tool_name}({payload.get('query', '')})"
-    if event.type == EventType.TOOL_RESULT:
-        return f"{meta.tool_name} -> {len(payload['flights'])} results in {meta.duration_ms} ms"
-    if event.type in (EventType.LLM_REQUEST, EventType.LLM_RESPONSE):
-        return f"{meta.model} in={meta.tokens_in} out={meta.tokens_out} ${meta.cost_usd:.3f}"
-    if event.type == EventType.ERROR:
-        return str(payload["error"])
-    return json.dumps(payload, ensure_ascii=False)
-
-
 def main() -> None:
     with agentstore.open("./agent-data") as store:
         sid = record_session(store)
-        session = store.get_session(sid)
-        print(f"Session {session.id} ({session.name}), {session.event_count} events\n")
-
-        events = store.replay(sid)
-        for event in events:
-            elapsed = (event.timestamp - events[0].timestamp).total_seconds() * 1000
-            print(f"  +{elapsed:7.1f} ms  #{event.seq}  {event.type:<13} {summary(event)}")
-
         state = store.get_state(sid)
         tokens = state.tokens
         print(
-            f"\nState at seq {state.version}: {state.event_count} events, "
-            f"{tokens.input} tokens in / {tokens.output} out, ${tokens.cost_usd:.3f}, "
-            f"{state.tool_calls} tool call, {state.errors} error"
+            f"Recorded session {sid}: {state.event_count} events, {tokens.input} tokens in / "
+            f"{tokens.output} out, ${tokens.cost_usd:.3f}, {state.tool_calls} tool call, "
+            f"{state.errors} error"
         )
-        print("\nState after the plan (time travel to seq 2):")
+        print("\nIts state after the plan (time travel to seq 2):")
         print(json.dumps(store.get_state(sid, at_seq=2).data, indent=2, ensure_ascii=False))
-        print(f"\nThe log: agent-data/events/{sid}.jsonl")
+
+    print(f"\n$ agentstore replay {sid[:8]}", flush=True)
+    subprocess.run([sys.executable, "-m", "agentstore", "replay", sid], check=True)
+    print(f"\nThe log: agent-data/events/{sid}.jsonl; more: agentstore stats {sid[:8]}")
 
 
 if __name__ == "__main__":

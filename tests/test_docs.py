@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from .seed_figures import DATADIR
 
 ROOT = Path(__file__).parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -15,7 +22,14 @@ WITH_CODE = [path for path in DOCUMENTS if CODE_BLOCK.search(path.read_text(enco
 
 def test_every_document_is_found() -> None:
     names = {path.name for path in DOCUMENTS}
-    assert {"README.md", "guide.md", "backends.md", "benchmarks.md", "scaling.md"} <= names
+    assert {
+        "README.md",
+        "guide.md",
+        "backends.md",
+        "benchmarks.md",
+        "scaling.md",
+        "cli.md",
+    } <= names
     assert {path.name for path in WITH_CODE} >= {"README.md", "guide.md", "backends.md"}
 
 
@@ -29,3 +43,52 @@ def test_python_examples_run(
     for number, block in enumerate(blocks, start=1):
         code = compile(block, f"{document.name} example {number}", "exec")
         exec(code, namespace)  # noqa: S102 - running our own documentation is the point
+
+
+# The command line's examples: each `$ agentstore ...` line of a console block runs, in a
+# directory whose ./agent-data holds the Go library's sessions, and prints what follows it
+# (times of day, ids and durations that change from run to run are masked).
+
+CONSOLE_BLOCK = re.compile(r"^```console\n(.*?)^```", re.MULTILINE | re.DOTALL)
+AGENTSTORE = str(Path(sys.executable).parent / "agentstore")
+_VARYING = [
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<id>"),
+    (re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d+)?Z?"), "<time>"),
+    (re.compile(r"\+\d+:\d\d(:\d\d)?\.\d{3}"), "+<elapsed>"),
+    (re.compile(r"\b\d+(\.\d)? (ms|s)\b"), "<duration>"),
+]
+
+
+def mask(text: str) -> str:
+    """``text`` with what differs between two runs of the same commands replaced."""
+    for pattern, replacement in _VARYING:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def console_examples(text: str) -> list[tuple[str, str]]:
+    """The (command, output) pairs of a document's console blocks, in order."""
+    pairs: list[tuple[str, str]] = []
+    for block in CONSOLE_BLOCK.findall(text):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                pairs.append((line[2:], ""))
+            else:
+                command, output = pairs[-1]
+                pairs[-1] = (command, output + line + "\n")
+    return pairs
+
+
+def test_cli_examples_print_what_the_docs_show(tmp_path: Path) -> None:
+    shutil.copytree(DATADIR, tmp_path / "agent-data")
+    environment = {key: value for key, value in os.environ.items() if key != "AGENTSTORE_URL"}
+    examples = console_examples((ROOT / "docs" / "cli.md").read_text(encoding="utf-8"))
+    assert len(examples) >= 10
+    for command, shown in examples:
+        words = shlex.split(command)
+        assert words[0] == "agentstore"
+        done = subprocess.run(
+            [AGENTSTORE, *words[1:]], cwd=tmp_path, capture_output=True, text=True, env=environment
+        )
+        assert done.returncode == 0, (command, done.stderr)
+        assert mask(done.stdout) == mask(shown), command

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .test_docs import mask
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -21,15 +23,13 @@ def _run(*args: str, cwd: Path) -> str:
 
 def test_the_demo_records_and_replays_a_session(tmp_path: Path) -> None:
     out = _run(str(ROOT / "examples" / "demo.py"), cwd=tmp_path)
-    for line in [
-        "(flight-search), 7 events",
-        "#1  user_message",
-        "#3  tool_called   search_flights(BER → MUC)",
-        "#6  llm_response  gpt-4o in=0 out=320 $0.018",
-        "#7  error         booking API timed out after 30s",
-        "State at seq 7: 7 events, 850 tokens in / 320 out, $0.018, 1 tool call, 1 error",
-    ]:
-        assert line in out
+    assert "7 events, 850 tokens in / 320 out, $0.018, 1 tool call, 1 error" in out
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("$ agentstore replay ")[1].split("\n\n")[0].splitlines()[1:]
+    replayed = out.split("$ agentstore replay ")[1].split("\n\n")[0].splitlines()[1:]
+    assert [mask(line) for line in replayed] == [mask(line) for line in shown]
+    listed = _run("-m", "agentstore", "sessions", cwd=tmp_path)
+    assert mask(listed) == mask(readme.split("$ agentstore sessions\n")[1].split("```")[0])
 
 
 def test_the_benchmark_prints_its_table(tmp_path: Path) -> None:
@@ -91,3 +91,16 @@ def test_the_sql_benchmark_prints_its_figures(tmp_path: Path) -> None:
         assert name in out
     if os.environ.get("AGENTSTORE_TEST_POSTGRES_URL"):
         assert "PostgreSQL append, 8 processes, 8 sessions" in out
+
+
+def test_the_command_line_benchmark_prints_its_figures(tmp_path: Path) -> None:
+    out = _run(
+        str(ROOT / "benchmarks" / "bench_cli.py"), "--quick", "--dir", str(tmp_path), cwd=tmp_path
+    )
+    for name in [
+        "agentstore --version (start-up)",
+        "JSONL: sessions --limit 0 (300 rows)",
+        "JSONL: replay (1,000 events, timeline)",
+        "SQLite: stats",
+    ]:
+        assert name in out

@@ -23,9 +23,10 @@ _TOOL_KEYS = ("tool", "tool_name", "name")
 
 def summarize(event: Event, *, width: int = 100) -> str:
     """Return a one-line human summary of ``event``, at most ``width`` characters."""
-    payload = event.payload if isinstance(event.payload, dict) else {}
-    summary = _SUMMARIES.get(event.type, _custom)(payload, event.metadata)
-    return _shorten(summary, width)
+    payload = event.payload
+    if not isinstance(payload, dict):
+        return _shorten(_compact(payload), width)
+    return _shorten(_SUMMARIES.get(event.type, _custom)(payload, event.metadata), width)
 
 
 def format_duration(milliseconds: float) -> str:

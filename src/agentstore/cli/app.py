@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +57,7 @@ class _Group(click.Group):
 @click.version_option(__version__, "--version", prog_name="agentstore")
 @click.pass_context
 def cli(ctx: click.Context, store: str) -> None:
-    """Inspect, replay, follow, fork and copy agent sessions.
+    """Inspect, replay, follow, fork, copy and verify agent sessions.
 
     \b
     Examples:
@@ -236,7 +237,7 @@ def _follow(
         return
 
 
-@cli.command()
+@cli.command(short_help="Show a session's figures: events, tokens, cost, tools.")
 @click.argument("session_id", metavar="ID")
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -260,7 +261,7 @@ def stats(session_id: str, fmt: str, command_store: str | None) -> None:
         Output().stats(figures)
 
 
-@cli.command()
+@cli.command(short_help="Print a session's state as JSON, now or at a past step.")
 @click.argument("session_id", metavar="ID")
 @click.option(
     "--at",
@@ -323,7 +324,7 @@ def fork(
     click.echo(forked.id)
 
 
-@cli.command()
+@cli.command(short_help="Copy sessions to another store, of any backend.")
 @click.argument("session_ids", metavar="[IDS]...", nargs=-1)
 @click.option(
     "--to",
@@ -349,16 +350,14 @@ def copy(session_ids: tuple[str, ...], target: str, command_store: str | None) -
             session.id for session in source.list_sessions(limit=sys.maxsize)
         ]
         created = events = 0
-        with click.progressbar(
-            ids, label="Copying", file=sys.stderr, show_pos=True, item_show_func=_short
-        ) as bar:
-            for session_id in bar:
+        with _progress(ids, "Copying") as sessions_to_copy:
+            for session_id in sessions_to_copy:
                 report = copy_sessions(source, destination, [session_id])
                 created, events = created + report.created, events + report.events
     click.echo(f"Copied {len(ids):,} sessions ({created:,} new) and {events:,} events to {target}.")
 
 
-@cli.command(name="verify")
+@cli.command(name="verify", short_help="Check every log and snapshot; exit 1 on damage.")
 @click.argument("session_ids", metavar="[IDS]...", nargs=-1)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -411,6 +410,15 @@ def _problem_dict(problem: Problem) -> dict[str, str]:
         "reason": problem.reason,
         "severity": problem.severity,
     }
+
+
+def _progress(ids: list[str], label: str) -> ContextManager[Iterable[str]]:
+    """A progress bar on stderr when it is a terminal; nothing in a pipe or a log."""
+    if not sys.stderr.isatty():
+        return nullcontext(ids)
+    return click.progressbar(
+        ids, label=label, file=sys.stderr, show_pos=True, item_show_func=_short
+    )
 
 
 def _short(session_id: str | None) -> str | None:

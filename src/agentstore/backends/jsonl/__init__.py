@@ -201,7 +201,7 @@ class JsonlBackend(Backend):
             if data is not None:
                 decode_snapshot(data)
         except ValueError as error:
-            reason = f"unreadable snapshot, ignored by reads ({error})"
+            reason = f"unreadable snapshot, ignored by reads: {error}"
             problems.append(Problem(session_id, f"{path}:1", reason))
         return problems
 

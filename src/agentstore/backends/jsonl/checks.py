@@ -34,15 +34,12 @@ def check_log(data: bytes, *, path: str, session_id: str) -> list[Problem]:
             expected += 1
             continue
         if seq != expected:
-            report(
-                number,
-                f"{'duplicate' if seq < expected else 'missing'} seq: "
-                f"expected {expected}, found {seq}",
-            )
-        if event_id in ids:
+            problem = "duplicate" if seq < expected else "missing"
+            report(number, f"{problem} seq: expected {expected}, found {seq}")
+        elif event_id in ids:
             report(number, f"event id {event_id} repeated")
         ids.add(event_id)
-        expected = seq + 1
+        expected = max(expected, seq) + 1  # one bad seq is one problem, not a cascade
     if more:
         report(len(lines) - 1, "a batch whose last line never reached the disk", "warning")
     return problems
