@@ -544,3 +544,10 @@ def test_verify_reports_gaps_and_false_snapshots_in_a_database(tmp_path: Path) -
     ]
     assert json.loads(done.stdout)["sessions"] == 2
     run("--store", str(path), "verify", good)  # the healthy session alone passes
+
+
+def test_copy_shows_a_progress_bar_on_a_terminal(seed: str, tmp_path: Path) -> None:
+    shown = _on_terminal(["--store", seed, "copy", "--to", str(tmp_path / "copy.db")])
+    assert "Copying" in shown
+    assert "3/3" in shown
+    assert "Copied 3 sessions (3 new) and 260 events" in shown
