@@ -14,7 +14,8 @@ import click
 from agentstore import __version__
 from agentstore.cli.options import (
     DEFAULT_STORE,
-    key_values,
+    format_option,
+    label_option,
     moment,
     open_store,
     resolve_session,
@@ -76,14 +77,7 @@ def _store(command_store: str | None, *, create: bool = False) -> Iterator[Store
 
 
 @cli.command()
-@click.option(
-    "--label",
-    "labels",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=key_values,
-    help="Only sessions with it.",
-)
+@label_option("Only sessions with it.")
 @click.option(
     "--limit",
     default=100,
@@ -92,13 +86,7 @@ def _store(command_store: str | None, *, create: bool = False) -> Iterator[Store
     help="At most this many (0: all).",
 )
 @click.option("--offset", default=0, type=click.IntRange(min=0), help="Skip this many first.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "jsonl"]),
-    default="table",
-    show_default=True,
-)
+@format_option("table", "json", "jsonl")
 @store_option
 def sessions(
     labels: dict[str, str],
@@ -150,13 +138,7 @@ def sessions(
 )
 @click.option("--from-seq", type=click.IntRange(min=0), help="Only events from this seq on.")
 @click.option("--to-seq", type=click.IntRange(min=0), help="Only events up to this seq.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["timeline", "json", "jsonl"]),
-    default="timeline",
-    show_default=True,
-)
+@format_option("timeline", "json", "jsonl")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new events until Ctrl-C.")
 @store_option
 def replay(
@@ -239,9 +221,7 @@ def _follow(
 
 @cli.command(short_help="Show a session's figures: events, tokens, cost, tools.")
 @click.argument("session_id", metavar="ID")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
 @store_option
 def stats(session_id: str, fmt: str, command_store: str | None) -> None:
     """Show a session's figures: events, tool calls, errors, tokens and cost, per type,
@@ -293,14 +273,7 @@ def state(session_id: str, at_seq: int | None, command_store: str | None) -> Non
     help="Keep the events up to this seq.",
 )
 @click.option("--name", default="", help="The fork's name (default: the parent's).")
-@click.option(
-    "--label",
-    "labels",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=key_values,
-    help="A label to add or change.",
-)
+@label_option("A label to add or change.")
 @click.option("--id", "fork_id", help="The fork's id (default: a new UUID).")
 @store_option
 def fork(
@@ -359,9 +332,7 @@ def copy(session_ids: tuple[str, ...], target: str, command_store: str | None) -
 
 @cli.command(name="verify", short_help="Check every log and snapshot; exit 1 on damage.")
 @click.argument("session_ids", metavar="[IDS]...", nargs=-1)
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
 @store_option
 def verify_command(session_ids: tuple[str, ...], fmt: str, command_store: str | None) -> None:
     """Check every log and snapshot (or those of the sessions named); exit 1 on damage.

@@ -18,7 +18,9 @@ from agentstore.store import Store
 
 __all__ = [
     "DEFAULT_STORE",
+    "format_option",
     "key_values",
+    "label_option",
     "moment",
     "open_store",
     "resolve_session",
@@ -85,6 +87,20 @@ def store_option(command: _Command) -> _Command:
         default=None,
         help="The store (overrides the one given before the command).",
     )(command)
+
+
+def label_option(help: str) -> Callable[[_Command], _Command]:
+    """``--label key=value``, repeatable, parsed into a dict."""
+    return click.option(
+        "--label", "labels", multiple=True, metavar="KEY=VALUE", callback=key_values, help=help
+    )
+
+
+def format_option(*formats: str) -> Callable[[_Command], _Command]:
+    """``--format``, one of ``formats``; the first is the default."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(formats), default=formats[0], show_default=True
+    )
 
 
 def open_store(target: str, *, create: bool = False) -> Store:
