@@ -125,12 +125,11 @@ async def run(flow: Flow[_Result], backend: AsyncBackend) -> _Result:
     error: Exception | None = None
     while True:
         try:
-            call = flow.send(result) if error is None else flow.throw(error)
+            method, args, kwargs = flow.send(result) if error is None else flow.throw(error)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         try:
-            method = getattr(backend, call.method)
-            result, error = await method(*call.args, **call.kwargs), None
+            result, error = await getattr(backend, method)(*args, **kwargs), None
         except Exception as failure:  # noqa: BLE001 - the flow handles it or re-raises it
             result, error = None, failure
 
