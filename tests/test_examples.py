@@ -104,3 +104,17 @@ def test_the_command_line_benchmark_prints_its_figures(tmp_path: Path) -> None:
         "SQLite: stats",
     ]:
         assert name in out
+
+
+def test_the_async_benchmark_prints_its_figures(tmp_path: Path) -> None:
+    out = _run(
+        str(ROOT / "benchmarks" / "bench_async.py"), "--quick", "--dir", str(tmp_path), cwd=tmp_path
+    )
+    for name in [
+        "memory append, µs",
+        "JSONL append, 8 writers, events/s",
+        "SQLite append, 8 writers, events/s",
+    ]:
+        assert name in out
+    if os.environ.get("AGENTSTORE_TEST_POSTGRES_URL"):
+        assert "PostgreSQL append, 8 writers, events/s" in out

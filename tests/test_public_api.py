@@ -6,6 +6,7 @@ import importlib.resources
 import inspect
 
 import agentstore
+import agentstore.aio
 from agentstore import errors
 
 PUBLIC = [
@@ -35,6 +36,8 @@ PUBLIC = [
     "new_event",
     "open",
 ]
+
+ASYNC_PUBLIC = ["AsyncBackend", "AsyncStore", "AsyncWatch", "Opening", "open"]
 
 STORE_METHODS = [
     "append",
@@ -100,3 +103,22 @@ def test_every_public_callable_is_documented() -> None:
 
 def test_the_package_ships_its_type_information() -> None:
     assert importlib.resources.files("agentstore").joinpath("py.typed").is_file()
+
+
+def test_the_async_names_are_pinned() -> None:
+    assert sorted(agentstore.aio.__all__) == sorted(ASYNC_PUBLIC)
+    assert "AsyncStore" not in agentstore.__all__  # the async face lives in agentstore.aio
+
+
+def test_the_async_store_has_every_operation_under_the_same_name_and_arguments() -> None:
+    for name in STORE_METHODS:
+        ours = getattr(agentstore.aio.AsyncStore, name)
+        assert inspect.getdoc(ours), name
+        assert (name == "watch") != inspect.iscoroutinefunction(ours), name
+        sync = inspect.signature(getattr(agentstore.Store, name)).parameters
+        assert list(inspect.signature(ours).parameters) == list(sync), name
+    assert inspect.iscoroutinefunction(agentstore.aio.AsyncStore.aclose)
+    sync_open = list(inspect.signature(agentstore.open).parameters)
+    assert list(inspect.signature(agentstore.aio.open).parameters) == sync_open
+    for name in ASYNC_PUBLIC:
+        assert inspect.getdoc(getattr(agentstore.aio, name)), name

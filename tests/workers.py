@@ -2,6 +2,8 @@
 
 python tests/workers.py append TARGET SESSION COUNT THREADS TAG
     append COUNT events from each of THREADS threads; print nothing
+python tests/workers.py async-append TARGET SESSION COUNT TASKS TAG
+    the same, from TASKS tasks of an AsyncStore
 python tests/workers.py create TARGET SESSION
     create the session; print "created" or "exists"
 python tests/workers.py forever TARGET SESSION
@@ -10,12 +12,14 @@ python tests/workers.py forever TARGET SESSION
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
 import threading
 
 import agentstore
+import agentstore.aio
 from agentstore import SessionExistsError, new_event
 
 
@@ -36,6 +40,18 @@ def append(target: str, session_id: str, count: int, threads: int, tag: str) -> 
             worker.start()
         for worker in workers:
             worker.join()
+
+
+async def async_append(target: str, session_id: str, count: int, tasks: int, tag: str) -> None:
+    options = json.loads(os.environ.get("AGENTSTORE_TEST_OPTIONS", "{}"))
+    async with agentstore.aio.open(target, **options) as store:
+
+        async def write(task: int) -> None:
+            for n in range(count):
+                payload = {"tag": tag, "thread": task, "n": n}
+                await store.append(session_id, new_event("step", payload))
+
+        await asyncio.gather(*(write(task) for task in range(tasks)))
 
 
 def create(target: str, session_id: str) -> None:
@@ -62,6 +78,8 @@ if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "append":
         append(args[0], args[1], int(args[2]), int(args[3]), args[4])
+    elif command == "async-append":
+        asyncio.run(async_append(args[0], args[1], int(args[2]), int(args[3]), args[4]))
     elif command == "create":
         create(args[0], args[1])
     elif command == "forever":

@@ -10,7 +10,32 @@ from agentstore.backends.base import Backend
 from agentstore.errors import AgentStoreError
 from agentstore.events import Event
 
-__all__ = ["Watch"]
+__all__ = ["Backlog", "Watch"]
+
+
+class Backlog:
+    """The events a feed has yet to yield, each once (pure, no I/O).
+
+    A watch of one session reads the stored events from its first seq and also receives
+    live ones, which may overlap: only events after the last one taken are kept. A watch
+    of all sessions (``next_seq`` 0) keeps everything it receives.
+    """
+
+    __slots__ = ("next_seq", "pending")
+
+    def __init__(self, next_seq: int) -> None:
+        self.next_seq = next_seq
+        self.pending: deque[Event] = deque()
+
+    def accept(self, events: Sequence[Event]) -> None:
+        """Queue the events not yielded yet."""
+        if not self.next_seq:
+            self.pending.extend(events)
+            return
+        for event in events:
+            if event.seq >= self.next_seq:
+                self.pending.append(event)
+                self.next_seq = event.seq + 1
 
 
 class Watch(Iterator[Event]):
@@ -28,9 +53,9 @@ class Watch(Iterator[Event]):
     ) -> None:
         self._backend = backend
         self._session_id = session_id
-        self._next_seq = from_seq  # 0 for all sessions, whose seqs are not comparable
+        self._backlog = Backlog(from_seq)  # 0 for all sessions, whose seqs are not comparable
         self._timeout = timeout
-        self._pending: deque[Event] = deque()
+        self._pending = self._backlog.pending
         self._stopped = False
         self._started = False
         self._subscription = backend.subscribe(session_id)
@@ -63,7 +88,7 @@ class Watch(Iterator[Event]):
                 raise
             if not batch:  # the timeout ran out, or the feed was closed
                 break
-            self._accept(batch)
+            self._backlog.accept(batch)
         self.stop()
         raise StopIteration
 
@@ -92,13 +117,5 @@ class Watch(Iterator[Event]):
     def _start(self) -> None:
         self._started = True
         if self._session_id is not None:
-            self._accept(self._backend.read(self._session_id, from_seq=self._next_seq))
-
-    def _accept(self, events: Sequence[Event]) -> None:
-        if not self._next_seq:
-            self._pending.extend(events)
-            return
-        for event in events:
-            if event.seq >= self._next_seq:
-                self._pending.append(event)
-                self._next_seq = event.seq + 1
+            backlog = self._backlog
+            backlog.accept(self._backend.read(self._session_id, from_seq=backlog.next_seq))

@@ -7,34 +7,26 @@ latest materialized state so reading state after appends folds only the new even
 
 from __future__ import annotations
 
-import sys
-import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
 
-from agentstore import sequencing, timestamps
+from agentstore import arguments, sequencing
+from agentstore.arguments import check_count
 from agentstore.backends.base import Backend
-from agentstore.errors import (
-    InvalidArgumentError,
-    InvalidEventError,
-    StoreClosedError,
-)
-from agentstore.events import UNSET_TIME, Event, EventType, stored_event, type_name
+from agentstore.errors import InvalidArgumentError, StoreClosedError
+from agentstore.events import UNSET_TIME, Event, EventType
 from agentstore.feeds import Watch
-from agentstore.ids import new_session_id, validate_session_id
-from agentstore.materializer import Materializer
+from agentstore.materializer import Materializer, run
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES, copy_payload
-from agentstore.sessions import Session, check_labels, check_name
+from agentstore.sessions import Session
 from agentstore.state import Reducer, State, default_reducer
 
 __all__ = ["Store"]
 
 _new_object = object.__new__
 _copy_payload = copy_payload
-_KNOWN_IDS_LIMIT = 65536
 
 
 class Store:
@@ -63,11 +55,12 @@ class Store:
         if reducer is not None and not callable(reducer):
             raise InvalidArgumentError("reducer must be a callable (state, event) -> state")
         self._backend = backend
-        self._snapshot_interval = _check_count(snapshot_interval, "snapshot_interval")
-        self._max_payload_bytes = _check_count(max_payload_bytes, "max_payload_bytes")
+        self._snapshot_interval = check_count(snapshot_interval, "snapshot_interval")
+        self._max_payload_bytes = check_count(max_payload_bytes, "max_payload_bytes")
         self._reducer: Reducer = reducer if reducer is not None else default_reducer
-        self._states = Materializer(backend, self._reducer, self._snapshot_interval)
-        self._known_ids: set[str] = set()
+        self._states = Materializer(self._reducer, self._snapshot_interval)
+        self._ids = arguments.KnownIds()
+        self._known_ids = self._ids.known
         self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
         self._closed = False
 
@@ -125,9 +118,7 @@ class Store:
             InvalidArgumentError: ``name`` or ``labels`` are not strings.
         """
         self._check_open()
-        session_id = new_session_id() if id is None else validate_session_id(id)
-        session = Session(id=session_id, name=check_name(name), labels=check_labels(labels))
-        return self._backend.create_session(session)
+        return self._backend.create_session(arguments.new_session(id, name, labels))
 
     def get_session(self, session_id: str) -> Session:
         """Return a session with its current event count.
@@ -153,12 +144,8 @@ class Store:
             InvalidArgumentError: a negative limit or offset, or bad labels.
         """
         self._check_open()
-        start = min(_check_count(offset, "offset"), sys.maxsize)
-        return self._backend.list_sessions(
-            limit=min(_check_count(limit, "limit"), sys.maxsize - start),  # any limit: all
-            offset=start,
-            labels=check_labels(labels) or None,
-        )
+        size, start, wanted = arguments.page(limit, offset, labels)
+        return self._backend.list_sessions(limit=size, offset=start, labels=wanted)
 
     # Appending
 
@@ -188,7 +175,7 @@ class Store:
         if not known:
             self._check_id(session_id)
         if expected_seq is not None:
-            _check_count(expected_seq, "expected_seq")
+            check_count(expected_seq, "expected_seq")
         if type(event) is not Event:
             sequencing.check_event(event)
         # sequencing.prepare() inlined: a private copy the backend stamps in place.
@@ -219,7 +206,7 @@ class Store:
         self._check_open()
         self._check_id(session_id)
         if expected_seq is not None:
-            _check_count(expected_seq, "expected_seq")
+            check_count(expected_seq, "expected_seq")
         prepared = sequencing.prepare_batch(events, self._max_payload_bytes)
         if not prepared:
             self._backend.last_seq(session_id)  # an unknown session is still an error
@@ -236,7 +223,7 @@ class Store:
             InvalidArgumentError: ``from_seq`` is negative or not an int.
         """
         self._check_open()
-        start = _check_count(from_seq, "from_seq")
+        start = check_count(from_seq, "from_seq")
         return self._backend.read(self._check_id(session_id), from_seq=max(start, 1))
 
     def replay(
@@ -262,20 +249,11 @@ class Store:
         """
         self._check_open()
         session_id = self._check_id(session_id)
-        wanted = _check_types(types)
-        start = 1 if from_seq is None else max(_check_count(from_seq, "from_seq"), 1)
-        end = None if to_seq is None else _check_count(to_seq, "to_seq")
-        low = None if since is None else timestamps.check(since, name="since")
-        high = None if until is None else timestamps.check(until, name="until")
-        if end is not None and end < start:
-            self._backend.last_seq(session_id)
+        plan = arguments.replay_plan(types, since, until, from_seq, to_seq)
+        if plan.empty:
+            self._backend.last_seq(session_id)  # an unknown session is still an error
             return []
-        events = self._backend.read(session_id, from_seq=start, to_seq=end)
-        if wanted is not None:
-            events = [event for event in events if event._type in wanted]
-        if low is not None or high is not None:
-            events = _between(events, low, high)
-        return events
+        return plan.keep(self._backend.read(session_id, from_seq=plan.start, to_seq=plan.end))
 
     def get_state(self, session_id: str, *, at_seq: int | None = None) -> State:
         """Return the session's state, derived from its events by the store's reducer.
@@ -291,13 +269,14 @@ class Store:
         session_id = self._check_id(session_id)
         last = self._backend.last_seq(session_id)
         if at_seq is None:
-            return self._states.latest(session_id, last)
-        target = _check_count(at_seq, "at_seq")
-        if target > last:
-            raise InvalidArgumentError(
-                f"at_seq {target} is past the last event of session {session_id!r} ({last})"
+            state = self._states.cached(session_id, last)  # the common case: no flow to run
+            return (
+                state
+                if state is not None
+                else run(self._states.latest(session_id, last), self._backend)
             )
-        return self._states.at(session_id, target, last)
+        target = arguments.check_at_seq(session_id, at_seq, last)
+        return run(self._states.at(session_id, target, last), self._backend)
 
     # Forks and live feeds
 
@@ -323,25 +302,10 @@ class Store:
         """
         self._check_open()
         parent = self._backend.get_session(self._check_id(session_id))
-        at = _check_count(at_seq, "at_seq")
-        if at > parent.event_count:
-            raise InvalidArgumentError(
-                f"at_seq {at} is past the last event of session {session_id!r} "
-                f"({parent.event_count})"
-            )
-        fork_id = new_session_id() if id is None else validate_session_id(id)
-        session = Session(
-            id=fork_id,
-            name=check_name(name) or parent.name,
-            labels={**parent.labels, **check_labels(labels)},
-            parent_id=parent.id,
-            forked_at_seq=at,
-        )
-        history = [
-            stored_event(e.id, fork_id, e.seq, e.type, e.payload, e.timestamp, e.metadata)
-            for e in (self._backend.read(parent.id, to_seq=at) if at else ())
-        ]
-        return self._backend.create_session(session, history)
+        at = arguments.check_at_seq(session_id, at_seq, parent.event_count)
+        session = arguments.fork_record(parent, at, name, labels, id)
+        copied = self._backend.read(parent.id, to_seq=at) if at else []
+        return self._backend.create_session(session, arguments.fork_history(session.id, copied))
 
     def watch(
         self, session_id: str | None = None, *, from_seq: int = 0, timeout: float | None = None
@@ -358,15 +322,12 @@ class Store:
             InvalidArgumentError: a negative ``from_seq`` or ``timeout``.
         """
         self._check_open()
-        start = _check_count(from_seq, "from_seq")
-        timeout = _check_timeout(timeout)
-        if session_id is None:
-            if start:
-                raise InvalidArgumentError("from_seq needs a session id")
-            return self._watch(None, from_seq=0, timeout=timeout)
-        session_id = self._check_id(session_id)
-        self._backend.last_seq(session_id)  # an unknown session fails now, not at next()
-        return self._watch(session_id, from_seq=max(start, 1), timeout=timeout)
+        start = arguments.watch_start(session_id, from_seq)
+        timeout = arguments.check_timeout(timeout)
+        if session_id is not None:
+            session_id = self._check_id(session_id)
+            self._backend.last_seq(session_id)  # an unknown session fails now, not at next()
+        return self._watch(session_id, from_seq=start, timeout=timeout)
 
     def close(self) -> None:
         """Close the store and its backend; watchers end. Calling it again does nothing."""
@@ -385,60 +346,9 @@ class Store:
             raise StoreClosedError()
 
     def _check_id(self, session_id: str) -> str:
-        # A set of ids already checked makes the regex a once-per-session cost.
-        try:
-            if session_id in self._known_ids:
-                return session_id
-        except TypeError:
-            pass
-        validate_session_id(session_id)
-        if len(self._known_ids) >= _KNOWN_IDS_LIMIT:
-            self._known_ids.clear()
-        self._known_ids.add(session_id)
-        return session_id
+        return self._ids.check(session_id)
 
     def _watch(self, session_id: str | None, *, from_seq: int, timeout: float | None) -> Watch:
         watch = Watch(self._backend, session_id, from_seq=from_seq, timeout=timeout)
         self._watches.add(watch)
         return watch
-
-
-def _between(events: list[Event], low: datetime | None, high: datetime | None) -> list[Event]:
-    """Keep the events stamped within ``[low, high]`` (either end may be open)."""
-    if low is None:
-        return [event for event in events if event._timestamp <= high]  # type: ignore[operator]
-    if high is None:
-        return [event for event in events if event._timestamp >= low]
-    return [event for event in events if low <= event._timestamp <= high]
-
-
-def _check_timeout(timeout: object) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout >= 0:
-        # Longer than the platform's lock timeouts is as good as never.
-        return None if timeout > threading.TIMEOUT_MAX else float(timeout)
-    raise InvalidArgumentError(f"timeout must be None or >= 0 seconds, not {timeout!r}")
-
-
-def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return int(value)
-    raise InvalidArgumentError(f"{name} must be a non-negative int, not {value!r}")
-
-
-def _check_types(
-    types: Iterable[EventType | str] | EventType | str | None,
-) -> frozenset[str] | None:
-    if types is None:
-        return None
-    if isinstance(types, str):
-        types = [types]
-    try:
-        return frozenset(type_name(name) for name in types)
-    except InvalidEventError as error:
-        raise InvalidArgumentError(f"types: {error.reason}") from None
-    except TypeError:
-        raise InvalidArgumentError(
-            f"types must be an iterable of type names, not {type(types).__name__}"
-        ) from None

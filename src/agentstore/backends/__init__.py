@@ -12,7 +12,14 @@ from agentstore.backends.base import Backend, Subscription
 from agentstore.backends.memory import MemoryBackend
 from agentstore.errors import InvalidArgumentError
 
-__all__ = ["Backend", "MemoryBackend", "Subscription", "local_path", "open_backend"]
+__all__ = [
+    "Backend",
+    "MemoryBackend",
+    "Subscription",
+    "is_postgres_url",
+    "local_path",
+    "open_backend",
+]
 
 ACCEPTED_TARGETS = (
     "':memory:' (in this process), a directory path (JSONL files), 'sqlite:///path' or a "
@@ -43,7 +50,7 @@ def open_backend(target: str | os.PathLike[str], **options: Any) -> Backend:
         return _sqlite(_sqlite_path(text), options)
     if scheme is None and text.lower().endswith(_SQLITE_SUFFIXES):
         return _sqlite(text, options)
-    if scheme in ("postgresql", "postgres"):
+    if is_postgres_url(text):
         return _postgres(text, options)
     if scheme is None and text and not text.startswith(":"):
         from agentstore.backends.jsonl import JsonlBackend
@@ -72,6 +79,12 @@ def local_path(target: str | os.PathLike[str]) -> str | None:
     raise InvalidArgumentError(
         f"cannot open store {text!r}: accepted targets are {ACCEPTED_TARGETS}"
     )
+
+
+def is_postgres_url(target: object) -> bool:
+    """Whether ``target`` names a PostgreSQL store (``postgresql://`` or ``postgres://``)."""
+    url = _URL.match(target) if isinstance(target, str) else None
+    return url is not None and url.group(1).lower() in ("postgresql", "postgres")
 
 
 def _sqlite_path(url: str) -> str:

@@ -11,6 +11,7 @@ checks, reducers, the state cache, snapshot policy, replay filters, forks) lives
 from __future__ import annotations
 
 import functools
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -153,14 +154,31 @@ def matches_labels(session: Session, labels: Mapping[str, str] | None) -> bool:
 def translating(
     errors: tuple[type[BaseException], ...], where: Callable[[Any], str]
 ) -> Callable[[_Method], _Method]:
-    """A decorator for backend methods: the driver's ``errors`` become StorageError.
+    """A decorator for backend methods, sync or async: the driver's ``errors`` become StorageError.
 
     The one place a backend translates its driver's failures: StorageError is an
     AgentStoreError and an OSError (with the failure's ``errno``); ``where(backend)``
     names the store in the message, and the driver's error is the ``__cause__``.
     """
 
+    def translate(backend: Any, error: BaseException) -> StorageError:
+        errno = getattr(error, "errno", 0) or 0
+        return StorageError(errno, f"{where(backend)}: {error}")
+
     def decorate(method: _Method) -> _Method:
+        if inspect.iscoroutinefunction(method):  # an async backend's method
+
+            @functools.wraps(method)
+            async def wait(backend: Any, *args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await method(backend, *args, **kwargs)
+                except AgentStoreError:
+                    raise
+                except errors as error:
+                    raise translate(backend, error) from error
+
+            return wait  # type: ignore[return-value]
+
         @functools.wraps(method)
         def call(backend: Any, *args: Any, **kwargs: Any) -> Any:
             try:
@@ -168,8 +186,7 @@ def translating(
             except AgentStoreError:
                 raise
             except errors as error:
-                errno = getattr(error, "errno", 0) or 0
-                raise StorageError(errno, f"{where(backend)}: {error}") from error
+                raise translate(backend, error) from error
 
         return call  # type: ignore[return-value]
 

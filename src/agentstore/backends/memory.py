@@ -13,6 +13,7 @@ import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
 from agentstore import sequencing
 from agentstore.backends.base import Backend, Subscription, matches_labels
@@ -21,10 +22,26 @@ from agentstore.events import Event
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
 
-__all__ = ["MemoryBackend"]
+__all__ = ["MemoryBackend", "PushedFeed"]
 
 UTC = UTC
 _now = datetime.now
+
+
+class PushedFeed(Protocol):
+    """A feed the memory backend pushes events into (see :meth:`MemoryBackend.attach`)."""
+
+    session_id: str | None  # None: every session's events
+    closed: bool
+
+    def push(self, events: Sequence[Event]) -> None:
+        """Take events just appended; called under the backend's lock, so it must not block."""
+
+    def close(self) -> None:
+        """End the feed."""
+
+
+_Feed = TypeVar("_Feed", bound=PushedFeed)
 
 
 class _Log:
@@ -51,7 +68,7 @@ class MemoryBackend(Backend):
         # (created_at, creation number, id), kept sorted so listing is a slice, not a sort.
         self._order: list[tuple[datetime, int, str]] = []
         self._creations = itertools.count()
-        self._subscriptions: list[_MemorySubscription] = []
+        self._subscriptions: list[PushedFeed] = []
         self._closed = False
 
     def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
@@ -148,11 +165,16 @@ class MemoryBackend(Backend):
                 log.snapshot = snapshot
 
     def subscribe(self, session_id: str | None) -> Subscription:
+        return self.attach(_MemorySubscription(session_id))
+
+    def attach(self, feed: _Feed) -> _Feed:
+        """Push the events appended from now on into ``feed`` (closed at once if we are)."""
         with self._lock:
-            subscription = _MemorySubscription(session_id, closed=self._closed)
             if not self._closed:
-                self._subscriptions.append(subscription)
-            return subscription
+                self._subscriptions.append(feed)
+                return feed
+        feed.close()
+        return feed
 
     def close(self) -> None:
         with self._lock:
@@ -191,13 +213,13 @@ class MemoryBackend(Backend):
 
 
 class _MemorySubscription(Subscription):
-    def __init__(self, session_id: str | None, *, closed: bool) -> None:
+    def __init__(self, session_id: str | None) -> None:
         self.session_id = session_id
         # Re-entrant: a Watch collected as garbage may close its feed while this very
         # thread is inside push() holding the lock.
         self._ready = threading.Condition(threading.RLock())
         self._pending: deque[Event] = deque()
-        self.closed = closed
+        self.closed = False
 
     def push(self, events: Sequence[Event]) -> None:
         with self._ready:

@@ -13,11 +13,9 @@ and migrated by :func:`migrations`, whose position is the version kept in the sc
 from __future__ import annotations
 
 import contextlib
-import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -30,39 +28,47 @@ from agentstore import sequencing
 from agentstore.backends.base import Backend, Subscription, translating
 from agentstore.backends.polling import Poller
 from agentstore.backends.postgres_notify import Listener, Notices
+from agentstore.backends.postgres_rows import (
+    append_error,
+    append_values,
+    appended,
+    event_from_pg_row,
+    insert_values,
+    read_values,
+    session_values,
+    snapshot_values,
+)
 from agentstore.backends.postgres_sql import (
     ADVANCE_SESSION,
     APPEND,
+    CREATE_SCHEMA,
+    CREATE_SESSION,
+    CREATE_VERSION_TABLE,
     EVENTS_BY_ID,
     GET_SESSION,
+    INSERT_EVENTS,
+    LAST_SEQ,
     LIST_SESSIONS,
     LOCK_SESSION,
+    MIGRATION_LOCK,
+    NOTIFY,
     READ_EVENTS,
+    READ_SNAPSHOT,
+    RECORD_VERSION,
+    SCHEMA_VERSION,
+    SESSION_EXISTS,
+    WRITE_SNAPSHOT,
+    check_options,
     migrations,
 )
-from agentstore.backends.rows import (
-    event_from_row,
-    event_values,
-    json_text,
-    session_from_row,
-    snapshot_from_row,
-)
-from agentstore.errors import (
-    AgentStoreError,
-    ConcurrencyError,
-    InvalidArgumentError,
-    SessionExistsError,
-    SessionNotFoundError,
-    StorageError,
-)
+from agentstore.backends.rows import json_text, session_from_row, snapshot_from_row
+from agentstore.errors import SessionExistsError, SessionNotFoundError, StorageError
 from agentstore.events import Event
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
 
 __all__ = ["PostgresBackend", "migrations"]  # migrations: re-exported from postgres_sql
 
-_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,40}")
-_MAX_SEQ = 2**31 - 1  # seqs are integer columns: larger bounds mean "all"
 _translated = translating(
     (psycopg.Error, OSError), lambda backend: f"PostgreSQL ({backend.schema})"
 )
@@ -88,13 +94,7 @@ class PostgresBackend(Backend):
         pool_size: int = 10,
         poll_interval: float = 1.0,
     ) -> None:
-        if not isinstance(schema, str) or _SCHEMA.fullmatch(schema) is None:
-            raise InvalidArgumentError(
-                f"schema must be 1-41 characters of a-z 0-9 _, not starting with a digit: "
-                f"{schema!r}"
-            )
-        if type(partitions) is not int or not 0 <= partitions <= 1024:
-            raise InvalidArgumentError(f"partitions must be an int from 0 to 1024: {partitions!r}")
+        check_options(schema, partitions)
         self.schema = schema
         self._channel = f"agentstore_{schema}"
         self._url = url
@@ -121,23 +121,7 @@ class PostgresBackend(Backend):
     def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
         with self._transaction() as db:
             try:
-                db.execute(
-                    self._sql(
-                        "INSERT INTO {s}.sessions (id, name, labels, created_at, parent_id, "
-                        "forked_at_seq, last_seq, updated_at) VALUES (%s, %s, %s, %s, %s, %s, "
-                        "%s, %s)"
-                    ),
-                    (
-                        session.id,
-                        session.name,
-                        json_text(dict(session.labels)),
-                        session.created_at,
-                        session.parent_id,
-                        session.forked_at_seq,
-                        history[-1].seq if history else 0,
-                        history[-1].timestamp if history else None,
-                    ),
-                )
+                db.execute(self._sql(CREATE_SESSION), session_values(session, history))
             except psycopg.errors.UniqueViolation:
                 raise SessionExistsError(session.id) from None
             self._insert(db, history)  # a fork's copied history: not news for watchers
@@ -173,33 +157,15 @@ class PostgresBackend(Backend):
     ) -> list[Event]:
         # One round trip: append_events (see APPEND_FUNCTION) numbers, stamps, writes and
         # notifies under the session's lock, and commits.
-        columns = [event_values(event) for event in events]
+        values = append_values(session_id, events, expected_seq, self._channel)
         try:
             with self._pool.connection() as db:
-                rows = db.execute(
-                    self._sql(APPEND),
-                    (
-                        session_id,
-                        expected_seq,
-                        [column[0] for column in columns],
-                        [column[1] for column in columns],
-                        [column[2] for column in columns],
-                        [column[3] for column in columns],
-                        self._channel,
-                    ),
-                ).fetchall()
+                rows = db.execute(self._sql(APPEND), values).fetchall()
         except psycopg.Error as error:
-            raise _append_error(error, session_id, expected_seq) from None
+            raise append_error(error, session_id, expected_seq) from None
         known_ids = [event.id for event, row in zip(events, rows, strict=True) if row[3]]
         found = self.events_by_id(session_id, known_ids) if known_ids else {}
-        stored = []
-        for event, (_, seq, moment, known) in zip(events, rows, strict=True):
-            if known:
-                stored.append(found[event.id])
-                continue
-            sequencing.stamp(session_id, (event,), last_seq=seq - 1, moment=_utc(moment))
-            stored.append(event)
-        return stored
+        return appended(session_id, events, rows, found)
 
     def events_by_id(self, session_id: str, ids: list[str]) -> dict[str, Event]:
         """The stored events of a session with these ids."""
@@ -226,24 +192,16 @@ class PostgresBackend(Backend):
     @_translated
     def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
         with self._pool.connection() as db:
-            rows = db.execute(
-                self._sql(READ_EVENTS),
-                (
-                    session_id,
-                    min(max(from_seq, 1), _MAX_SEQ),
-                    _MAX_SEQ if to_seq is None else min(to_seq, _MAX_SEQ),
-                ),
-            ).fetchall()
+            values = read_values(session_id, from_seq, to_seq)
+            rows = db.execute(self._sql(READ_EVENTS), values).fetchall()
             if not rows:
                 self._require(db, session_id)
-        return [_event(row) for row in rows]
+        return [event_from_pg_row(row) for row in rows]
 
     @_translated
     def last_seq(self, session_id: str) -> int:
         with self._pool.connection() as db:
-            row = db.execute(
-                self._sql("SELECT last_seq FROM {s}.sessions WHERE id = %s"), (session_id,)
-            ).fetchone()
+            row = db.execute(self._sql(LAST_SEQ), (session_id,)).fetchone()
         if row is None:
             raise SessionNotFoundError(session_id)
         return int(row[0])
@@ -253,33 +211,13 @@ class PostgresBackend(Backend):
     @_translated
     def read_snapshot(self, session_id: str) -> Snapshot | None:
         with self._pool.connection() as db:
-            row = db.execute(
-                self._sql(
-                    "SELECT session_id, version, reducer, state, created_at FROM {s}.snapshots "
-                    "WHERE session_id = %s"
-                ),
-                (session_id,),
-            ).fetchone()
+            row = db.execute(self._sql(READ_SNAPSHOT), (session_id,)).fetchone()
         return None if row is None else snapshot_from_row(*row)
 
     @_translated
     def write_snapshot(self, snapshot: Snapshot) -> None:
         with self._transaction() as db:
-            db.execute(
-                self._sql(
-                    "INSERT INTO {s}.snapshots VALUES (%s, %s, %s, %s, %s) "
-                    "ON CONFLICT (session_id) DO UPDATE SET version = excluded.version, "
-                    "reducer = excluded.reducer, state = excluded.state, "
-                    "created_at = excluded.created_at WHERE excluded.version > snapshots.version"
-                ),
-                (
-                    snapshot.session_id,
-                    snapshot.version,
-                    snapshot.reducer,
-                    json_text(snapshot.state.to_dict()),
-                    snapshot.created_at,
-                ),
-            )
+            db.execute(self._sql(WRITE_SNAPSHOT), snapshot_values(snapshot))
 
     # Feeds and closing
 
@@ -307,7 +245,7 @@ class PostgresBackend(Backend):
         token = uuid.uuid4().hex
         arrived = self._notices.expect(token)
         with self._pool.connection() as db:
-            db.execute("SELECT pg_notify(%s, %s)", (self._channel, f"mark {token}"))
+            db.execute(NOTIFY, (self._channel, f"mark {token}"))
             db.commit()
         if not arrived.wait(10):
             raise StorageError(0, "PostgreSQL: the notification channel does not answer")
@@ -316,7 +254,7 @@ class PostgresBackend(Backend):
     def close(self) -> None:
         self._listener.stop()
         with contextlib.suppress(psycopg.Error), self._pool.connection() as db:
-            db.execute("SELECT pg_notify(%s, 'wake')", (self._channel,))  # the listener's wait
+            db.execute(NOTIFY, (self._channel, "wake"))  # the listener's wait
             db.commit()
         self._listener.close()
         self._poller.close()
@@ -335,21 +273,18 @@ class PostgresBackend(Backend):
     def _migrate(self, partitions: int) -> None:
         steps = migrations(partitions)
         with self._transaction() as db:
-            # One migrator at a time, across processes and hosts.
-            db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._channel,))
-            db.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-            )
-            db.execute(self._sql("CREATE TABLE IF NOT EXISTS {s}.schema_version (version integer)"))
-            row = db.execute(self._sql("SELECT max(version) FROM {s}.schema_version")).fetchone()
+            db.execute(MIGRATION_LOCK, (self._channel,))
+            db.execute(self._sql(CREATE_SCHEMA))
+            db.execute(self._sql(CREATE_VERSION_TABLE))
+            row = db.execute(self._sql(SCHEMA_VERSION)).fetchone()
             version = row[0] if row and row[0] is not None else 0
             for number, statements in enumerate(steps[version:], start=version + 1):
                 for statement in statements:
                     db.execute(self._sql(statement))
-                db.execute(self._sql("INSERT INTO {s}.schema_version VALUES (%s)"), (number,))
+                db.execute(self._sql(RECORD_VERSION), (number,))
 
     def _require(self, db: psycopg.Connection[Any], session_id: str) -> None:
-        row = db.execute(self._sql("SELECT 1 FROM {s}.sessions WHERE id = %s"), (session_id,))
+        row = db.execute(self._sql(SESSION_EXISTS), (session_id,))
         if row.fetchone() is None:
             raise SessionNotFoundError(session_id)
 
@@ -360,53 +295,17 @@ class PostgresBackend(Backend):
             self._sql(EVENTS_BY_ID),
             (session_id, ids),
         )
-        return {row[2]: _event(row) for row in rows}
+        return {row[2]: event_from_pg_row(row) for row in rows}
 
     def _insert(self, db: psycopg.Connection[Any], events: Sequence[Event]) -> None:
         if not events:
             return
         with db.cursor() as cursor:
-            cursor.executemany(
-                self._sql(
-                    "INSERT INTO {s}.events (session_id, seq, id, type, payload, timestamp, "
-                    "metadata) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                ),
-                [
-                    (event.session_id, event.seq, *values[:3], event.timestamp, values[3])
-                    for event in events
-                    for values in (event_values(event),)
-                ],
-            )
+            cursor.executemany(self._sql(INSERT_EVENTS), insert_values(events))
 
     def _notify(self, db: psycopg.Connection[Any], session_id: str, first: int, last: int) -> None:
-        db.execute("SELECT pg_notify(%s, %s)", (self._channel, f"{first} {last} {session_id}"))
-
-
-_SESSION_COLUMNS = "id, name, labels, created_at, parent_id, forked_at_seq, last_seq, updated_at"
-_EVENT_COLUMNS = "session_id, seq, id, type, payload, timestamp, metadata"
-
-
-def _append_error(
-    error: psycopg.Error, session_id: str, expected_seq: int | None
-) -> AgentStoreError | psycopg.Error:
-    """The agentstore error for an error append_events raised, else the error itself."""
-    state = error.diag.sqlstate
-    if state == "AS002":
-        return SessionNotFoundError(session_id)
-    if state == "AS001":
-        actual = int(error.diag.message_detail or 0)
-        return ConcurrencyError(session_id, expected=expected_seq or 0, actual=actual)
-    return error
+        db.execute(NOTIFY, (self._channel, f"{first} {last} {session_id}"))
 
 
 def _configure(connection: psycopg.Connection[Any]) -> None:
     set_json_loads(orjson.loads, connection)  # three times the standard library's speed
-
-
-def _event(row: Sequence[Any]) -> Event:
-    session_id, seq, event_id, kind, payload, moment, metadata = row
-    return event_from_row(session_id, seq, event_id, kind, payload, _utc(moment), metadata)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)

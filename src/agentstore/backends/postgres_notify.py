@@ -50,6 +50,18 @@ class Notices:
         with self._lock:
             return self._marks.pop(token)[1]
 
+    def take(self, payload: str) -> bool:
+        """Record a notification; return whether it announces new events (feeds wake)."""
+        parts = payload.split(" ", 2)
+        if parts[0] == "wake":
+            return False
+        if parts[0] == "mark":
+            self.mark(parts[1])
+            return False
+        first, last, session_id = parts
+        self.add(session_id, int(first), int(last))
+        return True
+
     def add(self, session_id: str, first: int, last: int) -> None:
         with self._lock:
             self._items.append((session_id, first, last))
@@ -87,15 +99,8 @@ class Listener:
                 for notice in self._connection.notifies(timeout=0.1):  # close waits that long
                     if self._stopped.is_set():
                         return
-                    parts = notice.payload.split(" ", 2)
-                    if parts[0] == "wake":
-                        continue
-                    if parts[0] == "mark":
-                        self._notices.mark(parts[1])
-                        continue
-                    first, last, session_id = parts
-                    self._notices.add(session_id, int(first), int(last))
-                    self._poller.notify()
+                    if self._notices.take(notice.payload):
+                        self._poller.notify()
             except psycopg.Error:
                 if self._stopped.is_set():
                     return

@@ -5,7 +5,13 @@
 
 from __future__ import annotations
 
-__all__ = ["APPEND_FUNCTION", "migrations"]
+import re
+
+from agentstore.errors import InvalidArgumentError
+
+__all__ = ["APPEND_FUNCTION", "check_options", "migrations"]
+
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 
 GET_SESSION = """SELECT id, name, labels, created_at, parent_id, forked_at_seq, last_seq,
     updated_at FROM {s}.sessions WHERE id = %s"""
@@ -18,8 +24,38 @@ APPEND = "SELECT * FROM {s}.append_events(%s, %s::bigint, %s, %s, %s::json[], %s
 ADVANCE_SESSION = "UPDATE {s}.sessions SET last_seq = %s, updated_at = %s WHERE id = %s"
 READ_EVENTS = """SELECT session_id, seq, id, type, payload, timestamp, metadata FROM {s}.events
     WHERE session_id = %s AND seq >= %s AND seq <= %s ORDER BY seq"""
+CREATE_SESSION = """INSERT INTO {s}.sessions (id, name, labels, created_at, parent_id,
+    forked_at_seq, last_seq, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"""
+LAST_SEQ = "SELECT last_seq FROM {s}.sessions WHERE id = %s"
+SESSION_EXISTS = "SELECT 1 FROM {s}.sessions WHERE id = %s"
+INSERT_EVENTS = """INSERT INTO {s}.events (session_id, seq, id, type, payload, timestamp,
+    metadata) VALUES (%s, %s, %s, %s, %s, %s, %s)"""
+READ_SNAPSHOT = """SELECT session_id, version, reducer, state, created_at FROM {s}.snapshots
+    WHERE session_id = %s"""
+WRITE_SNAPSHOT = """INSERT INTO {s}.snapshots VALUES (%s, %s, %s, %s, %s)
+    ON CONFLICT (session_id) DO UPDATE SET version = excluded.version,
+    reducer = excluded.reducer, state = excluded.state, created_at = excluded.created_at
+    WHERE excluded.version > snapshots.version"""
+NOTIFY = "SELECT pg_notify(%s, %s)"
+# Migrating: one migrator at a time, across processes and hosts (the lock is the
+# channel's hash); then the schema and its version table, the version, each step.
+MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS {s}"
+CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS {s}.schema_version (version integer)"
+SCHEMA_VERSION = "SELECT max(version) FROM {s}.schema_version"
+RECORD_VERSION = "INSERT INTO {s}.schema_version VALUES (%s)"
 EVENTS_BY_ID = """SELECT session_id, seq, id, type, payload, timestamp, metadata FROM {s}.events
     WHERE session_id = %s AND id = ANY(%s)"""
+
+
+def check_options(schema: object, partitions: object) -> None:
+    """Raise InvalidArgumentError unless ``schema`` and ``partitions`` are acceptable."""
+    if not isinstance(schema, str) or _SCHEMA.fullmatch(schema) is None:
+        raise InvalidArgumentError(
+            f"schema must be 1-41 characters of a-z 0-9 _, not starting with a digit: {schema!r}"
+        )
+    if type(partitions) is not int or not 0 <= partitions <= 1024:
+        raise InvalidArgumentError(f"partitions must be an int from 0 to 1024: {partitions!r}")
 
 
 def migrations(partitions: int) -> list[list[str]]:

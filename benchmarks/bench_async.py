@@ -1,0 +1,158 @@
+"""The async store next to the sync one: in-memory appends, and durable appends at 8.
+
+Usage: ``python benchmarks/bench_async.py [--quick] [--dir DIR] [--postgres URL]``
+(or ``make bench``).
+
+Method: the in-memory figures time a loop of appends that builds each event in the loop,
+``store.append(...)`` against ``await store.append(...)`` inside one coroutine, in rounds
+with the garbage collector on; the figure is the median round's time per append. The
+durable figures have 8 writers append to 8 sessions of one store: 8 threads of a sync
+``Store`` against 8 tasks of an ``AsyncStore`` on one event loop, each the median of
+three rounds; the rate is all their events over the time from the start to the last
+one's end. JSONL and SQLite stores live in a fresh directory under ``--dir``; PostgreSQL
+(``--postgres``, default ``$AGENTSTORE_TEST_POSTGRES_URL``) in a schema of its own,
+dropped afterwards. The targets: async in-memory appends within 1.3x the sync time,
+durable async appends at least as fast as the sync threads. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any
+
+import agentstore
+import agentstore.aio
+from agentstore import EventType, Store, new_event
+from agentstore.aio import AsyncStore
+
+_PAYLOAD = {"tool": "search_flights", "query": "BER → MUC"}
+
+
+def memory_sync_us(appends: int, rounds: int) -> float:
+    with agentstore.open(":memory:") as store:
+        times = []
+        for _ in range(rounds):
+            session_id = store.create_session().id
+            started = time.perf_counter()
+            for n in range(appends):
+                store.append(session_id, new_event(EventType.TOOL_CALLED, {**_PAYLOAD, "n": n}))
+            times.append((time.perf_counter() - started) / appends)
+    return statistics.median(times) * 1e6
+
+
+async def memory_async_us(appends: int, rounds: int) -> float:
+    async with agentstore.aio.open(":memory:") as store:
+        times = []
+        for _ in range(rounds):
+            session_id = (await store.create_session()).id
+            started = time.perf_counter()
+            for n in range(appends):
+                event = new_event(EventType.TOOL_CALLED, {**_PAYLOAD, "n": n})
+                await store.append(session_id, event)
+            times.append((time.perf_counter() - started) / appends)
+    return statistics.median(times) * 1e6
+
+
+def threads_rate(store: Store, writers: int, appends: int) -> float:
+    ids = [store.create_session().id for _ in range(writers)]
+
+    def write(session_id: str) -> None:
+        for n in range(appends):
+            store.append(session_id, new_event(EventType.TOOL_CALLED, {**_PAYLOAD, "n": n}))
+
+    threads = [threading.Thread(target=write, args=(session_id,)) for session_id in ids]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return writers * appends / (time.perf_counter() - started)
+
+
+async def tasks_rate(store: AsyncStore, writers: int, appends: int) -> float:
+    ids = [(await store.create_session()).id for _ in range(writers)]
+
+    async def write(session_id: str) -> None:
+        for n in range(appends):
+            await store.append(session_id, new_event(EventType.TOOL_CALLED, {**_PAYLOAD, "n": n}))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(write(session_id) for session_id in ids))
+    return writers * appends / (time.perf_counter() - started)
+
+
+def durable(target: str, options: dict[str, Any], appends: int) -> tuple[float, float]:
+    """The median rates of 8 sync threads and of 8 async tasks, in events/s."""
+    with agentstore.open(target, **options) as store:
+        sync = statistics.median(threads_rate(store, 8, appends) for _ in range(3))
+
+    async def run_tasks() -> float:
+        async with agentstore.aio.open(target, **options) as store:
+            return statistics.median([await tasks_rate(store, 8, appends) for _ in range(3)])
+
+    return sync, asyncio.run(run_tasks())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run, to check it works")
+    parser.add_argument("--dir", help="where to create the JSONL and SQLite stores")
+    parser.add_argument("--postgres", default=os.environ.get("AGENTSTORE_TEST_POSTGRES_URL"))
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    rows: list[tuple[str, str, str, str]] = []
+    sync_us = memory_sync_us(50_000 // scale, 9)
+    async_us = asyncio.run(memory_async_us(50_000 // scale, 9))
+    rows.append(
+        ("memory append, µs", f"{sync_us:.2f}", f"{async_us:.2f}", f"{async_us / sync_us:.2f}x")
+    )
+    with tempfile.TemporaryDirectory(dir=args.dir) as base:
+        targets: list[tuple[str, str, dict[str, Any]]] = [
+            ("JSONL", os.path.join(base, "data"), {}),
+            ("SQLite", f"sqlite:///{os.path.join(base, 'agent.db')}", {}),
+        ]
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        if args.postgres:
+            targets.append(("PostgreSQL", args.postgres, {"schema": schema}))
+        try:
+            for name, target, options in targets:
+                sync, tasks = durable(target, options, 200 // scale)
+                rows.append(
+                    (
+                        f"{name} append, 8 writers, events/s",
+                        f"{sync:,.0f}",
+                        f"{tasks:,.0f}",
+                        f"{tasks / sync:.2f}x",
+                    )
+                )
+        finally:
+            if args.postgres:
+                _drop(args.postgres, schema)
+    print(f"agentstore {agentstore.__version__}, sync and async stores, medians of one run\n")
+    header = ("benchmark", "sync", "async", "async/sync")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        print(
+            "  ".join(
+                cell.ljust(width) if i == 0 else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+
+
+def _drop(url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,339 @@
+"""The storage interface of the async store, and its faces over the sync backends.
+
+:class:`AsyncBackend` has the methods of :class:`~agentstore.backends.base.Backend` as
+coroutines. Three kinds implement it:
+
+- :class:`InlineBackend`, over the memory backend, calls it directly: nothing there
+  blocks, so a thread hop would only add time.
+- :class:`ThreadedBackend`, over the JSONL and SQLite backends, runs each call in a pool
+  of worker threads: their writes block on fsync, and appends from concurrent tasks
+  share fsyncs there as threads do (group commit).
+- :class:`agentstore.aio.postgres.AsyncPostgresBackend`, native psycopg async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from agentstore.backends.base import Backend, Subscription
+from agentstore.backends.memory import MemoryBackend
+from agentstore.errors import StoreClosedError
+from agentstore.events import Event
+from agentstore.materializer import Flow
+from agentstore.sessions import Session
+from agentstore.state import Snapshot
+
+__all__ = [
+    "AsyncBackend",
+    "AsyncSubscription",
+    "Inbox",
+    "InlineBackend",
+    "ThreadedBackend",
+    "run",
+]
+
+_Result = TypeVar("_Result")
+_WORKERS = 16  # threads per store: more concurrent appends than that queue for one
+
+
+class AsyncSubscription(ABC):
+    """A live feed of events appended after it was opened, awaited on the event loop."""
+
+    @abstractmethod
+    async def wait(self, timeout: float | None) -> list[Event] | None:
+        """Return the events appended since the last call, waiting up to ``timeout`` seconds.
+
+        Returns an empty list when the time runs out and None once the feed is closed.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """End the feed (from the loop's thread); a waiting :meth:`wait` returns None."""
+
+
+class AsyncBackend(ABC):
+    """Where an async store keeps its data: :class:`Backend`'s methods, as coroutines."""
+
+    #: A sync backend whose calls never block, for the store to call directly, or None.
+    inline: Backend | None = None
+
+    @abstractmethod
+    async def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
+        """See :meth:`Backend.create_session`."""
+
+    @abstractmethod
+    async def get_session(self, session_id: str) -> Session:
+        """See :meth:`Backend.get_session`."""
+
+    @abstractmethod
+    async def list_sessions(
+        self, *, limit: int, offset: int, labels: Mapping[str, str] | None
+    ) -> list[Session]:
+        """See :meth:`Backend.list_sessions`."""
+
+    @abstractmethod
+    async def append(
+        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
+    ) -> list[Event]:
+        """See :meth:`Backend.append`; a cancelled caller leaves all events stored or none."""
+
+    async def append_one(self, session_id: str, event: Event, *, expected_seq: int | None) -> Event:
+        """Append one prepared event (see :meth:`append`)."""
+        return (await self.append(session_id, (event,), expected_seq=expected_seq))[0]
+
+    @abstractmethod
+    async def import_events(self, session_id: str, events: Sequence[Event]) -> None:
+        """See :meth:`Backend.import_events`."""
+
+    @abstractmethod
+    async def read(
+        self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None
+    ) -> list[Event]:
+        """See :meth:`Backend.read`."""
+
+    @abstractmethod
+    async def last_seq(self, session_id: str) -> int:
+        """See :meth:`Backend.last_seq`."""
+
+    @abstractmethod
+    async def read_snapshot(self, session_id: str) -> Snapshot | None:
+        """See :meth:`Backend.read_snapshot`."""
+
+    @abstractmethod
+    async def write_snapshot(self, snapshot: Snapshot) -> None:
+        """See :meth:`Backend.write_snapshot`."""
+
+    @abstractmethod
+    async def subscribe(self, session_id: str | None) -> AsyncSubscription:
+        """Open a feed of the events appended from now on, to one session or (None) to all."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Wait for the calls under way, then release everything; safe to call twice."""
+
+
+async def run(flow: Flow[_Result], backend: AsyncBackend) -> _Result:
+    """Drive a flow (see :func:`agentstore.materializer.run`) with ``await``."""
+    result: Any = None
+    error: Exception | None = None
+    while True:
+        try:
+            method, args, kwargs = flow.send(result) if error is None else flow.throw(error)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        try:
+            result, error = await getattr(backend, method)(*args, **kwargs), None
+        except Exception as failure:  # noqa: BLE001 - the flow handles it or re-raises it
+            result, error = None, failure
+
+
+class Inbox:
+    """Events delivered to a feed, from the loop's thread or any other, and awaited."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.get_ident()  # the loop's: it is running while we are made
+        self._events: deque[Event] = deque()
+        self._ready = asyncio.Event()
+        self.closed = False
+
+    def put(self, events: Sequence[Event]) -> None:
+        """Deliver events (from any thread)."""
+        if threading.get_ident() == self._thread:
+            self._put(events)
+        else:
+            self._call_soon(self._put, events)
+
+    def end(self) -> None:
+        """Close the inbox (from any thread): waits return None once it is empty."""
+        if threading.get_ident() == self._thread:
+            self._end()
+        else:
+            self._call_soon(self._end)
+
+    async def wait(self, timeout: float | None) -> list[Event] | None:
+        """The events delivered since the last call, waiting up to ``timeout`` seconds."""
+        if not self._events and not self.closed:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
+            except TimeoutError:
+                pass
+        self._ready.clear()
+        if self._events:
+            batch = list(self._events)
+            self._events.clear()
+            return batch
+        return None if self.closed else []
+
+    def _put(self, events: Sequence[Event]) -> None:
+        if not self.closed:
+            self._events.extend(events)
+            self._ready.set()
+
+    def _end(self) -> None:
+        self.closed = True
+        self._events.clear()
+        self._ready.set()
+
+    def _call_soon(self, callback: Callable[..., None], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: no one is waiting any more
+            self.closed = True
+
+
+class _PushedFeed(AsyncSubscription):
+    """A feed of the memory backend, which pushes events as they are appended."""
+
+    def __init__(self, session_id: str | None) -> None:
+        self.session_id = session_id
+        self.closed = False
+        self._inbox = Inbox(asyncio.get_running_loop())
+
+    def push(self, events: Sequence[Event]) -> None:
+        self._inbox.put(events)
+
+    async def wait(self, timeout: float | None) -> list[Event] | None:
+        return await self._inbox.wait(timeout)
+
+    def close(self) -> None:
+        self.closed = True
+        self._inbox.end()
+
+
+class _PumpedFeed(AsyncSubscription):
+    """A sync feed waited on by a thread of its own, which hands its events to the loop."""
+
+    def __init__(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+        self._inbox = Inbox(asyncio.get_running_loop())
+        threading.Thread(target=self._pump, name="agentstore-feed", daemon=True).start()
+
+    def _pump(self) -> None:
+        while not self._inbox.closed:
+            try:
+                batch = self._subscription.wait(None)
+            except Exception:  # noqa: BLE001 - a feed whose backend failed ends
+                batch = None
+            if batch is None:
+                self._inbox.end()
+                return
+            self._inbox.put(batch)
+
+    async def wait(self, timeout: float | None) -> list[Event] | None:
+        return await self._inbox.wait(timeout)
+
+    def close(self) -> None:
+        self._subscription.close()  # wakes the pump, which ends the inbox
+        self._inbox.end()
+
+
+class _OverSync(AsyncBackend):
+    """An async backend that forwards each call to a sync backend through :meth:`_call`."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    @abstractmethod
+    async def _call(self, method: Callable[..., _Result], *args: Any, **kwargs: Any) -> _Result:
+        """Call a method of the sync backend."""
+
+    async def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
+        return await self._call(self.backend.create_session, session, history)
+
+    async def get_session(self, session_id: str) -> Session:
+        return await self._call(self.backend.get_session, session_id)
+
+    async def list_sessions(
+        self, *, limit: int, offset: int, labels: Mapping[str, str] | None
+    ) -> list[Session]:
+        call = self.backend.list_sessions
+        return await self._call(call, limit=limit, offset=offset, labels=labels)
+
+    async def append(
+        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
+    ) -> list[Event]:
+        return await self._call(self.backend.append, session_id, events, expected_seq=expected_seq)
+
+    async def append_one(self, session_id: str, event: Event, *, expected_seq: int | None) -> Event:
+        call = self.backend.append_one
+        return await self._call(call, session_id, event, expected_seq=expected_seq)
+
+    async def import_events(self, session_id: str, events: Sequence[Event]) -> None:
+        await self._call(self.backend.import_events, session_id, events)
+
+    async def read(
+        self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None
+    ) -> list[Event]:
+        return await self._call(self.backend.read, session_id, from_seq=from_seq, to_seq=to_seq)
+
+    async def last_seq(self, session_id: str) -> int:
+        return await self._call(self.backend.last_seq, session_id)
+
+    async def read_snapshot(self, session_id: str) -> Snapshot | None:
+        return await self._call(self.backend.read_snapshot, session_id)
+
+    async def write_snapshot(self, snapshot: Snapshot) -> None:
+        await self._call(self.backend.write_snapshot, snapshot)
+
+
+class InlineBackend(_OverSync):
+    """The memory backend, called directly on the loop: its calls never block."""
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        super().__init__(backend)
+        self.inline = backend
+        self._memory = backend
+
+    async def _call(self, method: Callable[..., _Result], *args: Any, **kwargs: Any) -> _Result:
+        return method(*args, **kwargs)
+
+    async def subscribe(self, session_id: str | None) -> AsyncSubscription:
+        return self._memory.attach(_PushedFeed(session_id))
+
+    async def close(self) -> None:
+        self.backend.close()
+
+
+class ThreadedBackend(_OverSync):
+    """A sync backend whose calls block on disk, called from a pool of worker threads.
+
+    A task cancelled while its call runs leaves the call to finish in its thread: an
+    append is then stored whole (once) or not at all, never in part.
+
+    Args:
+        backend: the sync backend (JSONL or SQLite).
+        workers: the most threads; concurrent appends beyond that wait for one.
+    """
+
+    def __init__(self, backend: Backend, *, workers: int = _WORKERS) -> None:
+        super().__init__(backend)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="agentstore-io")
+
+    async def _call(self, method: Callable[..., _Result], *args: Any, **kwargs: Any) -> _Result:
+        loop = asyncio.get_running_loop()
+        try:
+            done = loop.run_in_executor(self._pool, functools.partial(method, *args, **kwargs))
+        except RuntimeError:  # the pool was shut down: the store is closing
+            raise StoreClosedError() from None
+        return await done
+
+    async def subscribe(self, session_id: str | None) -> AsyncSubscription:
+        return _PumpedFeed(await self._call(self.backend.subscribe, session_id))
+
+    async def close(self) -> None:
+        # Calls under way finish first (a cancelled task's append among them); the wait
+        # happens in a thread of its own, so the loop keeps running meanwhile.
+        await asyncio.to_thread(self._shut_down)
+
+    def _shut_down(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.backend.close()

@@ -1,0 +1,326 @@
+"""The AsyncStore: the Store's operations as coroutines, for agents on asyncio.
+
+The twin of :class:`agentstore.Store`: the same argument checks, plans and state folds
+(:mod:`agentstore.arguments`, :mod:`agentstore.sequencing`, the flows of
+:mod:`agentstore.materializer`), with ``await`` where the Store calls its backend.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+
+from agentstore import arguments, sequencing
+from agentstore.aio.backends import AsyncBackend, run
+from agentstore.aio.feeds import AsyncWatch
+from agentstore.arguments import check_count
+from agentstore.errors import InvalidArgumentError, StoreClosedError
+from agentstore.events import Event, EventType
+from agentstore.materializer import Materializer
+from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
+from agentstore.sessions import Session
+from agentstore.state import Reducer, State, default_reducer
+
+__all__ = ["AsyncStore"]
+
+_prepare = sequencing.prepare
+
+
+class AsyncStore:
+    """An event store for agent sessions on asyncio, over one async backend.
+
+    Open one with :func:`agentstore.aio.open`. Every operation of
+    :class:`agentstore.Store` is here under the same name, with the same arguments,
+    answers and errors, as a coroutine; :meth:`watch` returns an async iterator. A store
+    is used from one event loop and is an async context manager that closes it.
+
+    Args:
+        backend: where sessions, events and snapshots are kept.
+        snapshot_interval: save the materialized state every this many events (0: never).
+        reducer: derives state from events; :func:`agentstore.default_reducer` if None.
+        max_payload_bytes: the largest payload accepted, as compact UTF-8 JSON.
+    """
+
+    def __init__(
+        self,
+        backend: AsyncBackend,
+        *,
+        snapshot_interval: int = 100,
+        reducer: Reducer | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        if not isinstance(backend, AsyncBackend):
+            raise InvalidArgumentError(
+                f"backend must be an AsyncBackend, not {type(backend).__name__}"
+            )
+        if reducer is not None and not callable(reducer):
+            raise InvalidArgumentError("reducer must be a callable (state, event) -> state")
+        self._backend = backend
+        self._inline = backend.inline
+        self._snapshot_interval = check_count(snapshot_interval, "snapshot_interval")
+        self._max_payload_bytes = check_count(max_payload_bytes, "max_payload_bytes")
+        self._reducer: Reducer = reducer if reducer is not None else default_reducer
+        self._states = Materializer(self._reducer, self._snapshot_interval)
+        self._ids = arguments.KnownIds()
+        self._known_ids = self._ids.known
+        self._watches: weakref.WeakSet[AsyncWatch] = weakref.WeakSet()
+        self._closed = False
+
+    @property
+    def backend(self) -> AsyncBackend:
+        """The async backend this store keeps its data in."""
+        return self._backend
+
+    @property
+    def reducer(self) -> Reducer:
+        """The reducer that materializes state."""
+        return self._reducer
+
+    @property
+    def snapshot_interval(self) -> int:
+        """How many events apart snapshots are taken (0: never)."""
+        return self._snapshot_interval
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    async def __aenter__(self) -> AsyncStore:
+        self._check_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<AsyncStore {type(self._backend).__name__} {state}>"
+
+    # Sessions
+
+    async def create_session(
+        self, *, id: str | None = None, name: str = "", labels: Mapping[str, str] | None = None
+    ) -> Session:
+        """Create a session (an agent run) and return it (see :meth:`Store.create_session`).
+
+        Raises:
+            SessionExistsError: a session with this id exists.
+            InvalidSessionIdError: ``id`` is not a valid session id.
+            InvalidArgumentError: ``name`` or ``labels`` are not strings.
+        """
+        self._check_open()
+        return await self._backend.create_session(arguments.new_session(id, name, labels))
+
+    async def get_session(self, session_id: str) -> Session:
+        """Return a session with its current event count.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidSessionIdError: ``session_id`` is not a valid session id.
+        """
+        self._check_open()
+        return await self._backend.get_session(self._ids.check(session_id))
+
+    async def list_sessions(
+        self, *, limit: int = 100, offset: int = 0, labels: Mapping[str, str] | None = None
+    ) -> list[Session]:
+        """Return sessions, newest first; see :meth:`agentstore.Store.list_sessions`.
+
+        Raises:
+            InvalidArgumentError: a negative limit or offset, or bad labels.
+        """
+        self._check_open()
+        size, start, wanted = arguments.page(limit, offset, labels)
+        return await self._backend.list_sessions(limit=size, offset=start, labels=wanted)
+
+    # Appending
+
+    async def append(
+        self, session_id: str, event: Event, *, expected_seq: int | None = None
+    ) -> Event:
+        """Append ``event`` to a session and return it as stored, with its seq and time.
+
+        Idempotent by event id, as :meth:`agentstore.Store.append`. A task cancelled while
+        its append is under way leaves the event stored once or not at all.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            ConcurrencyError: ``expected_seq`` is not the session's last seq.
+            InvalidEventError: the payload is not plain JSON or too large.
+            InvalidSessionIdError, InvalidArgumentError: bad arguments.
+        """
+        # The checks of Store.append, inlined alike; on the memory backend no await at all.
+        if self._closed:
+            raise StoreClosedError()
+        try:
+            known = session_id in self._known_ids
+        except TypeError:
+            known = False
+        if not known:
+            self._ids.check(session_id)
+        if expected_seq is not None:
+            check_count(expected_seq, "expected_seq")
+        prepared = _prepare(event, self._max_payload_bytes)
+        inline = self._inline
+        if inline is not None:
+            return inline.append_one(session_id, prepared, expected_seq=expected_seq)
+        return await self._backend.append_one(session_id, prepared, expected_seq=expected_seq)
+
+    async def append_batch(
+        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None = None
+    ) -> list[Event]:
+        """Append several events atomically (all or none) with consecutive seqs.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            ConcurrencyError: ``expected_seq`` is not the session's last seq.
+            InvalidEventError: an event is bad (its index is in the message).
+            InvalidSessionIdError, InvalidArgumentError: bad arguments.
+        """
+        self._check_open()
+        self._ids.check(session_id)
+        if expected_seq is not None:
+            check_count(expected_seq, "expected_seq")
+        prepared = sequencing.prepare_batch(events, self._max_payload_bytes)
+        if not prepared:
+            await self._backend.last_seq(session_id)  # an unknown session is still an error
+            return []
+        return await self._backend.append(session_id, prepared, expected_seq=expected_seq)
+
+    # Reading
+
+    async def get_events(self, session_id: str, from_seq: int = 0) -> list[Event]:
+        """Return the session's events with ``seq >= from_seq`` (0: all), in order.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidArgumentError: ``from_seq`` is negative or not an int.
+        """
+        self._check_open()
+        start = check_count(from_seq, "from_seq")
+        return await self._backend.read(self._ids.check(session_id), from_seq=max(start, 1))
+
+    async def replay(
+        self,
+        session_id: str,
+        *,
+        types: Iterable[EventType | str] | EventType | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        from_seq: int | None = None,
+        to_seq: int | None = None,
+    ) -> list[Event]:
+        """Return the session's events in order, filtered; every range is inclusive.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidArgumentError: a bad type name, naive datetime or negative seq.
+        """
+        self._check_open()
+        session_id = self._ids.check(session_id)
+        plan = arguments.replay_plan(types, since, until, from_seq, to_seq)
+        if plan.empty:
+            await self._backend.last_seq(session_id)  # an unknown session is still an error
+            return []
+        return plan.keep(await self._backend.read(session_id, from_seq=plan.start, to_seq=plan.end))
+
+    async def get_state(self, session_id: str, *, at_seq: int | None = None) -> State:
+        """Return the session's state, derived from its events by the store's reducer.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidArgumentError: ``at_seq`` is negative, not an int, or past the last event.
+        """
+        self._check_open()
+        session_id = self._ids.check(session_id)
+        last = await self._backend.last_seq(session_id)
+        if at_seq is None:
+            state = self._states.cached(session_id, last)  # the common case: no flow to run
+            if state is not None:
+                return state
+            return await run(self._states.latest(session_id, last), self._backend)
+        target = arguments.check_at_seq(session_id, at_seq, last)
+        return await run(self._states.at(session_id, target, last), self._backend)
+
+    # Forks and live feeds
+
+    async def fork(
+        self,
+        session_id: str,
+        *,
+        at_seq: int,
+        name: str = "",
+        labels: Mapping[str, str] | None = None,
+        id: str | None = None,
+    ) -> Session:
+        """Create a new session whose history is the first ``at_seq`` events of another.
+
+        See :meth:`agentstore.Store.fork`.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            SessionExistsError: a session with ``id`` exists.
+            InvalidArgumentError: ``at_seq`` is negative, not an int, or past the last event.
+        """
+        self._check_open()
+        parent = await self._backend.get_session(self._ids.check(session_id))
+        at = arguments.check_at_seq(session_id, at_seq, parent.event_count)
+        session = arguments.fork_record(parent, at, name, labels, id)
+        copied = await self._backend.read(parent.id, to_seq=at) if at else []
+        history = arguments.fork_history(session.id, copied)
+        return await self._backend.create_session(session, history)
+
+    def watch(
+        self, session_id: str | None = None, *, from_seq: int = 0, timeout: float | None = None
+    ) -> AsyncWatch:
+        """Return an async iterator of a session's events as they are appended.
+
+        As :meth:`agentstore.Store.watch`: with a session id, the stored events with
+        ``seq >= from_seq`` come first, then new ones; with None, the events of every
+        session appended after the feed starts. The feed starts at the first
+        ``__anext__``, or at once with ``feed = await store.watch(...)``; an unknown
+        session raises then.
+
+        Raises:
+            InvalidArgumentError: a negative ``from_seq`` or ``timeout``.
+            SessionNotFoundError: (when the feed starts) no such session.
+        """
+        self._check_open()
+        start = arguments.watch_start(session_id, from_seq)
+        timeout = arguments.check_timeout(timeout)
+        if session_id is not None:
+            session_id = self._ids.check(session_id)
+        watch = AsyncWatch(self._backend, session_id, from_seq=start, timeout=timeout)
+        self._watches.add(watch)
+        return watch
+
+    async def aclose(self) -> None:
+        """Close the store: watchers end, calls under way finish, the backend is released.
+
+        Calling it again does nothing.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._states.clear()
+        for watch in list(self._watches):
+            watch.stop()
+        await self._backend.close()
+
+    async def close(self) -> None:
+        """The same as :meth:`aclose`, under the name :class:`agentstore.Store` gives it."""
+        await self.aclose()
+
+    # Internals
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError()

@@ -1,0 +1,204 @@
+"""The arguments of the store's operations, checked and turned into plans (pure, no I/O).
+
+:class:`agentstore.Store` and :class:`agentstore.aio.AsyncStore` are twins over this
+module: each checks its arguments here, then does only its own kind of I/O, so both give
+the same answers and raise the same errors for the same input.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from agentstore import timestamps
+from agentstore.errors import InvalidArgumentError, InvalidEventError
+from agentstore.events import Event, EventType, stored_event, type_name
+from agentstore.ids import new_session_id, validate_session_id
+from agentstore.sessions import Session, check_labels, check_name
+
+__all__ = [
+    "KnownIds",
+    "ReplayPlan",
+    "check_at_seq",
+    "check_count",
+    "check_timeout",
+    "check_types",
+    "fork_history",
+    "fork_record",
+    "new_session",
+    "page",
+    "replay_plan",
+    "watch_start",
+]
+
+_KNOWN_IDS_LIMIT = 65536
+
+
+class KnownIds:
+    """Session ids already found valid: the regex is a once-per-session cost."""
+
+    __slots__ = ("known",)
+
+    def __init__(self) -> None:
+        self.known: set[str] = set()  # read directly by the append hot paths
+
+    def check(self, session_id: str) -> str:
+        """Return ``session_id`` if valid, else raise InvalidSessionIdError."""
+        try:
+            if session_id in self.known:
+                return session_id
+        except TypeError:
+            pass
+        validate_session_id(session_id)
+        if len(self.known) >= _KNOWN_IDS_LIMIT:
+            self.known.clear()
+        self.known.add(session_id)
+        return session_id
+
+
+def check_count(value: Any, name: str) -> int:
+    """Return ``value`` if it is a non-negative int, else raise InvalidArgumentError."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise InvalidArgumentError(f"{name} must be a non-negative int, not {value!r}")
+
+
+def check_timeout(timeout: object) -> float | None:
+    """Return a watch's timeout in seconds (None: never), or raise InvalidArgumentError."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout >= 0:
+        # Longer than the platform's lock timeouts is as good as never.
+        return None if timeout > threading.TIMEOUT_MAX else float(timeout)
+    raise InvalidArgumentError(f"timeout must be None or >= 0 seconds, not {timeout!r}")
+
+
+def check_types(
+    types: Iterable[EventType | str] | EventType | str | None,
+) -> frozenset[str] | None:
+    """Return the type names to keep (None: all), or raise InvalidArgumentError."""
+    if types is None:
+        return None
+    if isinstance(types, str):
+        types = [types]
+    try:
+        return frozenset(type_name(name) for name in types)
+    except InvalidEventError as error:
+        raise InvalidArgumentError(f"types: {error.reason}") from None
+    except TypeError:
+        raise InvalidArgumentError(
+            f"types must be an iterable of type names, not {type(types).__name__}"
+        ) from None
+
+
+def new_session(id: str | None, name: str, labels: Mapping[str, str] | None) -> Session:
+    """The session ``create_session`` makes, its arguments checked."""
+    session_id = new_session_id() if id is None else validate_session_id(id)
+    return Session(id=session_id, name=check_name(name), labels=check_labels(labels))
+
+
+def page(
+    limit: int, offset: int, labels: Mapping[str, str] | None
+) -> tuple[int, int, Mapping[str, str] | None]:
+    """The checked ``limit``, ``offset`` and ``labels`` of ``list_sessions``."""
+    start = min(check_count(offset, "offset"), sys.maxsize)
+    size = min(check_count(limit, "limit"), sys.maxsize - start)  # any limit: all
+    return size, start, check_labels(labels) or None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPlan:
+    """What ``replay`` reads (``start`` to ``end``) and how it filters what it read."""
+
+    start: int
+    end: int | None
+    types: frozenset[str] | None
+    since: datetime | None
+    until: datetime | None
+
+    @property
+    def empty(self) -> bool:
+        """Whether the seq range holds nothing (the session must still exist)."""
+        return self.end is not None and self.end < self.start
+
+    def keep(self, events: list[Event]) -> list[Event]:
+        """The events read that pass the type and time filters."""
+        if self.types is not None:
+            wanted = self.types
+            events = [event for event in events if event._type in wanted]
+        if self.since is not None or self.until is not None:
+            events = _between(events, self.since, self.until)
+        return events
+
+
+def replay_plan(
+    types: Iterable[EventType | str] | EventType | str | None,
+    since: datetime | None,
+    until: datetime | None,
+    from_seq: int | None,
+    to_seq: int | None,
+) -> ReplayPlan:
+    """Check the filters of ``replay``."""
+    wanted = check_types(types)  # the checks run in the order of the arguments
+    return ReplayPlan(
+        start=1 if from_seq is None else max(check_count(from_seq, "from_seq"), 1),
+        end=None if to_seq is None else check_count(to_seq, "to_seq"),
+        types=wanted,
+        since=None if since is None else timestamps.check(since, name="since"),
+        until=None if until is None else timestamps.check(until, name="until"),
+    )
+
+
+def check_at_seq(session_id: str, at_seq: object, last: int) -> int:
+    """Return ``at_seq`` if it is a seq of the session (0..last), else raise."""
+    target = check_count(at_seq, "at_seq")
+    if target > last:
+        raise InvalidArgumentError(
+            f"at_seq {target} is past the last event of session {session_id!r} ({last})"
+        )
+    return target
+
+
+def fork_record(
+    parent: Session, at: int, name: str, labels: Mapping[str, str] | None, id: str | None
+) -> Session:
+    """The session a fork of ``parent`` at seq ``at`` creates (``at`` already checked)."""
+    fork_id = new_session_id() if id is None else validate_session_id(id)
+    return Session(
+        id=fork_id,
+        name=check_name(name) or parent.name,
+        labels={**parent.labels, **check_labels(labels)},
+        parent_id=parent.id,
+        forked_at_seq=at,
+    )
+
+
+def fork_history(fork_id: str, events: Sequence[Event]) -> list[Event]:
+    """The parent's events as the fork's own: the same ids, seqs, times and payloads."""
+    return [
+        stored_event(e.id, fork_id, e.seq, e.type, e.payload, e.timestamp, e.metadata)
+        for e in events
+    ]
+
+
+def watch_start(session_id: str | None, from_seq: object) -> int:
+    """The first seq a watch yields (0 for a watch of all sessions)."""
+    start = check_count(from_seq, "from_seq")
+    if session_id is None:
+        if start:
+            raise InvalidArgumentError("from_seq needs a session id")
+        return 0
+    return max(start, 1)
+
+
+def _between(events: list[Event], low: datetime | None, high: datetime | None) -> list[Event]:
+    """Keep the events stamped within ``[low, high]`` (either end may be open)."""
+    if low is None:
+        return [event for event in events if event._timestamp <= high]  # type: ignore[operator]
+    if high is None:
+        return [event for event in events if event._timestamp >= low]
+    return [event for event in events if low <= event._timestamp <= high]
