@@ -5,58 +5,36 @@ store keeps the latest state of each session it has read and folds only the even
 appended since. Snapshots are saved while folding, at multiples of the interval, so
 appends never pay for them.
 
-The folds are written once, as flows: generators that yield the backend calls they need
-(:data:`Call`) and receive their results. :func:`run` drives a flow on a
-:class:`~agentstore.backends.base.Backend`; the async store drives the same flows with
-``await`` on its async backend.
+Every decision (where a fold starts, which snapshot is usable, when one is due, what is
+cached) is a pure method here. :meth:`Materializer.latest` and :meth:`Materializer.at`
+are the sync flows: two or three backend calls around those decisions, made directly,
+since a generator-driven flow doubled the cost of an uncached ``get_state``. The async
+store has the same two flows with ``await`` (:mod:`agentstore.aio.store`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Generator
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from agentstore.backends.base import Backend
+from agentstore.events import Event
 from agentstore.state import Reducer, Snapshot, State, fold, reducer_name, snapshot_due
 
-__all__ = ["Call", "Flow", "Materializer", "run"]
+__all__ = ["Materializer", "Start", "snapshot_failed"]
 
 log = logging.getLogger("agentstore")
 
 _CACHE_LIMIT = 4096  # sessions whose latest state is kept; the oldest entry goes first
-_Result = TypeVar("_Result")
 
 
-# A backend method a flow needs called, with its arguments: a plain tuple, which costs
-# a fraction of a NamedTuple's construction on the path of every uncached get_state.
-Call = tuple[str, tuple[Any, ...], dict[str, Any]]
-Flow = Generator[Call, Any, _Result]
+class Start(NamedTuple):
+    """Where a fold starts: a state, and the version of the newest saved snapshot (0: none)."""
 
-
-def run(flow: Flow[_Result], backend: Backend) -> _Result:
-    """Drive ``flow`` on ``backend``: make each call it yields, send back the outcome."""
-    result: Any = None
-    error: Exception | None = None
-    while True:
-        try:
-            method, args, kwargs = flow.send(result) if error is None else flow.throw(error)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        try:
-            result, error = getattr(backend, method)(*args, **kwargs), None
-        except Exception as failure:  # noqa: BLE001 - the flow handles it or re-raises it
-            result, error = None, failure
-
-
-def _read(session_id: str, from_seq: int, to_seq: int) -> Call:
-    return "read", (session_id,), {"from_seq": from_seq, "to_seq": to_seq}
-
-
-class _Latest(NamedTuple):
     state: State
-    snapshot_version: int  # of the newest snapshot known to be saved (0: none)
+    snapshot_version: int
 
 
 class Materializer:
@@ -67,9 +45,44 @@ class Materializer:
         self._reducer_name = reducer_name(reducer)
         # A reducer without a name of its own (a lambda, a closure, a partial) shares its
         # name with others: it neither reads nor writes snapshots, so none are mixed.
+        self.reads_snapshots = self._reducer_name is not None
         self._snapshot_interval = snapshot_interval if self._reducer_name else 0
-        self._latest: dict[str, _Latest] = {}
+        self._latest: dict[str, Start] = {}
         self._keeping = threading.Lock()  # cache writes only; reads take no lock
+
+    # The sync flows
+
+    def latest(self, backend: Backend, session_id: str, last: int) -> State:
+        """The state after event ``last``, the session's last seq; it is cached."""
+        start = self._latest.get(session_id)
+        if start is not None and start.state.version >= last:
+            return start.state
+        if start is None:
+            snapshot = backend.read_snapshot(session_id) if self.reads_snapshots else None
+            start = self.start(session_id, snapshot, last, last)
+        events = backend.read(session_id, from_seq=start.state.version + 1, to_seq=last)
+        state, due = self.fold(start, events, last)
+        version = start.snapshot_version
+        if due is not None:
+            try:
+                backend.write_snapshot(due)
+                version = due.version
+            except OSError as error:
+                snapshot_failed(due, error)
+        return self.keep(session_id, state, version)
+
+    def at(self, backend: Backend, session_id: str, target: int, last: int) -> State:
+        """The state after event ``target`` (``<= last``); nothing is cached or saved."""
+        cached = self._latest.get(session_id)  # cached_before(), inline on this path
+        if cached is not None and cached.state.version <= target:
+            base = cached.state
+        else:
+            snapshot = backend.read_snapshot(session_id) if self.reads_snapshots else None
+            base = self.start(session_id, snapshot, target, last).state
+        events = backend.read(session_id, from_seq=base.version + 1, to_seq=target)
+        return fold(self._reducer, base, events)
+
+    # The decisions, shared with the async flows
 
     def cached(self, session_id: str, last: int) -> State | None:
         """Return the cached state if it is after event ``last``, else None."""
@@ -78,80 +91,69 @@ class Materializer:
             return cached.state
         return None
 
-    def latest(self, session_id: str, last: int) -> Flow[State]:
-        """The state after event ``last``, the session's last seq; it is cached."""
-        cached = self._latest.get(session_id)
-        if cached is not None and cached.state.version >= last:
-            return cached.state
-        if cached is None:
-            base, snapshot_version = yield from self._from_snapshot(session_id, last, last)
-        else:
-            base, snapshot_version = cached
-        events = yield _read(session_id, base.version + 1, last)
-        boundary = snapshot_due(
-            self._snapshot_interval,
-            snapshot_version=snapshot_version,
-            base=base.version,
-            target=last,
-        )
-        if boundary is not None:
-            split = boundary - base.version
-            base = fold(self._reducer, base, events[:split])
-            events = events[split:]
-            tag = self._reducer_name or ""  # set: snapshots are off without a name
-            if (yield from self._save(Snapshot(session_id, boundary, base, reducer=tag))):
-                snapshot_version = boundary
-        state = fold(self._reducer, base, events)
-        self._keep(session_id, _Latest(state, snapshot_version))
-        return state
+    def cached_start(self, session_id: str) -> Start | None:
+        """The cached latest state to fold on from, if any."""
+        return self._latest.get(session_id)
 
-    def at(self, session_id: str, target: int, last: int) -> Flow[State]:
-        """The state after event ``target`` (``<= last``); nothing is cached or saved."""
+    def cached_before(self, session_id: str, target: int) -> State | None:
+        """The cached state if it is not past ``target``: a fold towards it may start there."""
         cached = self._latest.get(session_id)
         if cached is not None and cached.state.version <= target:
-            base = cached.state
-        else:
-            base, _ = yield from self._from_snapshot(session_id, target, last)
-        events = yield _read(session_id, base.version + 1, target)
-        return fold(self._reducer, base, events)
+            return cached.state
+        return None
 
-    def clear(self) -> None:
-        """Forget every cached state."""
-        self._latest.clear()
-
-    def _keep(self, session_id: str, latest: _Latest) -> None:
-        with self._keeping:
-            current = self._latest.get(session_id)
-            if current is not None and current.state.version >= latest.state.version:
-                return  # another thread got further meanwhile
-            if current is None and len(self._latest) >= _CACHE_LIMIT:
-                del self._latest[next(iter(self._latest))]
-            self._latest[session_id] = latest
-
-    def _from_snapshot(self, session_id: str, target: int, last: int) -> Flow[tuple[State, int]]:
-        """Where to start folding towards ``target``, and the saved snapshot's version."""
-        if self._reducer_name is None:
-            return State(session_id), 0
-        snapshot: Snapshot | None = yield "read_snapshot", (session_id,), {}
+    def start(self, session_id: str, snapshot: Snapshot | None, target: int, last: int) -> Start:
+        """Where to fold from towards ``target``, given the session's saved snapshot."""
         if snapshot is None:
-            return State(session_id), 0
+            return Start(State(session_id), 0)
         if (
             snapshot.session_id != session_id
             or snapshot.state.version != snapshot.version
             or snapshot.version > last
         ):
             log.warning("ignoring an unusable snapshot of session %r", session_id)
-            return State(session_id), 0
+            return Start(State(session_id), 0)
         if snapshot.reducer != self._reducer_name:
-            return State(session_id), 0  # another reducer's: never mix its state into ours
+            return Start(State(session_id), 0)  # another reducer's: never mix its state in
         if snapshot.version > target:
-            return State(session_id), snapshot.version
-        return snapshot.state, snapshot.version
+            return Start(State(session_id), snapshot.version)
+        return Start(snapshot.state, snapshot.version)
 
-    def _save(self, snapshot: Snapshot) -> Flow[bool]:
-        try:
-            yield "write_snapshot", (snapshot,), {}
-        except OSError as error:  # a snapshot only saves time; the log is the truth
-            log.warning("could not save a snapshot of %r: %s", snapshot.session_id, error)
-            return False
-        return True
+    def fold(
+        self, start: Start, events: Sequence[Event], last: int
+    ) -> tuple[State, Snapshot | None]:
+        """Fold ``events`` onto ``start``; also return the snapshot due on the way, if any."""
+        base = start.state
+        boundary = snapshot_due(
+            self._snapshot_interval,
+            snapshot_version=start.snapshot_version,
+            base=base.version,
+            target=last,
+        )
+        if boundary is None:
+            return fold(self._reducer, base, events), None
+        split = boundary - base.version
+        at_boundary = fold(self._reducer, base, events[:split])
+        tag = self._reducer_name or ""  # set: snapshots are off without a name
+        snapshot = Snapshot(base.session_id, boundary, at_boundary, reducer=tag)
+        return fold(self._reducer, at_boundary, events[split:]), snapshot
+
+    def keep(self, session_id: str, state: State, snapshot_version: int) -> State:
+        """Cache ``state`` as the session's latest (unless a newer one is) and return it."""
+        with self._keeping:
+            current = self._latest.get(session_id)
+            if current is not None and current.state.version >= state.version:
+                return state  # another thread got further meanwhile
+            if current is None and len(self._latest) >= _CACHE_LIMIT:
+                del self._latest[next(iter(self._latest))]
+            self._latest[session_id] = Start(state, snapshot_version)
+        return state
+
+    def clear(self) -> None:
+        """Forget every cached state."""
+        self._latest.clear()
+
+
+def snapshot_failed(snapshot: Snapshot, error: OSError) -> None:
+    """Log a snapshot that could not be saved: it only saves time; the log is the truth."""
+    log.warning("could not save a snapshot of %r: %s", snapshot.session_id, error)

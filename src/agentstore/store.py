@@ -18,7 +18,7 @@ from agentstore.backends.base import Backend
 from agentstore.errors import InvalidArgumentError, StoreClosedError
 from agentstore.events import UNSET_TIME, Event, EventType
 from agentstore.feeds import Watch
-from agentstore.materializer import Materializer, run
+from agentstore.materializer import Materializer
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES, copy_payload
 from agentstore.sessions import Session
 from agentstore.state import Reducer, State, default_reducer
@@ -249,6 +249,8 @@ class Store:
         """
         self._check_open()
         session_id = self._check_id(session_id)
+        if types is None and since is None and until is None and from_seq is to_seq is None:
+            return self._backend.read(session_id, from_seq=1)  # the whole log: nothing to plan
         plan = arguments.replay_plan(types, since, until, from_seq, to_seq)
         if plan.empty:
             self._backend.last_seq(session_id)  # an unknown session is still an error
@@ -269,14 +271,9 @@ class Store:
         session_id = self._check_id(session_id)
         last = self._backend.last_seq(session_id)
         if at_seq is None:
-            state = self._states.cached(session_id, last)  # the common case: no flow to run
-            return (
-                state
-                if state is not None
-                else run(self._states.latest(session_id, last), self._backend)
-            )
+            return self._states.latest(self._backend, session_id, last)
         target = arguments.check_at_seq(session_id, at_seq, last)
-        return run(self._states.at(session_id, target, last), self._backend)
+        return self._states.at(self._backend, session_id, target, last)
 
     # Forks and live feeds
 
@@ -346,6 +343,11 @@ class Store:
             raise StoreClosedError()
 
     def _check_id(self, session_id: str) -> str:
+        try:  # the common case inline: an id already checked
+            if session_id in self._known_ids:
+                return session_id
+        except TypeError:
+            pass
         return self._ids.check(session_id)
 
     def _watch(self, session_id: str | None, *, from_seq: int, timeout: float | None) -> Watch:

@@ -26,7 +26,6 @@ from agentstore.backends.base import Backend, Subscription
 from agentstore.backends.memory import MemoryBackend
 from agentstore.errors import StoreClosedError
 from agentstore.events import Event
-from agentstore.materializer import Flow
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
 
@@ -36,7 +35,6 @@ __all__ = [
     "Inbox",
     "InlineBackend",
     "ThreadedBackend",
-    "run",
 ]
 
 _Result = TypeVar("_Result")
@@ -117,21 +115,6 @@ class AsyncBackend(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Wait for the calls under way, then release everything; safe to call twice."""
-
-
-async def run(flow: Flow[_Result], backend: AsyncBackend) -> _Result:
-    """Drive a flow (see :func:`agentstore.materializer.run`) with ``await``."""
-    result: Any = None
-    error: Exception | None = None
-    while True:
-        try:
-            method, args, kwargs = flow.send(result) if error is None else flow.throw(error)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        try:
-            result, error = await getattr(backend, method)(*args, **kwargs), None
-        except Exception as failure:  # noqa: BLE001 - the flow handles it or re-raises it
-            result, error = None, failure
 
 
 class Inbox:

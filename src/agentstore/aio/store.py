@@ -13,15 +13,15 @@ from datetime import datetime
 from types import TracebackType
 
 from agentstore import arguments, sequencing
-from agentstore.aio.backends import AsyncBackend, run
+from agentstore.aio.backends import AsyncBackend
 from agentstore.aio.feeds import AsyncWatch
 from agentstore.arguments import check_count
 from agentstore.errors import InvalidArgumentError, StoreClosedError
 from agentstore.events import Event, EventType
-from agentstore.materializer import Materializer
+from agentstore.materializer import Materializer, snapshot_failed
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from agentstore.sessions import Session
-from agentstore.state import Reducer, State, default_reducer
+from agentstore.state import Reducer, State, default_reducer, fold
 
 __all__ = ["AsyncStore"]
 
@@ -243,12 +243,40 @@ class AsyncStore:
         session_id = self._ids.check(session_id)
         last = await self._backend.last_seq(session_id)
         if at_seq is None:
-            state = self._states.cached(session_id, last)  # the common case: no flow to run
-            if state is not None:
-                return state
-            return await run(self._states.latest(session_id, last), self._backend)
+            state = self._states.cached(session_id, last)  # the common case: no await
+            return state if state is not None else await self._latest(session_id, last)
         target = arguments.check_at_seq(session_id, at_seq, last)
-        return await run(self._states.at(session_id, target, last), self._backend)
+        return await self._state_at(session_id, target, last)
+
+    async def _latest(self, session_id: str, last: int) -> State:
+        # The async twin of Materializer.latest: the same decisions, awaited calls.
+        states = self._states
+        start = states.cached_start(session_id)
+        if start is None:
+            reads = states.reads_snapshots
+            snapshot = await self._backend.read_snapshot(session_id) if reads else None
+            start = states.start(session_id, snapshot, last, last)
+        events = await self._backend.read(session_id, from_seq=start.state.version + 1, to_seq=last)
+        state, due = states.fold(start, events, last)
+        version = start.snapshot_version
+        if due is not None:
+            try:
+                await self._backend.write_snapshot(due)
+                version = due.version
+            except OSError as error:
+                snapshot_failed(due, error)
+        return states.keep(session_id, state, version)
+
+    async def _state_at(self, session_id: str, target: int, last: int) -> State:
+        # The async twin of Materializer.at.
+        states = self._states
+        base = states.cached_before(session_id, target)
+        if base is None:
+            reads = states.reads_snapshots
+            snapshot = await self._backend.read_snapshot(session_id) if reads else None
+            base = states.start(session_id, snapshot, target, last).state
+        events = await self._backend.read(session_id, from_seq=base.version + 1, to_seq=target)
+        return fold(self._reducer, base, events)
 
     # Forks and live feeds
 
