@@ -19,12 +19,11 @@ import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from agentstore.aio.workers import AppendLane, Workers
 from agentstore.backends.base import Backend, Subscription
 from agentstore.backends.memory import MemoryBackend
-from agentstore.errors import StoreClosedError
 from agentstore.events import Event
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
@@ -299,15 +298,23 @@ class ThreadedBackend(_OverSync):
 
     def __init__(self, backend: Backend, *, workers: int = _WORKERS) -> None:
         super().__init__(backend)
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="agentstore-io")
+        self._workers = Workers(asyncio.get_running_loop(), workers, name="agentstore-io")
+        self._lane = AppendLane(backend, self._workers) if backend.commits_many else None
+
+    async def append(
+        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
+    ) -> list[Event]:
+        if self._lane is None:
+            return await super().append(session_id, events, expected_seq=expected_seq)
+        return await self._lane.append(session_id, events, expected_seq)
+
+    async def append_one(self, session_id: str, event: Event, *, expected_seq: int | None) -> Event:
+        if self._lane is None:
+            return await super().append_one(session_id, event, expected_seq=expected_seq)
+        return (await self._lane.append(session_id, (event,), expected_seq))[0]
 
     async def _call(self, method: Callable[..., _Result], *args: Any, **kwargs: Any) -> _Result:
-        loop = asyncio.get_running_loop()
-        try:
-            done = loop.run_in_executor(self._pool, functools.partial(method, *args, **kwargs))
-        except RuntimeError:  # the pool was shut down: the store is closing
-            raise StoreClosedError() from None
-        return await done
+        return await self._workers.call(functools.partial(method, *args, **kwargs))
 
     async def subscribe(self, session_id: str | None) -> AsyncSubscription:
         return _PumpedFeed(await self._call(self.backend.subscribe, session_id))
@@ -318,5 +325,5 @@ class ThreadedBackend(_OverSync):
         await asyncio.to_thread(self._shut_down)
 
     def _shut_down(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._workers.close()
         self.backend.close()

@@ -22,9 +22,12 @@ from agentstore.sessions import Session
 from agentstore.state import Snapshot
 from agentstore.verifying import Problem
 
-__all__ = ["Backend", "Subscription", "matches_labels", "translating"]
+__all__ = ["AppendRequest", "Backend", "Subscription", "matches_labels", "translating"]
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+
+#: One append of :meth:`Backend.append_many`: the session, its events, its expected seq.
+AppendRequest = tuple[str, Sequence[Event], int | None]
 
 
 class Subscription(ABC):
@@ -88,6 +91,24 @@ class Backend(ABC):
     def append_one(self, session_id: str, event: Event, *, expected_seq: int | None) -> Event:
         """Append one prepared event (see :meth:`append`); override it for a faster path."""
         return self.append(session_id, (event,), expected_seq=expected_seq)[0]
+
+    #: Whether :meth:`append_many` commits several appends together (cheaper than one
+    #: by one); the async store then hands it the appends of concurrent tasks at once.
+    commits_many = False
+
+    def append_many(self, requests: Sequence[AppendRequest]) -> list[list[Event] | AgentStoreError]:
+        """Make several appends, each all or none; return each one's events or its error.
+
+        An error of one request (an unknown session, a stale ``expected_seq``) is
+        returned in its place and the others go ahead. The default makes them one by one.
+        """
+        outcomes: list[list[Event] | AgentStoreError] = []
+        for session_id, events, expected_seq in requests:
+            try:
+                outcomes.append(self.append(session_id, events, expected_seq=expected_seq))
+            except AgentStoreError as error:
+                outcomes.append(error)
+        return outcomes
 
     @abstractmethod
     def import_events(self, session_id: str, events: Sequence[Event]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from orjson import loads
 
 from agentstore import sequencing
-from agentstore.backends.base import Backend, Subscription, translating
+from agentstore.backends.base import AppendRequest, Backend, Subscription, translating
 from agentstore.backends.polling import Poller
 from agentstore.backends.rows import (
     event_from_row,
@@ -33,6 +33,7 @@ from agentstore.backends.rows import (
     to_micros,
 )
 from agentstore.errors import (
+    AgentStoreError,
     InvalidArgumentError,
     SessionExistsError,
     SessionNotFoundError,
@@ -180,17 +181,49 @@ class SqliteBackend(Backend):
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
     ) -> list[Event]:
         with self._transaction() as db:
-            last_seq, last_time = self._last(db, session_id)
-            found = self._by_ids(db, session_id, [event.id for event in events])
-            known, fresh = sequencing.resolve(events, found.get)
-            if fresh:
-                sequencing.check_expected_seq(session_id, expected_seq, last_seq)
-                moment = sequencing.commit_time(last_time)
-                sequencing.stamp(session_id, fresh, last_seq=last_seq, moment=moment)
-                self._insert(db, fresh)
+            known, fresh = self._append_in(db, session_id, events, expected_seq)
         if fresh:
             self._poller.notify()
         return sequencing.merge(known, fresh)
+
+    commits_many = True
+
+    @_translated
+    def append_many(self, requests: Sequence[AppendRequest]) -> list[list[Event] | AgentStoreError]:
+        # One transaction, so one fsync of the WAL, for all; a savepoint per append keeps
+        # each all or none when another fails.
+        outcomes: list[list[Event] | AgentStoreError] = []
+        with self._transaction() as db:
+            for session_id, events, expected_seq in requests:
+                db.execute("SAVEPOINT one_append")
+                try:
+                    known, fresh = self._append_in(db, session_id, events, expected_seq)
+                except AgentStoreError as error:
+                    db.execute("ROLLBACK TO one_append")
+                    outcomes.append(error)
+                else:
+                    outcomes.append(sequencing.merge(known, fresh))
+                db.execute("RELEASE one_append")
+        self._poller.notify()
+        return outcomes
+
+    def _append_in(
+        self,
+        db: sqlite3.Connection,
+        session_id: str,
+        events: Sequence[Event],
+        expected_seq: int | None,
+    ) -> tuple[list[Event | None], list[Event]]:
+        """Append within the open transaction ``db``; return the events known and new."""
+        last_seq, last_time = self._last(db, session_id)
+        found = self._by_ids(db, session_id, [event.id for event in events])
+        known, fresh = sequencing.resolve(events, found.get)
+        if fresh:
+            sequencing.check_expected_seq(session_id, expected_seq, last_seq)
+            moment = sequencing.commit_time(last_time)
+            sequencing.stamp(session_id, fresh, last_seq=last_seq, moment=moment)
+            self._insert(db, fresh)
+        return known, fresh
 
     @_translated
     def import_events(self, session_id: str, events: Sequence[Event]) -> None:
