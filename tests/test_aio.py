@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import agentstore.aio
-from agentstore import Event, Store, new_event
+from agentstore import ConcurrencyError, Event, SessionNotFoundError, Store, new_event
 from agentstore.aio import AsyncStore
 from agentstore.aio.backends import InlineBackend
 from agentstore.testing import StoreConformance, StoreFactory
@@ -114,6 +114,38 @@ def test_two_hundred_tasks_appending_to_one_session_get_gapless_seqs(
             events = await store.get_events(session.id)
             assert [e.seq for e in events] == list(range(1, 201))
             assert sorted(e.payload["task"] for e in events) == list(range(200))
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_appends_fail_alone(durable: tuple[str, dict[str, Any]]) -> None:
+    """Appends gathered into one commit: a bad one fails, the others are stored."""
+    target, options = durable
+
+    async def scenario() -> None:
+        async with agentstore.aio.open(target, **options) as store:
+            ids = [(await store.create_session()).id for _ in range(4)]
+            await store.append(ids[0], new_event("first", {}))
+
+            async def write(session_id: str, expected: int | None) -> Event:
+                event = new_event("step", {"to": session_id})
+                return await store.append(session_id, event, expected_seq=expected)
+
+            outcomes = await asyncio.gather(
+                *(write(session_id, None) for session_id in ids),
+                write("no-such-session", None),
+                write(ids[1], 7),  # stale
+                *(write(session_id, None) for session_id in ids),
+                return_exceptions=True,
+            )
+            assert isinstance(outcomes[4], SessionNotFoundError)
+            assert isinstance(outcomes[5], ConcurrencyError)
+            stored = [o for o in outcomes if isinstance(o, Event)]
+            assert len(stored) == 8
+            for session_id in ids:
+                events = await store.get_events(session_id)
+                assert [e.seq for e in events] == list(range(1, len(events) + 1))
+                assert sum(e.payload.get("to") == session_id for e in events) == 2
 
     asyncio.run(scenario())
 

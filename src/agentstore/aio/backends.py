@@ -21,8 +21,9 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from agentstore.aio.workers import AppendLane, Workers
-from agentstore.backends.base import Backend, Subscription
+from agentstore.aio.lane import AppendLane, Outcomes
+from agentstore.aio.workers import Workers
+from agentstore.backends.base import AppendRequest, Backend, Subscription
 from agentstore.backends.memory import MemoryBackend
 from agentstore.events import Event
 from agentstore.sessions import Session
@@ -299,7 +300,7 @@ class ThreadedBackend(_OverSync):
     def __init__(self, backend: Backend, *, workers: int = _WORKERS) -> None:
         super().__init__(backend)
         self._workers = Workers(asyncio.get_running_loop(), workers, name="agentstore-io")
-        self._lane = AppendLane(backend, self._workers) if backend.commits_many else None
+        self._lane = AppendLane(self._commit) if backend.commits_many else None
 
     async def append(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
@@ -315,6 +316,9 @@ class ThreadedBackend(_OverSync):
 
     async def _call(self, method: Callable[..., _Result], *args: Any, **kwargs: Any) -> _Result:
         return await self._workers.call(functools.partial(method, *args, **kwargs))
+
+    def _commit(self, requests: list[AppendRequest]) -> asyncio.Future[Outcomes]:
+        return self._workers.call(functools.partial(self.backend.append_many, requests))
 
     async def subscribe(self, session_id: str | None) -> AsyncSubscription:
         return _PumpedFeed(await self._call(self.backend.subscribe, session_id))

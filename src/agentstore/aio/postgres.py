@@ -6,10 +6,11 @@ migrations and statements (:mod:`agentstore.backends.postgres_sql`) with the sam
 :class:`psycopg_pool.AsyncConnectionPool`; watches are woken by ``LISTEN/NOTIFY`` on an
 async connection. Sync and async stores may share a schema, in one process or many.
 
-An append is one statement (``append_events``), run in a task of its own that the
-caller awaits through :func:`asyncio.shield`: a caller cancelled meanwhile leaves the
-statement to finish and its connection to go back to the pool clean, so the events are
-stored once, whole, or not at all.
+An append is one statement (``append_events``). The appends of concurrent tasks that
+arrive while others are being written go together in one transaction, pipelined in one
+round trip (:class:`~agentstore.aio.lane.AppendLane`), in a task of their own: a caller
+cancelled meanwhile leaves the statements to finish and the connection to go back to the
+pool clean, so each append's events are stored once, whole, or not at all.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from agentstore import sequencing
 from agentstore.aio.backends import AsyncBackend, AsyncSubscription
+from agentstore.aio.lane import AppendLane, Outcomes
 from agentstore.aio.postgres_notify import AsyncListener, AsyncPoller
-from agentstore.backends.base import translating
+from agentstore.backends.base import AppendRequest, translating
 from agentstore.backends.postgres_notify import Notices
 from agentstore.backends.postgres_rows import (
     append_error,
@@ -66,6 +68,7 @@ from agentstore.backends.postgres_sql import (
 )
 from agentstore.backends.rows import json_text, session_from_row, snapshot_from_row
 from agentstore.errors import (
+    AgentStoreError,
     SessionExistsError,
     SessionNotFoundError,
     StorageError,
@@ -105,6 +108,7 @@ class AsyncPostgresBackend(AsyncBackend):
         self._poller = AsyncPoller(poll_interval)
         self._listener = AsyncListener(url, self._channel, self._notices, self._poller)
         self._writes: set[asyncio.Task[Any]] = set()
+        self._lane = AppendLane(self._commit)
         self._closed = False
 
     @classmethod
@@ -175,12 +179,65 @@ class AsyncPostgresBackend(AsyncBackend):
     ) -> list[Event]:
         if self._closed:
             raise StoreClosedError()
-        write = asyncio.get_running_loop().create_task(
-            self._append(session_id, events, expected_seq)
-        )
+        return await self._lane.append(session_id, events, expected_seq)
+
+    def _commit(self, requests: list[AppendRequest]) -> asyncio.Future[Outcomes]:
+        # A task of its own, which the callers' cancellation never reaches: its statements
+        # finish and its connection goes back to the pool clean.
+        if self._closed:
+            raise StoreClosedError()
+        write = asyncio.get_running_loop().create_task(self._append_many(requests))
         self._writes.add(write)
         write.add_done_callback(_finished_write(self._writes))
-        return await asyncio.shield(write)
+        return write
+
+    async def _append_many(self, requests: list[AppendRequest]) -> Outcomes:
+        # Appends with an expected seq often fail by design (a racing writer won): they go
+        # alone, so a failure never costs the others their shared transaction.
+        together = [index for index, request in enumerate(requests) if request[2] is None]
+        outcomes: dict[int, list[Event] | AgentStoreError] = {}
+        if len(together) > 1:
+            try:
+                batch = await self._append_together([requests[index] for index in together])
+                outcomes.update(zip(together, batch, strict=True))
+            except (psycopg.Error, AgentStoreError):
+                pass  # one failed (an unknown session), and with it the transaction
+        for index, request in enumerate(requests):
+            if index not in outcomes:
+                outcomes[index] = await self._append_alone(*request)
+        return [outcomes[index] for index in range(len(requests))]
+
+    async def _append_together(self, requests: list[AppendRequest]) -> Outcomes:
+        # One transaction (one flush of the server's log) and one round trip for all. The
+        # sessions are locked in the order of their ids, as every batch locks them, so two
+        # batches never wait for each other in a circle.
+        order = sorted(range(len(requests)), key=lambda index: requests[index][0])
+        outcomes: Outcomes = [[] for _ in requests]
+        async with self._pool.connection() as db:
+            async with db.pipeline():
+                cursors = [
+                    await db.execute(
+                        self._sql(APPEND),
+                        append_values(*requests[index], self._channel),
+                        prepare=False,  # a statement prepared in a failed pipeline is lost
+                    )
+                    for index in order
+                ]
+            for index, cursor in zip(order, cursors, strict=True):
+                session_id, events, _ = requests[index]
+                rows = await cursor.fetchall()
+                known = [event.id for event, row in zip(events, rows, strict=True) if row[3]]
+                found = await self._by_ids(db, session_id, known) if known else {}
+                outcomes[index] = appended(session_id, events, rows, found)
+        return outcomes
+
+    async def _append_alone(
+        self, session_id: str, events: Sequence[Event], expected_seq: int | None
+    ) -> list[Event] | AgentStoreError:
+        try:
+            return await self._append(session_id, events, expected_seq)
+        except AgentStoreError as error:
+            return error
 
     @_translated
     async def _append(

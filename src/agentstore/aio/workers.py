@@ -12,17 +12,14 @@ settles every future finished meanwhile. Under load, one wake-up serves several 
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
-from agentstore.backends.base import AppendRequest, Backend
-from agentstore.errors import AgentStoreError, StoreClosedError
-from agentstore.events import Event
+from agentstore.errors import StoreClosedError
 
-__all__ = ["AppendLane", "Workers"]
+__all__ = ["Workers"]
 
 _Result = TypeVar("_Result")
 _Job = tuple[Callable[[], Any], "asyncio.Future[Any]"]
@@ -112,62 +109,3 @@ class Workers:
                 future.set_result(value)
             else:
                 future.set_exception(value)
-
-
-class AppendLane:
-    """Appends of concurrent tasks gathered while the previous ones commit, made in one call.
-
-    For backends that commit several appends together (:attr:`Backend.commits_many`): the
-    appends that arrive while a batch is being written wait for it, then go as the next
-    batch, so the batch grows with the load, as a group commit's does. Each append stays
-    all or none, and fails alone (see :meth:`Backend.append_many`).
-    """
-
-    def __init__(self, backend: Backend, workers: Workers) -> None:
-        self._backend = backend
-        self._workers = workers
-        self._pending: list[tuple[AppendRequest, asyncio.Future[list[Event]]]] = []
-        self._writing = False
-
-    def append(
-        self, session_id: str, events: Sequence[Event], expected_seq: int | None
-    ) -> asyncio.Future[list[Event]]:
-        """Queue an append; the future gives its events as stored, or its error."""
-        future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
-        if not self._pending and not self._writing:
-            asyncio.get_running_loop().call_soon(self._flush)  # after the tasks ready now
-        self._pending.append(((session_id, events, expected_seq), future))
-        return future
-
-    def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
-        self._writing = True
-        requests = [request for request, _ in batch]
-        try:
-            done = self._workers.call(functools.partial(self._backend.append_many, requests))
-        except StoreClosedError as error:
-            self._settle(batch, None, error)
-            return
-        done.add_done_callback(lambda _: self._settle(batch, done, None))
-
-    def _settle(
-        self,
-        batch: list[tuple[AppendRequest, asyncio.Future[list[Event]]]],
-        done: asyncio.Future[list[list[Event] | AgentStoreError]] | None,
-        failure: BaseException | None,
-    ) -> None:
-        self._writing = False
-        if done is not None and failure is None:
-            failure = done.exception()
-        outcomes = done.result() if done is not None and failure is None else []
-        for index, (_, future) in enumerate(batch):
-            if future.cancelled():
-                continue  # its append was made (or not) all the same
-            outcome = failure if failure is not None else outcomes[index]
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
-        self._flush()
