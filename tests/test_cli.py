@@ -551,3 +551,8 @@ def test_copy_shows_a_progress_bar_on_a_terminal(seed: str, tmp_path: Path) -> N
     assert "Copying" in shown
     assert "3/3" in shown
     assert "Copied 3 sessions (3 new) and 260 events" in shown
+
+
+def test_an_unreachable_database_is_reported_at_once() -> None:
+    done = run("--store", "postgresql://postgres@127.0.0.1:1/none", "sessions", check=1)
+    assert done.stderr.startswith("Error: PostgreSQL: connection failed")

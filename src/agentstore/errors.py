@@ -91,6 +91,11 @@ class StorageError(AgentStoreError, OSError):
     ``__cause__``.
     """
 
+    def __str__(self) -> str:
+        if self.errno or self.strerror is None:
+            return super().__str__()
+        return self.strerror  # a driver's failure has no errno: no "[Errno 0]" before it
+
 
 class StoreClosedError(AgentStoreError):
     """The store was closed; open a new one to keep working."""

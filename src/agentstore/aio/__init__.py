@@ -33,7 +33,12 @@ from typing import Any
 from agentstore.aio.backends import AsyncBackend, InlineBackend, ThreadedBackend
 from agentstore.aio.feeds import AsyncWatch
 from agentstore.aio.store import AsyncStore
-from agentstore.backends import MemoryBackend, is_postgres_url, open_backend
+from agentstore.backends import (
+    MemoryBackend,
+    is_postgres_url,
+    open_backend,
+    postgres_url_options,
+)
 from agentstore.errors import InvalidArgumentError
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from agentstore.state import Reducer
@@ -117,7 +122,8 @@ async def _open_backend(target: str | os.PathLike[str], options: dict[str, Any])
                 f"PostgreSQL stores need the postgres extra: pip install 'agentstore[postgres]' "
                 f"({error})"
             ) from None
-        backend: AsyncBackend = await postgres.AsyncPostgresBackend.open(target, **options)
+        url, options = postgres_url_options(os.fspath(target), options)
+        backend: AsyncBackend = await postgres.AsyncPostgresBackend.open(url, **options)
         return backend
     workers = options.pop("workers", 16)
     if type(workers) is not int or workers < 1:

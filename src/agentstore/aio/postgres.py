@@ -46,6 +46,7 @@ from agentstore.backends.postgres_rows import (
 from agentstore.backends.postgres_sql import (
     ADVANCE_SESSION,
     APPEND,
+    CONNECT_TIMEOUT,
     CREATE_SCHEMA,
     CREATE_SESSION,
     CREATE_VERSION_TABLE,
@@ -130,6 +131,9 @@ class AsyncPostgresBackend(AsyncBackend):
         check_options(schema, partitions)
         backend = cls(url, schema, pool_size, poll_interval)
         try:
+            # One plain connection first: a wrong address fails at once (see the sync twin).
+            probe = await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT)
+            await probe.close()
             await backend._pool.open(wait=True)
             await backend._migrate(partitions)
             await backend._listener.start()

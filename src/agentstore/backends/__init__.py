@@ -19,6 +19,7 @@ __all__ = [
     "is_postgres_url",
     "local_path",
     "open_backend",
+    "postgres_url_options",
 ]
 
 ACCEPTED_TARGETS = (
@@ -112,7 +113,7 @@ def _sqlite(path: str, options: dict[str, Any]) -> Backend:
 
 
 def _postgres(url: str, options: dict[str, Any]) -> Backend:
-    url, options = _url_options(url, options, ("schema", "partitions"))
+    url, options = postgres_url_options(url, options)
     try:  # psycopg comes with the postgres extra: imported only for a PostgreSQL store
         postgres = importlib.import_module("agentstore.backends.postgres")
     except ImportError as error:
@@ -123,11 +124,16 @@ def _postgres(url: str, options: dict[str, Any]) -> Backend:
     return _made("PostgreSQL", postgres.PostgresBackend, url, options)
 
 
-def _url_options(
-    url: str, options: dict[str, Any], names: tuple[str, ...]
-) -> tuple[str, dict[str, Any]]:
-    """Take agentstore's own options out of a URL's query (``?schema=runs``), so a URL alone,
-    as the command line and AGENTSTORE_URL give it, can say everything."""
+def postgres_url_options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Take agentstore's own options out of a PostgreSQL URL's query (``?schema=runs``).
+
+    So a URL alone, as the command line and AGENTSTORE_URL give it, can say everything.
+    Returns the URL for the driver and the options with those of the URL added.
+
+    Raises:
+        InvalidArgumentError: an option is given both in the URL and as an argument.
+    """
+    names = ("schema", "partitions")
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     ours = {name: value for name, value in query if name in names}

@@ -41,6 +41,7 @@ from agentstore.backends.postgres_rows import (
 from agentstore.backends.postgres_sql import (
     ADVANCE_SESSION,
     APPEND,
+    CONNECT_TIMEOUT,
     CREATE_SCHEMA,
     CREATE_SESSION,
     CREATE_VERSION_TABLE,
@@ -101,6 +102,9 @@ class PostgresBackend(Backend):
         self._poller = Poller(poll_interval)
         self._notices = Notices()
         try:
+            # One plain connection first: a wrong address or password fails at once with
+            # the server's own words, where the pool would retry for half a minute.
+            psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
             self._pool = ConnectionPool(
                 url,
                 min_size=1,

@@ -9,7 +9,9 @@ import re
 
 from agentstore.errors import InvalidArgumentError
 
-__all__ = ["APPEND_FUNCTION", "check_options", "migrations"]
+__all__ = ["APPEND_FUNCTION", "CONNECT_TIMEOUT", "check_options", "migrations"]
+
+CONNECT_TIMEOUT = 10  # seconds to reach the server when a store opens
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 
