@@ -15,13 +15,13 @@ from types import TracebackType
 from agentstore import arguments, sequencing
 from agentstore.arguments import check_count
 from agentstore.backends.base import Backend
-from agentstore.errors import InvalidArgumentError, StoreClosedError
+from agentstore.errors import StoreClosedError
 from agentstore.events import UNSET_TIME, Event, EventType
 from agentstore.feeds import Watch
-from agentstore.materializer import Materializer
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES, copy_payload
 from agentstore.sessions import Session
-from agentstore.state import Reducer, State, default_reducer
+from agentstore.shell import StoreShell
+from agentstore.state import Reducer, State
 
 __all__ = ["Store"]
 
@@ -29,7 +29,7 @@ _new_object = object.__new__
 _copy_payload = copy_payload
 
 
-class Store:
+class Store(StoreShell[Backend]):
     """An event store for agent sessions, over one backend.
 
     Open one with :func:`agentstore.open`. A store is safe to share between threads and is
@@ -42,6 +42,8 @@ class Store:
         max_payload_bytes: the largest payload accepted, as compact UTF-8 JSON.
     """
 
+    _backend_type = Backend
+
     def __init__(
         self,
         backend: Backend,
@@ -50,39 +52,13 @@ class Store:
         reducer: Reducer | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        if not isinstance(backend, Backend):
-            raise InvalidArgumentError(f"backend must be a Backend, not {type(backend).__name__}")
-        if reducer is not None and not callable(reducer):
-            raise InvalidArgumentError("reducer must be a callable (state, event) -> state")
-        self._backend = backend
-        self._snapshot_interval = check_count(snapshot_interval, "snapshot_interval")
-        self._max_payload_bytes = check_count(max_payload_bytes, "max_payload_bytes")
-        self._reducer: Reducer = reducer if reducer is not None else default_reducer
-        self._states = Materializer(self._reducer, self._snapshot_interval)
-        self._ids = arguments.KnownIds()
-        self._known_ids = self._ids.known
+        super().__init__(
+            backend,
+            snapshot_interval=snapshot_interval,
+            reducer=reducer,
+            max_payload_bytes=max_payload_bytes,
+        )
         self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
-        self._closed = False
-
-    @property
-    def backend(self) -> Backend:
-        """The backend this store keeps its data in."""
-        return self._backend
-
-    @property
-    def reducer(self) -> Reducer:
-        """The reducer that materializes state."""
-        return self._reducer
-
-    @property
-    def snapshot_interval(self) -> int:
-        """How many events apart snapshots are taken (0: never)."""
-        return self._snapshot_interval
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
 
     def __enter__(self) -> Store:
         self._check_open()
@@ -95,10 +71,6 @@ class Store:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<Store {type(self._backend).__name__} {state}>"
 
     # Sessions
 
@@ -337,18 +309,6 @@ class Store:
         self._backend.close()
 
     # Internals
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError()
-
-    def _check_id(self, session_id: str) -> str:
-        try:  # the common case inline: an id already checked
-            if session_id in self._known_ids:
-                return session_id
-        except TypeError:
-            pass
-        return self._ids.check(session_id)
 
     def _watch(self, session_id: str | None, *, from_seq: int, timeout: float | None) -> Watch:
         watch = Watch(self._backend, session_id, from_seq=from_seq, timeout=timeout)

@@ -16,19 +16,20 @@ from agentstore import arguments, sequencing
 from agentstore.aio.backends import AsyncBackend
 from agentstore.aio.feeds import AsyncWatch
 from agentstore.arguments import check_count
-from agentstore.errors import InvalidArgumentError, StoreClosedError
+from agentstore.errors import StoreClosedError
 from agentstore.events import Event, EventType
-from agentstore.materializer import Materializer, snapshot_failed
+from agentstore.materializer import snapshot_failed
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from agentstore.sessions import Session
-from agentstore.state import Reducer, State, default_reducer, fold
+from agentstore.shell import StoreShell
+from agentstore.state import Reducer, State, fold
 
 __all__ = ["AsyncStore"]
 
 _prepare = sequencing.prepare
 
 
-class AsyncStore:
+class AsyncStore(StoreShell[AsyncBackend]):
     """An event store for agent sessions on asyncio, over one async backend.
 
     Open one with :func:`agentstore.aio.open`. Every operation of
@@ -43,6 +44,8 @@ class AsyncStore:
         max_payload_bytes: the largest payload accepted, as compact UTF-8 JSON.
     """
 
+    _backend_type = AsyncBackend
+
     def __init__(
         self,
         backend: AsyncBackend,
@@ -51,42 +54,14 @@ class AsyncStore:
         reducer: Reducer | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
-        if not isinstance(backend, AsyncBackend):
-            raise InvalidArgumentError(
-                f"backend must be an AsyncBackend, not {type(backend).__name__}"
-            )
-        if reducer is not None and not callable(reducer):
-            raise InvalidArgumentError("reducer must be a callable (state, event) -> state")
-        self._backend = backend
+        super().__init__(
+            backend,
+            snapshot_interval=snapshot_interval,
+            reducer=reducer,
+            max_payload_bytes=max_payload_bytes,
+        )
         self._inline = backend.inline
-        self._snapshot_interval = check_count(snapshot_interval, "snapshot_interval")
-        self._max_payload_bytes = check_count(max_payload_bytes, "max_payload_bytes")
-        self._reducer: Reducer = reducer if reducer is not None else default_reducer
-        self._states = Materializer(self._reducer, self._snapshot_interval)
-        self._ids = arguments.KnownIds()
-        self._known_ids = self._ids.known
         self._watches: weakref.WeakSet[AsyncWatch] = weakref.WeakSet()
-        self._closed = False
-
-    @property
-    def backend(self) -> AsyncBackend:
-        """The async backend this store keeps its data in."""
-        return self._backend
-
-    @property
-    def reducer(self) -> Reducer:
-        """The reducer that materializes state."""
-        return self._reducer
-
-    @property
-    def snapshot_interval(self) -> int:
-        """How many events apart snapshots are taken (0: never)."""
-        return self._snapshot_interval
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
-        return self._closed
 
     async def __aenter__(self) -> AsyncStore:
         self._check_open()
@@ -99,10 +74,6 @@ class AsyncStore:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"<AsyncStore {type(self._backend).__name__} {state}>"
 
     # Sessions
 
@@ -127,7 +98,7 @@ class AsyncStore:
             InvalidSessionIdError: ``session_id`` is not a valid session id.
         """
         self._check_open()
-        return await self._backend.get_session(self._ids.check(session_id))
+        return await self._backend.get_session(self._check_id(session_id))
 
     async def list_sessions(
         self, *, limit: int = 100, offset: int = 0, labels: Mapping[str, str] | None = None
@@ -165,7 +136,7 @@ class AsyncStore:
         except TypeError:
             known = False
         if not known:
-            self._ids.check(session_id)
+            self._check_id(session_id)
         if expected_seq is not None:
             check_count(expected_seq, "expected_seq")
         prepared = _prepare(event, self._max_payload_bytes)
@@ -186,7 +157,7 @@ class AsyncStore:
             InvalidSessionIdError, InvalidArgumentError: bad arguments.
         """
         self._check_open()
-        self._ids.check(session_id)
+        self._check_id(session_id)
         if expected_seq is not None:
             check_count(expected_seq, "expected_seq")
         prepared = sequencing.prepare_batch(events, self._max_payload_bytes)
@@ -206,7 +177,7 @@ class AsyncStore:
         """
         self._check_open()
         start = check_count(from_seq, "from_seq")
-        return await self._backend.read(self._ids.check(session_id), from_seq=max(start, 1))
+        return await self._backend.read(self._check_id(session_id), from_seq=max(start, 1))
 
     async def replay(
         self,
@@ -225,7 +196,7 @@ class AsyncStore:
             InvalidArgumentError: a bad type name, naive datetime or negative seq.
         """
         self._check_open()
-        session_id = self._ids.check(session_id)
+        session_id = self._check_id(session_id)
         plan = arguments.replay_plan(types, since, until, from_seq, to_seq)
         if plan.empty:
             await self._backend.last_seq(session_id)  # an unknown session is still an error
@@ -240,7 +211,7 @@ class AsyncStore:
             InvalidArgumentError: ``at_seq`` is negative, not an int, or past the last event.
         """
         self._check_open()
-        session_id = self._ids.check(session_id)
+        session_id = self._check_id(session_id)
         last = await self._backend.last_seq(session_id)
         if at_seq is None:
             state = self._states.cached(session_id, last)  # the common case: no await
@@ -299,7 +270,7 @@ class AsyncStore:
             InvalidArgumentError: ``at_seq`` is negative, not an int, or past the last event.
         """
         self._check_open()
-        parent = await self._backend.get_session(self._ids.check(session_id))
+        parent = await self._backend.get_session(self._check_id(session_id))
         at = arguments.check_at_seq(session_id, at_seq, parent.event_count)
         session = arguments.fork_record(parent, at, name, labels, id)
         copied = await self._backend.read(parent.id, to_seq=at) if at else []
@@ -325,7 +296,7 @@ class AsyncStore:
         start = arguments.watch_start(session_id, from_seq)
         timeout = arguments.check_timeout(timeout)
         if session_id is not None:
-            session_id = self._ids.check(session_id)
+            session_id = self._check_id(session_id)
         watch = AsyncWatch(self._backend, session_id, from_seq=start, timeout=timeout)
         self._watches.add(watch)
         return watch
@@ -348,7 +319,3 @@ class AsyncStore:
         await self.aclose()
 
     # Internals
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError()
