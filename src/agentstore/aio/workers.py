@@ -54,11 +54,12 @@ class Workers:
         with self._lock:
             if self._closed:
                 raise StoreClosedError()
+            # Queued under the lock: a close() that follows puts its stops behind it.
+            self._jobs.put((function, future))
             if self._idle == 0 and len(self._threads) < self._limit:
                 self._start()
             else:
                 self._idle -= 1  # taken now, so the next call does not count on it too
-        self._jobs.put((function, future))
         return future
 
     def close(self) -> None:
