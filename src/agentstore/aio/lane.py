@@ -28,28 +28,42 @@ class AppendLane:
         commit: starts writing a batch (in a thread or a task) and returns the future of
             each append's events or error, in order; it must run to its end even when the
             tasks that asked are cancelled.
+        parallel: how many batches may be written at once (SQLite: one writer at a time;
+            PostgreSQL: one per server process, which run in parallel).
     """
 
-    def __init__(self, commit: Callable[[list[AppendRequest]], asyncio.Future[Outcomes]]) -> None:
+    def __init__(
+        self,
+        commit: Callable[[list[AppendRequest]], asyncio.Future[Outcomes]],
+        *,
+        parallel: int = 1,
+    ) -> None:
         self._commit = commit
+        self._parallel = parallel
         self._pending: _Pending = []
-        self._writing = False
+        self._writing = 0
 
     def append(
         self, session_id: str, events: Sequence[Event], expected_seq: int | None
     ) -> asyncio.Future[list[Event]]:
         """Queue an append; the future gives its events as stored, or its error."""
         future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
-        if not self._pending and not self._writing:
+        if not self._pending and self._writing < self._parallel:
             asyncio.get_running_loop().call_soon(self._flush)  # after the tasks ready now
         self._pending.append(((session_id, events, expected_seq), future))
         return future
 
     def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        if not batch:
+        free = self._parallel - self._writing
+        if not self._pending or free <= 0:
             return
-        self._writing = True
+        size = -(-len(self._pending) // free)  # the appends waiting, shared by the free slots
+        while self._pending:
+            batch, self._pending = self._pending[:size], self._pending[size:]
+            self._write(batch)
+
+    def _write(self, batch: _Pending) -> None:
+        self._writing += 1
         try:
             done = self._commit([request for request, _ in batch])
         except StoreClosedError as error:
@@ -63,7 +77,7 @@ class AppendLane:
         done: asyncio.Future[Outcomes] | None,
         failure: BaseException | None,
     ) -> None:
-        self._writing = False
+        self._writing -= 1
         if done is not None and done.cancelled():
             failure = StoreClosedError()  # the loop is shutting down
         elif done is not None and failure is None:
