@@ -15,6 +15,7 @@ import agentstore
 from agentstore import CorruptLogError, Store, new_event
 from agentstore.backends.jsonl import JsonlBackend
 from agentstore.backends.jsonl.files import Files
+from agentstore.sequencing import prepare_batch
 
 
 def _log(root: Path, session_id: str) -> Path:
@@ -245,3 +246,31 @@ def test_a_file_is_not_a_store(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(agentstore.InvalidArgumentError, match="not a directory"):
         agentstore.open(tmp_path / "file")
+
+
+def test_appends_to_many_sessions_at_once_fail_only_where_the_disk_fails(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    with agentstore.open(root) as store:
+        good, bad, other = (store.create_session(id=name).id for name in ("a", "b", "c"))
+    failing = str(_log(root, bad))
+
+    class OneBadFile(Files):
+        def sync(self, fd: int) -> None:
+            if os.readlink(f"/proc/self/fd/{fd}") == failing:
+                raise OSError(5, "Input/output error")
+            super().sync(fd)
+
+    backend = JsonlBackend(root, files=OneBadFile(str(root / "tmp")))
+    with Store(backend) as store:
+        requests = [
+            (sid, prepare_batch([new_event("step", {"n": n})], 1 << 20), None)
+            for n, sid in enumerate([good, bad, other, good])
+        ]
+        outcomes = backend.append_many(requests)
+        assert [e.seq for e in outcomes[0]] == [1]  # type: ignore[union-attr]
+        assert isinstance(outcomes[1], agentstore.StorageError)
+        assert outcomes[1].errno == 5
+        assert [e.seq for e in outcomes[2]] == [1]  # type: ignore[union-attr]
+        assert [e.seq for e in outcomes[3]] == [2]  # type: ignore[union-attr]
+    with agentstore.open(root) as store:
+        assert [len(store.get_events(sid)) for sid in (good, bad, other)] == [2, 0, 1]
