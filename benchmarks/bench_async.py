@@ -8,7 +8,8 @@ Method: the in-memory figures time a loop of appends that builds each event in t
 with the garbage collector on; the figure is the median round's time per append. The
 durable figures have 8 writers append to 8 sessions of one store: 8 threads of a sync
 ``Store`` against 8 tasks of an ``AsyncStore`` on one event loop, each the median of
-three rounds; the rate is all their events over the time from the start to the last
+five rounds; sync and async rounds are taken in turn, so a change in the machine's load
+weighs on both alike; the rate is all their events over the time from the start to the last
 one's end. JSONL and SQLite stores live in a fresh directory under ``--dir``; PostgreSQL
 (``--postgres``, default ``$AGENTSTORE_TEST_POSTGRES_URL``) in a schema of its own,
 dropped afterwards. The targets: async in-memory appends within 1.3x the sync time,
@@ -35,29 +36,39 @@ from agentstore.aio import AsyncStore
 _PAYLOAD = {"tool": "search_flights", "query": "BER → MUC"}
 
 
-def memory_sync_us(appends: int, rounds: int) -> float:
-    with agentstore.open(":memory:") as store:
-        times = []
-        for _ in range(rounds):
-            session_id = store.create_session().id
-            started = time.perf_counter()
-            for n in range(appends):
-                store.append(session_id, new_event(EventType.TOOL_CALLED, {**_PAYLOAD, "n": n}))
-            times.append((time.perf_counter() - started) / appends)
-    return statistics.median(times) * 1e6
+def memory_sync_us(store: Store, appends: int) -> float:
+    """One round of sync appends, in µs per append."""
+    session_id = store.create_session().id
+    started = time.perf_counter()
+    for n in range(appends):
+        store.append(session_id, new_event(EventType.TOOL_CALLED, {**_PAYLOAD, "n": n}))
+    return (time.perf_counter() - started) / appends * 1e6
 
 
-async def memory_async_us(appends: int, rounds: int) -> float:
-    async with agentstore.aio.open(":memory:") as store:
-        times = []
-        for _ in range(rounds):
-            session_id = (await store.create_session()).id
-            started = time.perf_counter()
-            for n in range(appends):
-                event = new_event(EventType.TOOL_CALLED, {**_PAYLOAD, "n": n})
-                await store.append(session_id, event)
-            times.append((time.perf_counter() - started) / appends)
-    return statistics.median(times) * 1e6
+async def memory_async_us(store: AsyncStore, appends: int) -> float:
+    """One round of awaited appends, in µs per append."""
+    session_id = (await store.create_session()).id
+    started = time.perf_counter()
+    for n in range(appends):
+        event = new_event(EventType.TOOL_CALLED, {**_PAYLOAD, "n": n})
+        await store.append(session_id, event)
+    return (time.perf_counter() - started) / appends * 1e6
+
+
+def memory(appends: int, rounds: int) -> tuple[float, float]:
+    """The median µs of sync and async appends, their rounds taken in turn (the machine's
+    load then weighs on both alike)."""
+    loop = asyncio.new_event_loop()
+    sync_store = agentstore.open(":memory:")
+    async_store = loop.run_until_complete(agentstore.aio.open(":memory:"))
+    sync_times, async_times = [], []
+    for _ in range(rounds):
+        sync_times.append(memory_sync_us(sync_store, appends))
+        async_times.append(loop.run_until_complete(memory_async_us(async_store, appends)))
+    sync_store.close()
+    loop.run_until_complete(async_store.aclose())
+    loop.close()
+    return statistics.median(sync_times), statistics.median(async_times)
 
 
 def threads_rate(store: Store, writers: int, appends: int) -> float:
@@ -89,15 +100,19 @@ async def tasks_rate(store: AsyncStore, writers: int, appends: int) -> float:
 
 
 def durable(target: str, options: dict[str, Any], appends: int) -> tuple[float, float]:
-    """The median rates of 8 sync threads and of 8 async tasks, in events/s."""
-    with agentstore.open(target, **options) as store:
-        sync = statistics.median(threads_rate(store, 8, appends) for _ in range(3))
-
-    async def run_tasks() -> float:
-        async with agentstore.aio.open(target, **options) as store:
-            return statistics.median([await tasks_rate(store, 8, appends) for _ in range(3)])
-
-    return sync, asyncio.run(run_tasks())
+    """The median rates of 8 sync threads and of 8 async tasks, in events/s, their rounds
+    taken in turn."""
+    loop = asyncio.new_event_loop()
+    sync_store = agentstore.open(target, **options)
+    async_store = loop.run_until_complete(agentstore.aio.open(target, **options))
+    sync_rates, async_rates = [], []
+    for _ in range(5):
+        sync_rates.append(threads_rate(sync_store, 8, appends))
+        async_rates.append(loop.run_until_complete(tasks_rate(async_store, 8, appends)))
+    sync_store.close()
+    loop.run_until_complete(async_store.aclose())
+    loop.close()
+    return statistics.median(sync_rates), statistics.median(async_rates)
 
 
 def main() -> None:
@@ -108,8 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     rows: list[tuple[str, str, str, str]] = []
-    sync_us = memory_sync_us(50_000 // scale, 9)
-    async_us = asyncio.run(memory_async_us(50_000 // scale, 9))
+    sync_us, async_us = memory(50_000 // scale, 9)
     rows.append(
         ("memory append, µs", f"{sync_us:.2f}", f"{async_us:.2f}", f"{async_us / sync_us:.2f}x")
     )
