@@ -267,3 +267,35 @@ def _start(*args: str) -> subprocess.Popen[str]:
         text=True,
         cwd=ROOT,
     )
+
+
+def test_async_watchers_recover_when_the_listening_connection_drops(
+    postgres_schema: str,
+) -> None:
+    import psycopg
+
+    async def scenario() -> None:
+        async with agentstore.aio.open(POSTGRES, schema=postgres_schema) as store:
+            session = await store.create_session()
+            listening = (f"LISTEN%{postgres_schema}%",)
+            with psycopg.connect(POSTGRES, autocommit=True) as db:
+                ended = db.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                    listening,
+                ).fetchall()
+                assert ended == [(True,)]
+                await asyncio.sleep(1.5)  # the listener notices and listens again
+                again = db.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s", listening
+                ).fetchone()
+            assert again == (1,)
+            feed = await store.watch(session.id, timeout=5)
+            with agentstore.open(POSTGRES, schema=postgres_schema) as other:  # its own news
+                await asyncio.to_thread(other.append, session.id, new_event("after.drop"))
+            started = time.monotonic()
+            assert (await anext(feed)).type == "after.drop"
+            assert time.monotonic() - started < 0.5  # woken by a notification, not a poll
+            await feed.aclose()
+
+    asyncio.run(scenario())

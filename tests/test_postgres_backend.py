@@ -81,14 +81,19 @@ def test_watchers_recover_when_the_listening_connection_drops(schema: str) -> No
 
     with agentstore.open(URL, schema=schema) as store:
         session = store.create_session()
+        listening = (f"LISTEN%{schema}%",)
         with psycopg.connect(URL, autocommit=True) as db:
             ended = db.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE query LIKE %s AND pid <> pg_backend_pid()",
-                (f"LISTEN%{schema}%",),
+                listening,
             ).fetchall()
-        assert ended == [(True,)]
-        time.sleep(1.5)  # the listener notices and listens again
+            assert ended == [(True,)]
+            time.sleep(1.5)  # the listener notices and listens again
+            again = db.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s", listening
+            ).fetchone()
+        assert again == (1,)  # the feeds poll until then; it must listen again
         feed = store.watch(session.id, timeout=5)
         everything = store.watch(timeout=5)
         store.append(session.id, agentstore.new_event("after.drop"))
