@@ -18,8 +18,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import orjson
-
 from agentstore import sequencing
 from agentstore.backends.jsonl import tail
 from agentstore.backends.jsonl.commit import GroupCommit, Request
@@ -28,7 +26,6 @@ from agentstore.codec import (
     LineError,
     decode_event,
     decode_events,
-    event_from_record,
     event_line,
     event_parts,
     line_head,
@@ -357,7 +354,7 @@ class SessionLog:
         while size:
             start = max(size - chunk, 0)
             data = self._files.read_at(fd, start, size - start)
-            last = _clean_last_line(data, self._session_id)
+            last = tail.clean_last_line(data, self._session_id)
             if last is not None:  # the usual case: one line parsed
                 event, line_start = last
                 lines = [tail.Line(event, line_start, len(data))]
@@ -366,7 +363,7 @@ class SessionLog:
                 try:
                     lines = tail.scan(data[skip:], session_id=self._session_id, next_seq=None)
                 except tail.Damage as damage:
-                    offset = start + skip + _line_offset(data[skip:], damage.index)
+                    offset = start + skip + tail.line_offset(data[skip:], damage.index)
                     raise self._damage(fd, offset, damage.reason) from None
                 lines = [tail.Line(ln.event, ln.start + skip, ln.end + skip) for ln in lines]
             if lines or start == 0:
@@ -466,29 +463,6 @@ class SessionLog:
             torn[:200],
         )
         self._files.truncate(fd, keep)
-
-
-def _clean_last_line(data: bytes, session_id: str) -> tuple[Event, int] | None:
-    """The last line's event and start, if the data ends cleanly with a good, whole line."""
-    if not data.endswith(b"\n") or b"\x00" in data:
-        return None
-    line_start = data.rfind(b"\n", 0, len(data) - 1) + 1
-    try:
-        record = orjson.loads(data[line_start:-1])
-        event = event_from_record(record)
-    except (orjson.JSONDecodeError, ValueError):
-        return None
-    if event.session_id != session_id or record.get("more"):
-        return None  # let the full scan say what is wrong, or cut an unfinished batch
-    return event, line_start
-
-
-def _line_offset(data: bytes, index: int) -> int:
-    """Where line ``index`` (from 0) of ``data`` starts."""
-    position = 0
-    for _ in range(index):
-        position = data.index(b"\n", position) + 1
-    return position
 
 
 def commit_together(work: Sequence[tuple[SessionLog, list[Request]]]) -> None:

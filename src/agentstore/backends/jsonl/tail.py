@@ -23,7 +23,7 @@ import orjson
 from agentstore.codec import event_from_record
 from agentstore.events import Event
 
-__all__ = ["Damage", "Line", "scan"]
+__all__ = ["Damage", "Line", "clean_last_line", "line_offset", "scan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +116,26 @@ def _check_one_commit(torn: bytes, *, index: int) -> None:
     one_batch = all(more[:-1])  # a copied batch keeps its events' times, in one commit
     if len(times) > 1 and not one_batch:
         raise Damage(index, "zero bytes in the middle of the log")
+
+
+def clean_last_line(data: bytes, session_id: str) -> tuple[Event, int] | None:
+    """The last line's event and start, if the data ends cleanly with a good, whole line."""
+    if not data.endswith(b"\n") or b"\x00" in data:
+        return None
+    line_start = data.rfind(b"\n", 0, len(data) - 1) + 1
+    try:
+        record = orjson.loads(data[line_start:-1])
+        event = event_from_record(record)
+    except (orjson.JSONDecodeError, ValueError):
+        return None
+    if event.session_id != session_id or record.get("more"):
+        return None  # let the full scan say what is wrong, or cut an unfinished batch
+    return event, line_start
+
+
+def line_offset(data: bytes, index: int) -> int:
+    """Where line ``index`` (from 0) of ``data`` starts."""
+    position = 0
+    for _ in range(index):
+        position = data.index(b"\n", position) + 1
+    return position
