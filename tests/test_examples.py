@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .test_docs import mask
 
 ROOT = Path(__file__).parent.parent
@@ -49,23 +51,6 @@ def test_the_benchmark_prints_its_table(tmp_path: Path) -> None:
         assert name in out
 
 
-def test_the_jsonl_benchmark_prints_its_figures(tmp_path: Path) -> None:
-    out = _run(
-        str(ROOT / "benchmarks" / "bench_jsonl.py"), "--quick", "--dir", str(tmp_path), cwd=tmp_path
-    )
-    for name in [
-        "disk: write + fdatasync of one line",
-        "append, 1 thread, new session",
-        "append, 8 threads, one session",
-        "append, 8 threads, 8 sessions",
-        "append_batch of 100",
-        "get_state, 1000 events, snapshot, fresh store",
-        "replay of 1000 events, fresh store",
-        "open + list 1,000 sessions",
-    ]:
-        assert name in out
-
-
 def test_the_crash_torture_finds_nothing_lost(tmp_path: Path) -> None:
     out = _run(
         str(ROOT / "benchmarks" / "crash_torture.py"),
@@ -79,42 +64,54 @@ def test_the_crash_torture_finds_nothing_lost(tmp_path: Path) -> None:
     assert "none lost, seqs gapless" in out
 
 
-def test_the_sql_benchmark_prints_its_figures(tmp_path: Path) -> None:
-    out = _run(
-        str(ROOT / "benchmarks" / "bench_sql.py"), "--quick", "--dir", str(tmp_path), cwd=tmp_path
-    )
-    for name in [
-        "SQLite append, 1 thread",
-        "SQLite append_batch of 100",
-        "SQLite replay of 1000 events, fresh",
-    ]:
+# The benchmarks that take a directory: each prints its rows (PostgreSQL's with a server).
+BENCHMARK_ROWS = {
+    "bench_jsonl.py": (
+        [
+            "disk: write + fdatasync of one line",
+            "append, 1 thread, new session",
+            "append, 8 threads, one session",
+            "append, 8 threads, 8 sessions",
+            "append_batch of 100",
+            "get_state, 1000 events, snapshot, fresh store",
+            "replay of 1000 events, fresh store",
+            "open + list 1,000 sessions",
+        ],
+        None,
+    ),
+    "bench_sql.py": (
+        [
+            "SQLite append, 1 thread",
+            "SQLite append_batch of 100",
+            "SQLite replay of 1000 events, fresh",
+        ],
+        "PostgreSQL append, 8 processes, 8 sessions",
+    ),
+    "bench_cli.py": (
+        [
+            "agentstore --version (start-up)",
+            "JSONL: sessions --limit 0 (300 rows)",
+            "JSONL: replay (1,000 events, timeline)",
+            "SQLite: stats",
+        ],
+        None,
+    ),
+    "bench_async.py": (
+        [
+            "memory append, µs",
+            "JSONL append, 8 writers, events/s",
+            "SQLite append, 8 writers, events/s",
+        ],
+        "PostgreSQL append, 8 writers, events/s",
+    ),
+}
+
+
+@pytest.mark.parametrize("script", sorted(BENCHMARK_ROWS))
+def test_each_benchmark_prints_its_figures(script: str, tmp_path: Path) -> None:
+    out = _run(str(ROOT / "benchmarks" / script), "--quick", "--dir", str(tmp_path), cwd=tmp_path)
+    rows, postgres_row = BENCHMARK_ROWS[script]
+    for name in rows:
         assert name in out
-    if os.environ.get("AGENTSTORE_TEST_POSTGRES_URL"):
-        assert "PostgreSQL append, 8 processes, 8 sessions" in out
-
-
-def test_the_command_line_benchmark_prints_its_figures(tmp_path: Path) -> None:
-    out = _run(
-        str(ROOT / "benchmarks" / "bench_cli.py"), "--quick", "--dir", str(tmp_path), cwd=tmp_path
-    )
-    for name in [
-        "agentstore --version (start-up)",
-        "JSONL: sessions --limit 0 (300 rows)",
-        "JSONL: replay (1,000 events, timeline)",
-        "SQLite: stats",
-    ]:
-        assert name in out
-
-
-def test_the_async_benchmark_prints_its_figures(tmp_path: Path) -> None:
-    out = _run(
-        str(ROOT / "benchmarks" / "bench_async.py"), "--quick", "--dir", str(tmp_path), cwd=tmp_path
-    )
-    for name in [
-        "memory append, µs",
-        "JSONL append, 8 writers, events/s",
-        "SQLite append, 8 writers, events/s",
-    ]:
-        assert name in out
-    if os.environ.get("AGENTSTORE_TEST_POSTGRES_URL"):
-        assert "PostgreSQL append, 8 writers, events/s" in out
+    if postgres_row and os.environ.get("AGENTSTORE_TEST_POSTGRES_URL"):
+        assert postgres_row in out
