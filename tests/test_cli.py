@@ -294,6 +294,7 @@ def test_stats_per_model_and_per_tool(recorded: tuple[str, str]) -> None:
         "tokens_in": 850,
         "tokens_out": 320,
         "cost_usd": 0.018,
+        "unpriced": 0,
     }
     assert stats["tools"]["search_flights"] == {
         "calls": 1,

@@ -93,6 +93,7 @@ def test_session_figures_per_model_and_tool_agree_with_the_state() -> None:
         "tokens_in": 10,
         "tokens_out": 5,
         "cost_usd": 0.25,
+        "unpriced": 0,
     }
     assert stats.tools["t"].to_dict() == {
         "calls": 2,

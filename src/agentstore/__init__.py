@@ -34,6 +34,7 @@ from agentstore.errors import (
 )
 from agentstore.events import Event, EventType, Metadata, new_event
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
+from agentstore.recording import Recorder
 from agentstore.sessions import Session
 from agentstore.state import Reducer, Snapshot, State, TokenUsage, default_reducer
 from agentstore.store import Store
@@ -49,6 +50,7 @@ __all__ = [
     "InvalidEventError",
     "InvalidSessionIdError",
     "Metadata",
+    "Recorder",
     "Reducer",
     "Session",
     "SessionExistsError",

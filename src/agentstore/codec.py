@@ -209,18 +209,24 @@ def metadata_from_record(fields: Any) -> Metadata:
         get("duration_ms", 0),
     )
     model, tool, worker = get("model", ""), get("tool_name", ""), get("worker_id", "")
+    provider, source, cause = get("provider", ""), get("cost_source", ""), get("cause_id", "")
     cost = get("cost_usd", 0.0)
     if (
         type(tokens_in) is type(tokens_out) is type(duration) is int
         and type(model) is type(tool) is type(worker) is str
+        and type(provider) is type(source) is type(cause) is str
         and type(cost) is float
         and "extra" not in fields
+        and "cache_read_tokens" not in fields
+        and "cache_write_tokens" not in fields
         and tokens_in >= 0
         and tokens_out >= 0
         and duration >= 0
         and 0.0 <= cost < _MAX_COST
     ):
-        return trusted_metadata(worker, tokens_in, tokens_out, model, tool, duration, cost)
+        return trusted_metadata(
+            worker, tokens_in, tokens_out, model, tool, duration, cost, provider, source, cause
+        )
     try:
         return Metadata.from_dict(fields)
     except InvalidEventError as error:

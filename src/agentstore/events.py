@@ -137,6 +137,13 @@ class Metadata:
         duration_ms: how long the call took, in whole milliseconds (floats are rounded).
         cost_usd: what the call cost, in US dollars.
         extra: any other facts, as str to str.
+        provider: who served the model (``"openai"``, ``"anthropic"``, ...).
+        cache_read_tokens: the part of ``tokens_in`` read from a prompt cache.
+        cache_write_tokens: the part of ``tokens_in`` written to a prompt cache.
+        cost_source: what priced ``cost_usd`` (``"genai-prices 0.2.3"``); ``""`` when the
+            caller gave the cost.
+        cause_id: the id of the event this one answers: a ``tool_result``'s
+            ``tool_called``, an ``llm_response``'s ``llm_request``, an ``error``'s call.
 
     Raises:
         InvalidEventError: a field has the wrong type or a negative or non-finite number.
@@ -150,12 +157,17 @@ class Metadata:
     duration_ms: int = 0
     cost_usd: float = 0.0
     extra: Mapping[str, str] = field(default_factory=lambda: _EMPTY_EXTRA)
+    provider: str = ""
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_source: str = ""
+    cause_id: str = ""
 
     def __post_init__(self) -> None:
         setter = object.__setattr__
-        for name in ("worker_id", "model", "tool_name"):
+        for name in _TEXT_FIELDS:
             setter(self, name, _check_text(name, getattr(self, name)))
-        for name in ("tokens_in", "tokens_out", "duration_ms"):
+        for name in _COUNT_FIELDS:
             setter(self, name, _check_count(name, getattr(self, name)))
         setter(self, "cost_usd", _check_cost(self.cost_usd))
         if self.extra is not _EMPTY_EXTRA:
@@ -166,7 +178,7 @@ class Metadata:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # The read-only view of ``extra`` does not pickle; its dict does.
-        return (Metadata, (*(getattr(self, name) for name in _SCALAR_FIELDS), dict(self.extra)))
+        return (Metadata, tuple(_picklable(self, name) for name in _METADATA_FIELDS))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the seed's JSON form: only the fields that are set."""
@@ -187,6 +199,16 @@ class Metadata:
             out["cost_usd"] = self.cost_usd
         if self.extra:
             out["extra"] = dict(self.extra)
+        if self.provider:
+            out["provider"] = self.provider
+        if self.cache_read_tokens:
+            out["cache_read_tokens"] = self.cache_read_tokens
+        if self.cache_write_tokens:
+            out["cache_write_tokens"] = self.cache_write_tokens
+        if self.cost_source:
+            out["cost_source"] = self.cost_source
+        if self.cause_id:
+            out["cause_id"] = self.cause_id
         return out
 
     @classmethod
@@ -197,8 +219,22 @@ class Metadata:
         return cls(**{name: data[name] for name in _METADATA_FIELDS if name in data})
 
 
+_TEXT_FIELDS = ("worker_id", "model", "tool_name", "provider", "cost_source", "cause_id")
+_COUNT_FIELDS = (
+    "tokens_in",
+    "tokens_out",
+    "duration_ms",
+    "cache_read_tokens",
+    "cache_write_tokens",
+)
 _METADATA_FIELDS = Metadata.__dataclass_fields__.keys()
-_SCALAR_FIELDS = [name for name in _METADATA_FIELDS if name != "extra"]
+
+
+def _picklable(metadata: Metadata, name: str) -> Any:
+    value = getattr(metadata, name)
+    return dict(value) if name == "extra" else value
+
+
 # The slots' own setters bypass the frozen dataclass's __setattr__ (four times faster).
 (
     _set_worker_id,
@@ -209,6 +245,11 @@ _SCALAR_FIELDS = [name for name in _METADATA_FIELDS if name != "extra"]
     _set_duration_ms,
     _set_cost_usd,
     _set_extra,
+    _set_provider,
+    _set_cache_read_tokens,
+    _set_cache_write_tokens,
+    _set_cost_source,
+    _set_cause_id,
 ) = (Metadata.__dict__[name].__set__ for name in _METADATA_FIELDS)
 
 
@@ -220,8 +261,14 @@ def trusted_metadata(
     tool_name: str,
     duration_ms: int,
     cost_usd: float,
+    provider: str = "",
+    cost_source: str = "",
+    cause_id: str = "",
 ) -> Metadata:
-    """Build metadata from already checked values (no ``extra``): the readers' fast path."""
+    """Build metadata from already checked values (no ``extra``, no cache tokens).
+
+    The readers' fast path, and the recorder's.
+    """
     metadata = _new_object(Metadata)
     _set_worker_id(metadata, worker_id)
     _set_tokens_in(metadata, tokens_in)
@@ -231,6 +278,11 @@ def trusted_metadata(
     _set_duration_ms(metadata, duration_ms)
     _set_cost_usd(metadata, cost_usd)
     _set_extra(metadata, _EMPTY_EXTRA)
+    _set_provider(metadata, provider)
+    _set_cache_read_tokens(metadata, 0)
+    _set_cache_write_tokens(metadata, 0)
+    _set_cost_source(metadata, cost_source)
+    _set_cause_id(metadata, cause_id)
     return metadata
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "TokenUsage",
     "default_reducer",
     "fold",
+    "is_unpriced",
     "reducer_name",
     "snapshot_due",
 ]
@@ -30,11 +31,22 @@ _TOKEN_TYPES = frozenset({"llm_request", "llm_response"})
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    """Tokens and cost summed over a session's LLM events (JSON: ``in``, ``out``, ``cost_usd``)."""
+    """Tokens and cost summed over a session's LLM events.
+
+    ``input`` counts every prompt token, cached ones included; ``cache_read`` and
+    ``cache_write`` are the parts of it read from and written to a prompt cache.
+    ``unpriced`` counts the ``llm_response`` events with tokens but no cost and nothing
+    that priced them: ``cost_usd`` leaves them out, so it is a lower bound when this is not 0.
+    JSON: ``in``, ``out``, ``cost_usd`` (the seed's), then ``cache_read``, ``cache_write``
+    and ``unpriced`` when they are not 0.
+    """
 
     input: int = 0
     output: int = 0
     cost_usd: float = 0.0
+    cache_read: int = 0
+    cache_write: int = 0
+    unpriced: int = 0
 
     @property
     def total(self) -> int:
@@ -42,13 +54,38 @@ class TokenUsage:
         return self.input + self.output
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the seed's JSON form."""
-        return {"in": self.input, "out": self.output, "cost_usd": self.cost_usd}
+        """Return the seed's JSON form, plus the cache and unpriced counts that are set."""
+        out: dict[str, Any] = {"in": self.input, "out": self.output, "cost_usd": self.cost_usd}
+        if self.cache_read:
+            out["cache_read"] = self.cache_read
+        if self.cache_write:
+            out["cache_write"] = self.cache_write
+        if self.unpriced:
+            out["unpriced"] = self.unpriced
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TokenUsage:
         """Build token usage from its JSON form."""
-        return cls(int(data.get("in", 0)), int(data.get("out", 0)), float(data.get("cost_usd", 0)))
+        return cls(
+            int(data.get("in", 0)),
+            int(data.get("out", 0)),
+            float(data.get("cost_usd", 0)),
+            int(data.get("cache_read", 0)),
+            int(data.get("cache_write", 0)),
+            int(data.get("unpriced", 0)),
+        )
+
+
+def is_unpriced(event: Event) -> bool:
+    """Whether ``event`` is an ``llm_response`` whose tokens nothing priced."""
+    metadata = event.metadata
+    return (
+        event.type == "llm_response"
+        and (metadata.tokens_in > 0 or metadata.tokens_out > 0)
+        and not metadata.cost_usd
+        and not metadata.cost_source
+    )
 
 
 NO_TOKENS = TokenUsage()
@@ -175,6 +212,7 @@ def _fold_default(state: State, events: Sequence[Event]) -> State:
     data = dict(state.data)
     tokens = state.tokens
     tokens_in, tokens_out, cost = tokens.input, tokens.output, tokens.cost_usd
+    cache_read, cache_write, unpriced = tokens.cache_read, tokens.cache_write, tokens.unpriced
     tool_calls, errors = state.tool_calls, state.errors
     token_types = _TOKEN_TYPES
     for event in events:
@@ -185,6 +223,10 @@ def _fold_default(state: State, events: Sequence[Event]) -> State:
             tokens_in += metadata.tokens_in
             tokens_out += metadata.tokens_out
             cost += metadata.cost_usd
+            cache_read += metadata.cache_read_tokens
+            cache_write += metadata.cache_write_tokens
+            if is_unpriced(event):
+                unpriced += 1
         elif kind == "tool_called":
             tool_calls += 1
         elif kind == "error":
@@ -196,7 +238,7 @@ def _fold_default(state: State, events: Sequence[Event]) -> State:
         data,
         last._timestamp,
         last._seq,
-        TokenUsage(tokens_in, tokens_out, cost),
+        TokenUsage(tokens_in, tokens_out, cost, cache_read, cache_write, unpriced),
         tool_calls,
         errors,
     )

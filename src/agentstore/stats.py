@@ -16,7 +16,7 @@ from typing import Any
 from agentstore import timestamps
 from agentstore.events import Event
 from agentstore.sessions import Session
-from agentstore.state import TokenUsage
+from agentstore.state import State, TokenUsage, default_reducer, fold, is_unpriced
 
 __all__ = ["ModelStats", "SessionStats", "ToolStats", "session_stats"]
 
@@ -32,6 +32,7 @@ class ModelStats:
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
+    unpriced: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
@@ -41,6 +42,7 @@ class ModelStats:
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
             "cost_usd": self.cost_usd,
+            "unpriced": self.unpriced,
         }
 
 
@@ -107,25 +109,22 @@ def session_stats(session: Session, events: Iterable[Event]) -> SessionStats:
     and results that name no tool.
     """
     stats = SessionStats(session)
-    tokens_in = tokens_out = 0
-    cost = 0.0
+    llm_events: list[Event] = []
     first = last = None
     for event in events:
-        kind, metadata = event.type, event.metadata
+        kind = event.type
         stats.types[kind] += 1
         first = first or event.timestamp
         last = event.timestamp
         if kind in _LLM_TYPES:
-            tokens_in += metadata.tokens_in
-            tokens_out += metadata.tokens_out
-            cost += metadata.cost_usd
-            _count_model(stats.models.setdefault(metadata.model, ModelStats()), event)
+            llm_events.append(event)
+            _count_model(stats.models.setdefault(event.metadata.model, ModelStats()), event)
         elif kind in ("tool_called", "tool_result", "error"):
             _count_tool(stats, event)
     stats.events = sum(stats.types.values())
     stats.tool_calls = stats.types["tool_called"]
     stats.errors = stats.types["error"]
-    stats.tokens = TokenUsage(tokens_in, tokens_out, cost)
+    stats.tokens = fold(default_reducer, State(session.id), llm_events).tokens
     if first is not None and last is not None:
         stats.duration_ms = (last - first).total_seconds() * 1000
     return stats
@@ -140,6 +139,7 @@ def _count_model(model: ModelStats, event: Event) -> None:
     model.tokens_in += metadata.tokens_in
     model.tokens_out += metadata.tokens_out
     model.cost_usd += metadata.cost_usd
+    model.unpriced += is_unpriced(event)
 
 
 def _count_tool(stats: SessionStats, event: Event) -> None:

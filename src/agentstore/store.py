@@ -19,6 +19,7 @@ from agentstore.errors import StoreClosedError
 from agentstore.events import UNSET_TIME, Event, EventType
 from agentstore.feeds import Watch
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES, copy_payload
+from agentstore.recording import Recorder
 from agentstore.sessions import Session
 from agentstore.shell import StoreShell
 from agentstore.state import Reducer, State
@@ -297,6 +298,23 @@ class Store(StoreShell[Backend]):
             session_id = self._check_id(session_id)
             self._backend.last_seq(session_id)  # an unknown session fails now, not at next()
         return self._watch(session_id, from_seq=start, timeout=timeout)
+
+    def recorder(self, session_id: str, *, worker_id: str = "", price: bool = True) -> Recorder:
+        """Return a :class:`~agentstore.recording.Recorder` of one session's events.
+
+        It records messages, plans, tool and LLM calls with their durations, tokens and
+        costs in one line each.
+
+        Args:
+            session_id: the session to record into (it must exist when events are recorded).
+            worker_id: recorded in each event's metadata, if given.
+            price: price LLM calls from their tokens when no cost is given (needs the
+                ``prices`` extra).
+
+        Raises:
+            InvalidSessionIdError: ``session_id`` is not a valid id.
+        """
+        return Recorder(self, self._check_id(session_id), worker_id=worker_id, price=price)
 
     def close(self) -> None:
         """Close the store and its backend; watchers end. Calling it again does nothing."""

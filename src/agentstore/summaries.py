@@ -98,7 +98,7 @@ def _llm(payload: Mapping[str, Any], metadata: Metadata) -> str:
 
 def _error(payload: Mapping[str, Any], metadata: Metadata) -> str:
     message = _first_text(payload, _ERROR_KEYS)
-    kind = payload.get("type", payload.get("exception"))
+    kind = payload.get("error_type", payload.get("type", payload.get("exception")))
     text = message if message is not None else _compact(payload)
     if isinstance(kind, str) and kind:
         text = f"{kind}: {text}"

@@ -32,6 +32,7 @@ from typing import Any
 
 from agentstore.aio.backends import AsyncBackend, InlineBackend, ThreadedBackend
 from agentstore.aio.feeds import AsyncWatch
+from agentstore.aio.recording import AsyncRecorder
 from agentstore.aio.store import AsyncStore
 from agentstore.backends import (
     MemoryBackend,
@@ -43,7 +44,7 @@ from agentstore.errors import InvalidArgumentError
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from agentstore.state import Reducer
 
-__all__ = ["AsyncBackend", "AsyncStore", "AsyncWatch", "Opening", "open"]
+__all__ = ["AsyncBackend", "AsyncRecorder", "AsyncStore", "AsyncWatch", "Opening", "open"]
 
 
 def open(  # noqa: A001 - mirrors agentstore.open

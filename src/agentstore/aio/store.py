@@ -15,6 +15,7 @@ from types import TracebackType
 from agentstore import arguments, sequencing
 from agentstore.aio.backends import AsyncBackend
 from agentstore.aio.feeds import AsyncWatch
+from agentstore.aio.recording import AsyncRecorder
 from agentstore.arguments import check_count
 from agentstore.errors import StoreClosedError
 from agentstore.events import Event, EventType
@@ -300,6 +301,25 @@ class AsyncStore(StoreShell[AsyncBackend]):
         watch = AsyncWatch(self._backend, session_id, from_seq=start, timeout=timeout)
         self._watches.add(watch)
         return watch
+
+    def recorder(
+        self, session_id: str, *, worker_id: str = "", price: bool = True
+    ) -> AsyncRecorder:
+        """Return a :class:`~agentstore.aio.recording.AsyncRecorder` of one session's events.
+
+        It records messages, plans, tool and LLM calls with their durations, tokens and
+        costs in one line each.
+
+        Args:
+            session_id: the session to record into (it must exist when events are recorded).
+            worker_id: recorded in each event's metadata, if given.
+            price: price LLM calls from their tokens when no cost is given (needs the
+                ``prices`` extra).
+
+        Raises:
+            InvalidSessionIdError: ``session_id`` is not a valid id.
+        """
+        return AsyncRecorder(self, self._check_id(session_id), worker_id=worker_id, price=price)
 
     async def aclose(self) -> None:
         """Close the store: watchers end, calls under way finish, the backend is released.
