@@ -4,9 +4,11 @@ Duck-typed, so no client library is needed: the objects of the ``openai`` and
 ``anthropic`` packages and their ``model_dump()`` dicts are read alike. Known shapes:
 
 - OpenAI Chat Completions (``object == "chat.completion"``): ``usage.prompt_tokens``,
-  ``usage.completion_tokens``, ``usage.prompt_tokens_details.cached_tokens``;
+  ``usage.completion_tokens``, ``usage.prompt_tokens_details.cached_tokens`` and
+  ``.cache_write_tokens``;
 - OpenAI Responses (``object == "response"``): ``usage.input_tokens``,
-  ``usage.output_tokens``, ``usage.input_tokens_details.cached_tokens``;
+  ``usage.output_tokens``, ``usage.input_tokens_details.cached_tokens`` and
+  ``.cache_write_tokens``;
 - Anthropic Messages (``type == "message"``): ``usage.input_tokens``,
   ``usage.output_tokens``, ``usage.cache_read_input_tokens``,
   ``usage.cache_creation_input_tokens``.
@@ -62,6 +64,7 @@ def extract_usage(response: Any) -> Usage | None:
 
 def _chat_completion(response: Any) -> Usage:
     usage = _field(response, "usage")
+    details = _field(usage, "prompt_tokens_details")
     choices = _field(response, "choices") or ()
     message = _field(choices[0], "message") if choices else None
     content = _field(message, "content")
@@ -70,7 +73,8 @@ def _chat_completion(response: Any) -> Usage:
         provider="openai",
         tokens_in=_count(_field(usage, "prompt_tokens")),
         tokens_out=_count(_field(usage, "completion_tokens")),
-        cache_read_tokens=_count(_field(_field(usage, "prompt_tokens_details"), "cached_tokens")),
+        cache_read_tokens=_count(_field(details, "cached_tokens")),
+        cache_write_tokens=_count(_field(details, "cache_write_tokens")),
         content=content if isinstance(content, str) else None,
     )
 
@@ -84,6 +88,7 @@ def _openai_response(response: Any) -> Usage:
         tokens_in=_count(_field(usage, "input_tokens")),
         tokens_out=_count(_field(usage, "output_tokens")),
         cache_read_tokens=_count(_field(details, "cached_tokens")),
+        cache_write_tokens=_count(_field(details, "cache_write_tokens")),
         content=_response_text(response),
     )
 

@@ -203,6 +203,33 @@ class AppendScenarios:
             store.append(session.id, new_event(name, {"name": name}))
         assert [e.type for e in store.get_events(session.id)] == names
 
+    def test_recorded_call_metadata_survives_reopening(self, open_store: StoreFactory) -> None:
+        # Two shapes: the readers take one path for the common fields and another when
+        # cache tokens or extra are present; both must give back what was written.
+        common = Metadata(
+            model="gpt-4o", provider="openai", cost_source="genai-prices 0.2.3", cause_id="req-1"
+        )
+        full = Metadata(
+            tokens_in=1200,
+            tokens_out=80,
+            model="claude-sonnet-4-5",
+            provider="anthropic",
+            cache_read_tokens=700,
+            cache_write_tokens=300,
+            cost_usd=0.0042,
+            cost_source="genai-prices 0.2.3",
+            cause_id="req-2",
+            extra={"trace": "t-1"},
+        )
+        with open_store() as store:
+            session = store.create_session()
+            for metadata in (common, full):
+                store.append(session.id, new_event(EventType.LLM_RESPONSE, metadata=metadata))
+        with open_store() as reopened:
+            events = reopened.get_events(session.id)
+            assert [e.metadata for e in events] == [common, full]
+            assert reopened.get_state(session.id).tokens.cache_read == 700
+
     def test_appends_survive_reopening_and_continue_the_seqs(
         self, open_store: StoreFactory
     ) -> None:

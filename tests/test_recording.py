@@ -1,0 +1,516 @@
+"""Recording an agent's work with a Recorder: shapes, pairing, durations, tokens and costs."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from genai_prices import Usage as PriceUsage
+from genai_prices import calc_price
+from openai.types.chat import ChatCompletion
+from openai.types.responses import Response
+from pydantic import BaseModel
+
+import agentstore
+import agentstore.aio
+from agentstore import Event, Metadata, Recorder, Store
+from agentstore.aio.recording import AsyncRecorder
+from agentstore.pricing import price, price_source
+from agentstore.usage import extract_usage
+
+CHAT_COMPLETION = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1_760_000_000,
+    "model": "gpt-4o-2024-08-06",
+    "choices": [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "Two flights: LH1234 and EW5678."},
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 1200,
+        "completion_tokens": 80,
+        "total_tokens": 1280,
+        "prompt_tokens_details": {"cached_tokens": 1024, "cache_write_tokens": 0},
+    },
+}
+RESPONSE = {
+    "id": "resp_1",
+    "object": "response",
+    "created_at": 1_760_000_000,
+    "model": "gpt-4o-mini",
+    "status": "completed",
+    "parallel_tool_calls": True,
+    "tool_choice": "auto",
+    "tools": [],
+    "output": [
+        {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": "Done.", "annotations": []}],
+        }
+    ],
+    "usage": {
+        "input_tokens": 300,
+        "output_tokens": 20,
+        "total_tokens": 320,
+        "input_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 50},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    },
+}
+ANTHROPIC_MESSAGE = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-5",
+    "content": [{"type": "text", "text": "Bonjour"}, {"type": "tool_use", "id": "t", "name": "x"}],
+    "stop_reason": "end_turn",
+    "usage": {
+        "input_tokens": 50,
+        "output_tokens": 10,
+        "cache_read_input_tokens": 2000,
+        "cache_creation_input_tokens": 500,
+    },
+}
+
+
+@pytest.fixture(params=["memory", "jsonl"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    target = ":memory:" if request.param == "memory" else tmp_path / "data"
+    with agentstore.open(target) as opened:
+        yield opened
+
+
+@pytest.fixture
+def recorder(store: Store) -> Recorder:
+    return store.recorder(store.create_session(name="agent").id)
+
+
+def events(recorder: Recorder) -> list[Event]:
+    return recorder.store.get_events(recorder.session_id)
+
+
+def expected_cost(model: str, tokens_in: int, tokens_out: int, **cache: int) -> float:
+    usage = PriceUsage(input_tokens=tokens_in, output_tokens=tokens_out, **cache)
+    return float(calc_price(usage, model).total_price)
+
+
+# Messages, plans and state
+
+
+def test_messages_plans_and_state_have_the_shapes_the_timeline_reads(recorder: Recorder) -> None:
+    recorder.user_message("Find flights to Munich", locale="de")
+    recorder.plan(["search", "compare", "book"])
+    recorder.plan("just answer")
+    recorder.state({"step": 2, "done": False})
+    assert [(e.type, e.payload) for e in events(recorder)] == [
+        ("user_message", {"content": "Find flights to Munich", "locale": "de"}),
+        ("plan_created", {"steps": ["search", "compare", "book"]}),
+        ("plan_created", {"steps": ["just answer"]}),
+        ("state_updated", {"step": 2, "done": False}),
+    ]
+    state = recorder.store.get_state(recorder.session_id)
+    assert state.data["state_updated"] == {"step": 2, "done": False}
+
+
+def test_a_worker_id_is_recorded_on_every_event(store: Store) -> None:
+    session = store.create_session()
+    recorder = store.recorder(session.id, worker_id="worker-7")
+    recorder.user_message("hi")
+    with recorder.tool_call("clock") as call:
+        call.set_result("12:00")
+    assert {e.metadata.worker_id for e in store.get_events(session.id)} == {"worker-7"}
+
+
+# Tool calls
+
+
+def test_a_decorated_tool_records_its_arguments_result_and_duration(recorder: Recorder) -> None:
+    @recorder.tool
+    def search_flights(origin: str, destination: str, *, max_results: int = 3) -> list[str]:
+        return [f"{origin}-{destination}-{i}" for i in range(max_results)]
+
+    assert search_flights("BER", destination="MUC", max_results=2) == ["BER-MUC-0", "BER-MUC-1"]
+    called, result = events(recorder)
+    assert (called.type, called.payload) == (
+        "tool_called",
+        {
+            "tool": "search_flights",
+            "arguments": {"origin": "BER", "destination": "MUC", "max_results": 2},
+        },
+    )
+    assert called.metadata.tool_name == "search_flights"
+    assert result.type == "tool_result"
+    assert result.payload == {"tool": "search_flights", "result": ["BER-MUC-0", "BER-MUC-1"]}
+    assert result.metadata.cause_id == called.id
+    assert result.metadata.tool_name == "search_flights"
+    assert search_flights.__name__ == "search_flights"  # wraps keeps the function's identity
+
+
+def test_a_tool_that_raises_records_an_error_and_the_caller_still_sees_it(
+    recorder: Recorder,
+) -> None:
+    @recorder.tool(name="clock")
+    def slow_clock(zone: str) -> str:
+        raise TimeoutError(f"no answer from {zone} after 30s")
+
+    with pytest.raises(TimeoutError, match="Asia/Tokyo"):
+        slow_clock("Asia/Tokyo")
+    called, failed = events(recorder)
+    assert failed.type == "error"
+    assert failed.payload == {
+        "error": "no answer from Asia/Tokyo after 30s",
+        "error_type": "TimeoutError",
+        "tool": "clock",
+    }
+    assert (failed.metadata.tool_name, failed.metadata.cause_id) == ("clock", called.id)
+    state = recorder.store.get_state(recorder.session_id)
+    assert (state.tool_calls, state.errors) == (1, 1)
+
+
+def test_the_duration_is_the_time_the_tool_took(recorder: Recorder) -> None:
+    with recorder.tool_call("sleep", {"seconds": 0.05}) as call:
+        asyncio.run(asyncio.sleep(0.05))
+        call.set_result("slept")
+    assert call.outcome is not None
+    assert call.outcome.metadata.duration_ms >= 50
+    assert call.outcome.payload == {"tool": "sleep", "result": "slept"}
+
+
+def test_a_sync_recorder_records_async_tools(recorder: Recorder) -> None:
+    @recorder.tool
+    async def fetch(url: str) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"status": 200, "url": url}
+
+    assert inspect.iscoroutinefunction(fetch)
+    assert asyncio.run(fetch("https://example.org")) == {
+        "status": 200,
+        "url": "https://example.org",
+    }
+    assert [e.type for e in events(recorder)] == ["tool_called", "tool_result"]
+
+
+def test_values_that_are_not_json_are_recorded_as_json_rather_than_refused(
+    recorder: Recorder,
+) -> None:
+    class Flight(BaseModel):
+        number: str
+        price: float
+
+    @dataclasses.dataclass
+    class Query:
+        origin: str
+        when: datetime
+
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<Opaque>"
+
+    @recorder.tool
+    def book(query: Query, handle: Opaque) -> list[Flight]:
+        return [Flight(number="LH1234", price=89.5)]
+
+    book(Query("BER", datetime(2026, 11, 27, tzinfo=UTC)), Opaque())
+    called, result = events(recorder)
+    assert called.payload["arguments"] == {
+        "query": {"origin": "BER", "when": "2026-11-27T00:00:00+00:00"},
+        "handle": "<Opaque>",
+    }
+    assert result.payload["result"] == [{"number": "LH1234", "price": 89.5}]
+
+
+# LLM calls
+
+
+def test_an_llm_call_records_request_and_response_with_tokens_and_cost(
+    recorder: Recorder,
+) -> None:
+    messages = [{"role": "user", "content": "Summarise the options"}]
+    with recorder.llm_call("gpt-4o", {"messages": messages}) as llm:
+        llm.set_response(ChatCompletion.model_validate(CHAT_COMPLETION))
+    request, response = events(recorder)
+    assert (request.type, request.payload) == (
+        "llm_request",
+        {"model": "gpt-4o", "request": {"messages": messages}},
+    )
+    assert response.type == "llm_response"
+    assert response.payload == {"content": "Two flights: LH1234 and EW5678."}
+    metadata = response.metadata
+    assert (metadata.model, metadata.provider) == ("gpt-4o-2024-08-06", "openai")
+    assert (metadata.tokens_in, metadata.tokens_out, metadata.cache_read_tokens) == (1200, 80, 1024)
+    assert metadata.cause_id == request.id
+    assert metadata.cost_usd == pytest.approx(
+        expected_cost("gpt-4o-2024-08-06", 1200, 80, cache_read_tokens=1024)
+    )
+    assert metadata.cost_source == price_source()
+    tokens = recorder.store.get_state(recorder.session_id).tokens
+    assert (tokens.input, tokens.output, tokens.cache_read, tokens.unpriced) == (1200, 80, 1024, 0)
+    assert tokens.cost_usd == pytest.approx(metadata.cost_usd)
+
+
+def test_an_llm_call_that_raises_records_an_error_pointing_at_the_request(
+    recorder: Recorder,
+) -> None:
+    with pytest.raises(ConnectionError), recorder.llm_call("gpt-4o") as llm:
+        raise ConnectionError("rate limited")
+    request, failed = events(recorder)
+    assert failed.payload == {"error": "rate limited", "error_type": "ConnectionError"}
+    assert failed.metadata.cause_id == request.id
+    assert llm.outcome == failed
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (CHAT_COMPLETION, ("gpt-4o-2024-08-06", "openai", 1200, 80, 1024, 0)),
+        (RESPONSE, ("gpt-4o-mini", "openai", 300, 20, 100, 50)),
+        # Anthropic counts cached tokens apart from input_tokens: tokens_in adds them up.
+        (ANTHROPIC_MESSAGE, ("claude-sonnet-4-5", "anthropic", 2550, 10, 2000, 500)),
+    ],
+    ids=["chat-completions", "responses", "anthropic-messages"],
+)
+def test_usage_is_read_from_each_client_shape_as_dict_and_object(
+    response: dict[str, Any], expected: tuple[Any, ...]
+) -> None:
+    for shape in (response, _namespace(response)):
+        usage = extract_usage(shape)
+        assert usage is not None
+        found = (
+            usage.model,
+            usage.provider,
+            usage.tokens_in,
+            usage.tokens_out,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+        )
+        assert found == expected
+
+
+def test_the_text_of_each_shape_becomes_the_content() -> None:
+    texts = [extract_usage(r).content for r in (CHAT_COMPLETION, RESPONSE, ANTHROPIC_MESSAGE)]  # type: ignore[union-attr]
+    assert texts == ["Two flights: LH1234 and EW5678.", "Done.", "Bonjour"]
+    response = Response.model_validate(RESPONSE)  # the openai package's own object
+    assert extract_usage(response) == extract_usage(RESPONSE)
+
+
+def test_something_that_is_not_a_response_gives_no_usage() -> None:
+    assert extract_usage({"text": "hello"}) is None
+    assert extract_usage("hello") is None
+    assert extract_usage(None) is None
+
+
+def test_anthropic_cache_writes_are_priced(recorder: Recorder) -> None:
+    response = recorder.llm_response(None, ANTHROPIC_MESSAGE)
+    cost = expected_cost(
+        "claude-sonnet-4-5", 2550, 10, cache_read_tokens=2000, cache_write_tokens=500
+    )
+    assert response.metadata.cost_usd == pytest.approx(cost)
+    assert response.metadata.cache_write_tokens == 500
+
+
+def test_given_values_override_what_the_response_says(recorder: Recorder) -> None:
+    request = recorder.llm_request("gpt-4o", provider="azure")
+    response = recorder.llm_response(
+        request, CHAT_COMPLETION, content="edited", tokens_out=99, cost_usd=0.5
+    )
+    assert response.payload == {"content": "edited"}
+    assert (response.metadata.tokens_in, response.metadata.tokens_out) == (1200, 99)
+    assert response.metadata.provider == "openai"  # the response's, over the request's
+
+
+def test_the_model_and_provider_default_to_the_request(recorder: Recorder) -> None:
+    request = recorder.llm_request("my-model", provider="local", stream=True)
+    response = recorder.llm_response(request, content="ok", tokens_in=3, tokens_out=1)
+    assert request.payload == {"model": "my-model", "stream": True}
+    assert (response.metadata.model, response.metadata.provider) == ("my-model", "local")
+
+
+# Cost
+
+
+def test_a_cost_the_caller_gives_always_wins(recorder: Recorder) -> None:
+    response = recorder.llm_response(None, CHAT_COMPLETION, cost_usd=0.25)
+    assert (response.metadata.cost_usd, response.metadata.cost_source) == (0.25, "")
+    tokens = recorder.store.get_state(recorder.session_id).tokens
+    assert (tokens.cost_usd, tokens.unpriced) == (0.25, 0)
+
+
+def test_a_model_without_a_known_price_is_counted_as_unpriced_never_as_free(
+    recorder: Recorder,
+) -> None:
+    recorder.llm_response(model="our-fine-tune-v3", tokens_in=500, tokens_out=40)
+    recorder.llm_response(None, CHAT_COMPLETION)
+    tokens = recorder.store.get_state(recorder.session_id).tokens
+    assert tokens.unpriced == 1
+    assert tokens.cost_usd == pytest.approx(
+        expected_cost("gpt-4o", 1200, 80, cache_read_tokens=1024)
+    )
+    assert tokens.to_dict()["unpriced"] == 1
+
+
+def test_without_the_price_table_tokens_stay_unpriced(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("agentstore.pricing.price_source", lambda: None)
+    response = recorder.llm_response(None, CHAT_COMPLETION)
+    assert (response.metadata.cost_usd, response.metadata.cost_source) == (0.0, "")
+    assert recorder.store.get_state(recorder.session_id).tokens.unpriced == 1
+
+
+def test_a_recorder_can_be_told_not_to_price(store: Store) -> None:
+    recorder = store.recorder(store.create_session().id, price=False)
+    assert recorder.llm_response(None, CHAT_COMPLETION).metadata.cost_source == ""
+
+
+def test_calls_are_priced_as_of_when_they_were_made() -> None:
+    # claude-sonnet-4-6 became cheaper on 2026-03-13 in the table's history.
+    metadata = Metadata(model="claude-sonnet-4-6", tokens_in=1_000_000, tokens_out=1_000_000)
+    before = price(metadata, at=datetime(2026, 1, 1, tzinfo=UTC))
+    after = price(metadata, at=datetime(2026, 11, 1, tzinfo=UTC))
+    usage = PriceUsage(input_tokens=1_000_000, output_tokens=1_000_000)
+    table = calc_price(
+        usage, "claude-sonnet-4-6", genai_request_timestamp=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert before.cost_usd == float(table.total_price)
+    assert before.cost_usd != after.cost_usd
+    assert before.provider == "anthropic"
+
+
+def test_metadata_that_needs_no_price_is_returned_as_it_is() -> None:
+    for metadata in (
+        Metadata(model="gpt-4o"),
+        Metadata(tokens_in=5),
+        Metadata(model="gpt-4o", tokens_in=5, cost_usd=0.1),
+        Metadata(model="gpt-4o", tokens_in=5, cost_source="our own table"),
+    ):
+        assert price(metadata) is metadata
+
+
+def test_a_priced_state_survives_snapshots(tmp_path: Path) -> None:
+    with agentstore.open(tmp_path / "data", snapshot_interval=2) as store:
+        recorder = store.recorder(store.create_session().id)
+        recorder.llm_response(model="unknown-model", tokens_in=5, tokens_out=1)
+        recorder.llm_response(None, ANTHROPIC_MESSAGE)
+        recorder.user_message("more")
+        expected = store.get_state(recorder.session_id).tokens
+    with agentstore.open(tmp_path / "data") as reopened:
+        assert reopened.get_state(recorder.session_id).tokens == expected
+    assert (expected.unpriced, expected.cache_read, expected.cache_write) == (1, 2000, 500)
+
+
+def test_an_unknown_session_is_refused_when_recording(store: Store) -> None:
+    recorder = store.recorder("no-such-session")
+    with pytest.raises(agentstore.SessionNotFoundError):
+        recorder.user_message("hello?")
+
+
+def test_a_bad_session_id_is_refused_at_once(store: Store) -> None:
+    with pytest.raises(agentstore.InvalidSessionIdError):
+        store.recorder("../etc")
+
+
+# The async recorder
+
+
+def test_the_async_recorder_has_the_sync_ones_methods_and_arguments() -> None:
+    for name, method in inspect.getmembers(Recorder, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        twin = getattr(AsyncRecorder, name)
+        assert (
+            inspect.signature(twin).parameters.keys() == inspect.signature(method).parameters.keys()
+        )
+        returns_a_context = name in ("tool_call", "llm_call", "tool")
+        assert inspect.iscoroutinefunction(twin) != returns_a_context, name
+
+
+@pytest.mark.parametrize("backend", ["memory", "jsonl"])
+def test_an_async_agent_records_the_same_timeline(backend: str, tmp_path: Path) -> None:
+    async def agent() -> list[Event]:
+        target = ":memory:" if backend == "memory" else tmp_path / "data"
+        async with agentstore.aio.open(target) as store:
+            recorder = store.recorder((await store.create_session()).id)
+            await recorder.user_message("Weather in Oslo?")
+
+            @recorder.tool
+            async def weather(city: str) -> str:
+                await asyncio.sleep(0)
+                return f"{city}: 3°C"
+
+            @recorder.tool
+            async def broken(city: str) -> str:
+                raise LookupError(city)
+
+            async with recorder.llm_call("gpt-4o-mini", {"prompt": "plan"}) as llm:
+                llm.set_response(RESPONSE)
+            await asyncio.gather(weather("Oslo"), weather("Bergen"))
+            with pytest.raises(LookupError):
+                await broken("Atlantis")
+            await recorder.state({"answered": True})
+            return await store.get_events(recorder.session_id)
+
+    recorded = asyncio.run(agent())
+    kinds = [e.type for e in recorded]
+    assert kinds[:3] == ["user_message", "llm_request", "llm_response"]
+    assert sorted(kinds[3:7]) == ["tool_called", "tool_called", "tool_result", "tool_result"]
+    assert kinds[7:] == ["tool_called", "error", "state_updated"]
+    by_id = {e.id: e for e in recorded}
+    for result in (e for e in recorded if e.type == "tool_result"):
+        called = by_id[result.metadata.cause_id]
+        assert called.payload["arguments"]["city"] in result.payload["result"]
+    assert recorded[2].metadata.cost_usd == pytest.approx(
+        expected_cost("gpt-4o-mini", 300, 20, cache_read_tokens=100, cache_write_tokens=50)
+    )
+
+
+def test_the_async_recorder_refuses_to_decorate_a_sync_function() -> None:
+    async def scenario() -> None:
+        async with agentstore.aio.open(":memory:") as store:
+            recorder = store.recorder((await store.create_session()).id)
+            with pytest.raises(TypeError, match="not an async function"):
+                recorder.tool(lambda: 1)  # type: ignore[arg-type, return-value]
+
+    asyncio.run(scenario())
+
+
+def test_an_async_tool_call_that_fails_records_the_error() -> None:
+    async def scenario() -> list[Event]:
+        async with agentstore.aio.open(":memory:") as store:
+            recorder = store.recorder((await store.create_session()).id)
+            with pytest.raises(KeyError):
+                async with recorder.tool_call("lookup", {"key": "k"}):
+                    raise KeyError("k")
+            return await store.get_events(recorder.session_id)
+
+    called, failed = asyncio.run(scenario())
+    assert failed.payload["error_type"] == "KeyError"
+    assert failed.metadata.cause_id == called.id
+
+
+def _namespace(value: Any) -> Any:
+    """A dict turned into attribute access, like a client library's response object."""
+    if isinstance(value, dict):
+        return SimpleNamespace(**{key: _namespace(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return [_namespace(item) for item in value]
+    return value
+
+
+def test_prices_come_back_as_floats() -> None:
+    priced = price(Metadata(model="gpt-4o", tokens_in=10, tokens_out=10))
+    assert isinstance(priced.cost_usd, float)
+    assert Decimal(str(priced.cost_usd)) > 0
