@@ -51,6 +51,20 @@ def test_the_benchmark_prints_its_table(tmp_path: Path) -> None:
         assert name in out
 
 
+def test_the_recording_benchmark_compares_each_helper_with_plain_appends(tmp_path: Path) -> None:
+    out = _run(str(ROOT / "benchmarks" / "bench_recording.py"), "--quick", cwd=tmp_path)
+    rows = {line[:34].strip(): line[34:].split() for line in out.splitlines()[3:]}
+    assert list(rows) == [
+        "user_message",
+        "tool call (context manager)",
+        "tool call (decorator)",
+        "llm call, cost given",
+        "llm call, priced by genai-prices",
+    ]
+    for plain, helper, ratio, *_ in rows.values():
+        assert float(helper) / float(plain) == pytest.approx(float(ratio[:-1]), rel=0.05)
+
+
 def test_the_crash_torture_finds_nothing_lost(tmp_path: Path) -> None:
     out = _run(
         str(ROOT / "benchmarks" / "crash_torture.py"),

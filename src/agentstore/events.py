@@ -166,9 +166,13 @@ class Metadata:
     def __post_init__(self) -> None:
         setter = object.__setattr__
         for name in _TEXT_FIELDS:
-            setter(self, name, _check_text(name, getattr(self, name)))
+            text = getattr(self, name)
+            if text.__class__ is not str or text:  # most are left empty: nothing to check
+                setter(self, name, _check_text(name, text))
         for name in _COUNT_FIELDS:
-            setter(self, name, _check_count(name, getattr(self, name)))
+            count = getattr(self, name)
+            if count.__class__ is not int or not 0 <= count < _MAX_COUNT:
+                setter(self, name, _check_count(name, count))
         setter(self, "cost_usd", _check_cost(self.cost_usd))
         if self.extra is not _EMPTY_EXTRA:
             setter(self, "extra", _check_extra(self.extra) if self.extra else _EMPTY_EXTRA)
