@@ -43,9 +43,10 @@ $(BIN)/python:
 		"agentstore needs Python 3.11 or newer; run make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall when the project's metadata changes; the package itself is installed editable.
+# Reinstall when the project's metadata changes; the package itself is installed editable,
+# with the price table the demo's LLM call is priced from.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[prices]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python

@@ -64,7 +64,7 @@ def plain_tool_call() -> Operation:
         )
         started = clock()
         result = ["LH1234"]
-        took = (clock() - started) * 1000
+        took = round((clock() - started) * 1000)
         metadata = Metadata(tool_name="search", duration_ms=took, cause_id=called.id)
         append(
             session_id,
@@ -116,7 +116,7 @@ def plain_llm_call() -> Operation:
             tokens_in=usage["prompt_tokens"],
             tokens_out=usage["completion_tokens"],
             cost_usd=0.0007,
-            duration_ms=(clock() - started) * 1000,
+            duration_ms=round((clock() - started) * 1000),
             cause_id=request.id,
         )
         content = response["choices"][0]["message"]["content"]

@@ -11,58 +11,53 @@ import json
 import subprocess
 import sys
 import time
+from typing import Any
 
 import agentstore
-from agentstore import EventType, Metadata, new_event
 
 
-def search_flights(query: str) -> list[dict[str, object]]:
+def search_flights(route: str) -> list[dict[str, object]]:
     """A stand-in for a real tool."""
     time.sleep(0.05)
     return [{"id": "LH1234", "price": 89.5}, {"id": "EW5678", "price": 64.0}]
 
 
+def book_flight(flight: str) -> None:
+    """A stand-in for a tool that fails."""
+    raise TimeoutError("booking API timed out after 30s")
+
+
+def ask_llm(prompt: str) -> dict[str, Any]:
+    """A stand-in for an LLM client: what ``openai``'s ``chat.completions.create`` returns."""
+    time.sleep(0.1)
+    return {
+        "object": "chat.completion",
+        "model": "gpt-4o-2024-08-06",
+        "choices": [{"message": {"content": "Two options: LH1234 at €89.50, EW5678 at €64."}}],
+        "usage": {"prompt_tokens": 850, "completion_tokens": 320},
+    }
+
+
 def record_session(store: agentstore.Store) -> str:
-    """Record what a flight-search agent does, event by event; return the session id."""
+    """Record what a flight-search agent does, a line per step; return the session id."""
     session = store.create_session(name="flight-search", labels={"agent": "travel"})
-    sid = session.id
-    store.append(sid, new_event(EventType.USER_MESSAGE, {"content": "Berlin to Munich, Friday"}))
-    store.append(sid, new_event(EventType.PLAN_CREATED, {"steps": ["search_flights", "summarise"]}))
+    agent = store.recorder(session.id)
+    agent.user_message("Berlin to Munich, Friday")
+    agent.plan(["search_flights", "summarise", "book_flight"])
 
-    call = {"tool": "search_flights", "query": "BER → MUC"}
-    tool = Metadata(tool_name="search_flights")
-    store.append(sid, new_event(EventType.TOOL_CALLED, call, metadata=tool))
-    started = time.perf_counter()
-    flights = search_flights(call["query"])
-    elapsed_ms = round((time.perf_counter() - started) * 1000)
-    took = Metadata(tool_name="search_flights", duration_ms=elapsed_ms)
-    store.append(sid, new_event(EventType.TOOL_RESULT, {"flights": flights}, metadata=took))
+    with agent.tool_call("search_flights", {"route": "BER → MUC"}) as call:
+        call.set_result(search_flights("BER → MUC"))
 
-    store.append(
-        sid,
-        new_event(
-            EventType.LLM_REQUEST,
-            {"prompt": "Summarise these flights"},
-            metadata=Metadata(model="gpt-4o", tokens_in=850),
-        ),
-    )
-    store.append(
-        sid,
-        new_event(
-            EventType.LLM_RESPONSE,
-            {"content": "Two options: LH1234 at €89.50, EW5678 at €64."},
-            metadata=Metadata(model="gpt-4o", tokens_out=320, duration_ms=640, cost_usd=0.018),
-        ),
-    )
-    store.append(
-        sid,
-        new_event(
-            EventType.ERROR,
-            {"error": "booking API timed out after 30s", "tool": "book_flight"},
-            metadata=Metadata(tool_name="book_flight", duration_ms=30_000),
-        ),
-    )
-    return sid
+    # Model, tokens and text come from the response; the cost from a price table.
+    with agent.llm_call("gpt-4o", {"prompt": "Summarise these flights"}) as llm:
+        llm.set_response(ask_llm("Summarise these flights"))
+
+    try:
+        with agent.tool_call("book_flight", {"flight": "EW5678"}):
+            book_flight("EW5678")
+    except TimeoutError:
+        agent.state({"status": "waiting for the booking API"})
+    return session.id
 
 
 def main() -> None:
@@ -72,7 +67,7 @@ def main() -> None:
         tokens = state.tokens
         print(
             f"Recorded session {sid}: {state.event_count} events, {tokens.input} tokens in / "
-            f"{tokens.output} out, ${tokens.cost_usd:.3f}, {state.tool_calls} tool call, "
+            f"{tokens.output} out, ${tokens.cost_usd:.5f}, {state.tool_calls} tool calls, "
             f"{state.errors} error"
         )
         print("\nIts state after the plan (time travel to seq 2):")

@@ -557,3 +557,28 @@ def test_copy_shows_a_progress_bar_on_a_terminal(seed: str, tmp_path: Path) -> N
 def test_an_unreachable_database_is_reported_at_once() -> None:
     done = run("--store", "postgresql://postgres@127.0.0.1:1/none", "sessions", check=1)
     assert done.stderr.startswith("Error: PostgreSQL: connection failed")
+
+
+def test_a_recorded_session_shows_what_each_answer_answers_and_what_nothing_priced(
+    tmp_path: Path,
+) -> None:
+    target = str(tmp_path / "data")
+    with agentstore.open(target) as store:
+        agent = store.recorder(store.create_session(name="recorded").id)
+        with agent.tool_call("search", {"q": "BER"}) as call:
+            call.set_result(["LH1234"])
+        agent.user_message("between a call and its answer")
+        request = agent.llm_request("our-own-model")
+        agent.user_message("meanwhile")
+        agent.llm_response(request, content="ok", tokens_in=120, tokens_out=8)
+        session_id = agent.session_id
+    lines = run("--store", target, "replay", session_id).stdout.splitlines()
+    assert "↳1 search" in lines[1]
+    assert "↳4 our-own-model · 120 in / 8 out · unpriced" in lines[5]
+    assert "$0.0000 + 1 unpriced call" in lines[-1]
+    stats = run("--store", target, "stats", session_id).stdout
+    assert "Cost:       $0.0000 + 1 unpriced call" in stats
+    figures = json.loads(run("--store", target, "stats", session_id, "--format", "json").stdout)
+    assert figures["tokens"]["unpriced"] == figures["models"]["our-own-model"]["unpriced"] == 1
+    # Replaying from the answer on, its call is not shown, so no arrow points at it.
+    assert "↳" not in run("--store", target, "replay", session_id, "--from-seq", "6").stdout

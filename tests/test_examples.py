@@ -25,7 +25,7 @@ def _run(*args: str, cwd: Path) -> str:
 
 def test_the_demo_records_and_replays_a_session(tmp_path: Path) -> None:
     out = _run(str(ROOT / "examples" / "demo.py"), cwd=tmp_path)
-    assert "7 events, 850 tokens in / 320 out, $0.018, 1 tool call, 1 error" in out
+    assert "9 events, 850 tokens in / 320 out, $0.00532, 2 tool calls, 1 error" in out
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     shown = readme.split("$ agentstore replay ")[1].split("\n\n")[0].splitlines()[1:]
     replayed = out.split("$ agentstore replay ")[1].split("\n\n")[0].splitlines()[1:]

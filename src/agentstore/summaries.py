@@ -81,19 +81,39 @@ def _tool_result(payload: Mapping[str, Any], metadata: Metadata) -> str:
     return f"{name}{took} → {_compact(result)}"
 
 
-def _llm(payload: Mapping[str, Any], metadata: Metadata) -> str:
+def _llm_response(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    return _llm(payload, metadata, answer=True)
+
+
+def _llm(payload: Mapping[str, Any], metadata: Metadata, *, answer: bool = False) -> str:
     parts = [metadata.model or "llm"]
     tokens = [f"{count:,} {way}" for count, way in _token_counts(metadata) if count]
     if tokens:
         parts.append(" / ".join(tokens))
     if metadata.cost_usd:
         parts.append(format_cost(metadata.cost_usd))
+    elif answer and tokens and not metadata.cost_source:
+        parts.append("unpriced")  # the state counts it too: cost unknown, not free
     if metadata.duration_ms:
         parts.append(format_duration(metadata.duration_ms))
     text = _first_text(payload, _TEXT_KEYS)
+    if text is None:
+        text = _request_text(payload.get("request"))
     if text is not None:
         parts.append(_quoted(text))
     return " · ".join(parts)
+
+
+def _request_text(request: Any) -> str | None:
+    """The prompt of a recorded request: its text, or the last message's."""
+    if isinstance(request, str):
+        return request
+    if not isinstance(request, dict):
+        return None
+    messages = request.get("messages")
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+        return _first_text(messages[-1], _TEXT_KEYS)
+    return _first_text(request, _TEXT_KEYS)
 
 
 def _error(payload: Mapping[str, Any], metadata: Metadata) -> str:
@@ -122,7 +142,7 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any], Metadata], str]] = {
     "tool_called": _tool_called,
     "tool_result": _tool_result,
     "llm_request": _llm,
-    "llm_response": _llm,
+    "llm_response": _llm_response,
     "state_updated": _state,
     "error": _error,
 }

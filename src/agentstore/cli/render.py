@@ -19,6 +19,7 @@ import orjson
 
 from agentstore.events import Event
 from agentstore.sessions import Session
+from agentstore.state import TokenUsage
 from agentstore.stats import SessionStats
 from agentstore.summaries import format_cost, format_duration, summarize
 
@@ -35,6 +36,7 @@ _TYPE_COLOURS = {
     "error": "red",
 }
 _PIPED_WIDTH = 160
+_SHOWN_LIMIT = 100_000
 _JSON = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 
 
@@ -46,6 +48,8 @@ class Output:
         self.terminal = self.stream.isatty()
         self.colour = self.terminal and not os.environ.get("NO_COLOR")
         self.width = shutil.get_terminal_size().columns if self.terminal else _PIPED_WIDTH
+        # The seqs of the events shown so far, by id, to show what each answers (``↳3``).
+        self._shown: dict[str, int] = {}
 
     def style(self, text: str, **styles: Any) -> str:
         """``text`` with ANSI styles (``fg="red"``, ``bold=True``) when colours are on."""
@@ -105,16 +109,23 @@ class Output:
         type_width = min(max(len(event.type) for event in events), 20)
         room = max(self.width - seq_width - type_width - 17, 20)
         lines = []
+        shown = self._shown
+        if len(shown) > _SHOWN_LIMIT:  # a long --follow: answers come soon after their calls
+            shown.clear()
         for event in events:
             kind = event.type
             colour = _TYPE_COLOURS.get(kind)
+            shown[event.id] = event.seq
+            cause = shown.get(event.metadata.cause_id) if event.metadata.cause_id else None
+            answers = "" if cause is None else self.style(f"↳{cause} ", dim=True)
             lines.append(
                 f"{event.seq:>{seq_width}}  "
                 + self.style(_elapsed(event.timestamp - origin), dim=True)
                 + "  "
                 + self.style(kind.ljust(type_width), fg=colour, bold=kind == "error")
                 + "  "
-                + summarize(event, width=room)
+                + answers
+                + summarize(event, width=room - len(answers))
             )
         return lines
 
@@ -124,7 +135,7 @@ class Output:
         parts = [
             _count(stats.events, "event"),
             f"{tokens.total:,} tokens ({tokens.input:,} in / {tokens.output:,} out)",
-            format_cost(tokens.cost_usd),
+            _cost(tokens),
             _count(stats.tool_calls, "tool call"),
             _count(stats.errors, "error"),
             f"{format_duration(stats.duration_ms)} wall",
@@ -148,8 +159,11 @@ class Output:
             ("Tool calls", f"{stats.tool_calls:,}"),
             ("Errors", f"{stats.errors:,}"),
             ("Tokens", f"{tokens.input:,} in / {tokens.output:,} out / {tokens.total:,} total"),
-            ("Cost", format_cost(tokens.cost_usd)),
+            ("Cost", _cost(tokens)),
         ]
+        if tokens.cache_read or tokens.cache_write:
+            cached = f"{tokens.cache_read:,} read / {tokens.cache_write:,} written"
+            fields.insert(-1, ("Cached", cached))
         self.write(self.style(f"{name + ':':<12}", bold=True) + value for name, value in fields)
         self._section("Events by type")
         self.table(["TYPE", "COUNT"], [[k, f"{n:,}"] for k, n in sorted(stats.types.items())], {1})
@@ -164,6 +178,14 @@ class Output:
         self.write(["", self.style(title, bold=True, underline=self.terminal)])
 
 
+def _cost(tokens: TokenUsage) -> str:
+    """The cost, and how many calls it leaves out for want of a price."""
+    cost = format_cost(tokens.cost_usd)
+    if tokens.unpriced:
+        cost += f" + {_count(tokens.unpriced, 'unpriced call')}"
+    return cost
+
+
 def _model_rows(stats: SessionStats) -> list[list[str]]:
     return [
         [
@@ -171,7 +193,7 @@ def _model_rows(stats: SessionStats) -> list[list[str]]:
             f"{max(model.requests, model.responses):,}",
             f"{model.tokens_in:,}",
             f"{model.tokens_out:,}",
-            format_cost(model.cost_usd),
+            format_cost(model.cost_usd) + (" + unpriced" if model.unpriced else ""),
         ]
         for name, model in sorted(stats.models.items())
     ]
