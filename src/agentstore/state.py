@@ -225,7 +225,13 @@ def _fold_default(state: State, events: Sequence[Event]) -> State:
             cost += metadata.cost_usd
             cache_read += metadata.cache_read_tokens
             cache_write += metadata.cache_write_tokens
-            if is_unpriced(event):
+            # is_unpriced() inlined: a call per LLM event made cold folds 70% slower.
+            if (
+                kind == "llm_response"
+                and not metadata.cost_usd
+                and not metadata.cost_source
+                and (metadata.tokens_in or metadata.tokens_out)
+            ):
                 unpriced += 1
         elif kind == "tool_called":
             tool_calls += 1
