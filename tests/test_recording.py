@@ -24,6 +24,7 @@ import agentstore.aio
 from agentstore import Event, Metadata, Recorder, Store
 from agentstore.aio.recording import AsyncRecorder
 from agentstore.pricing import price, price_source
+from agentstore.recording import to_json
 from agentstore.usage import extract_usage
 
 CHAT_COMPLETION = {
@@ -514,3 +515,30 @@ def test_prices_come_back_as_floats() -> None:
     priced = price(Metadata(model="gpt-4o", tokens_in=10, tokens_out=10))
     assert isinstance(priced.cost_usd, float)
     assert Decimal(str(priced.cost_usd)) > 0
+
+
+def test_to_json_turns_what_json_cannot_hold_into_what_it_can() -> None:
+    cyclic: list[Any] = [1]
+    cyclic.append(cyclic)
+    converted = to_json({1: {"a", "b"}, "nan": float("nan"), "cycle": cyclic, "bytes": b"\x00"})
+    assert sorted(converted["1"]) == ["a", "b"]
+    assert converted["nan"] == "nan"
+    assert converted["bytes"] == "b'\\x00'"
+    depth = 0
+    inner = converted["cycle"]
+    while isinstance(inner, list):
+        inner, depth = inner[1], depth + 1
+    assert isinstance(inner, str)  # cut off with a repr, never recursing forever
+    assert depth < 64
+
+
+def test_a_result_too_large_even_as_json_is_refused_and_nothing_is_written(
+    recorder: Recorder,
+) -> None:
+    with (
+        pytest.raises(agentstore.InvalidEventError, match="payload"),
+        recorder.tool_call("dump") as call,
+    ):
+        call.set_result("x" * (2 << 20))
+    # The call is recorded; its answer could not be, and no half of it was.
+    assert [e.type for e in events(recorder)] == ["tool_called"]
