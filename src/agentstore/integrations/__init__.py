@@ -1,0 +1,1 @@
+"""Integrations: record the runs of agent frameworks into an agentstore session."""
