@@ -542,3 +542,26 @@ def test_a_result_too_large_even_as_json_is_refused_and_nothing_is_written(
         call.set_result("x" * (2 << 20))
     # The call is recorded; its answer could not be, and no half of it was.
     assert [e.type for e in events(recorder)] == ["tool_called"]
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "priced_by"),
+    [
+        ("", "gpt-4o", "openai"),  # no provider: the model's name finds it
+        ("openai", "gpt-4o", "openai"),
+        ("google_genai", "gemini-2.5-flash", "google"),  # LangChain's name for Google's API
+        ("openai", "claude-sonnet-4-5", None),  # a listed provider must list the model
+        ("ollama", "llama3.1", None),  # served on the caller's machines: no price applies
+        ("vLLM", "gpt-4o", None),
+    ],
+)
+def test_the_provider_decides_where_the_model_is_looked_up(
+    provider: str, model: str, priced_by: str | None
+) -> None:
+    metadata = Metadata(model=model, provider=provider, tokens_in=1000, tokens_out=100)
+    priced = price(metadata)
+    if priced_by is None:
+        assert priced is metadata
+    else:
+        assert priced.cost_usd > 0
+        assert priced.provider == (provider or priced_by)
