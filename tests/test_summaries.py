@@ -109,3 +109,18 @@ def test_session_figures_per_model_and_tool_agree_with_the_state() -> None:
         "tool_called": 2,
         "tool_result": 1,
     }
+
+
+def test_an_answer_without_text_names_the_tools_it_asks_for() -> None:
+    event = new_event(
+        "llm_response",
+        {
+            "content": None,
+            "tool_calls": [
+                {"name": "search_flights", "args": {"route": "BER-MUC"}},
+                {"type": "function", "function": {"name": "weather", "arguments": "{}"}},
+            ],
+        },
+        metadata=Metadata(model="gpt-4o", tokens_out=20, cost_usd=0.0002),
+    )
+    assert summarize(event) == "gpt-4o · 20 out · $0.0002 · calls search_flights, weather"

@@ -101,7 +101,23 @@ def _llm(payload: Mapping[str, Any], metadata: Metadata, *, answer: bool = False
         text = _request_text(payload.get("request"))
     if text is not None:
         parts.append(_quoted(text))
+    elif calls := _tool_call_names(payload.get("tool_calls")):
+        parts.append("calls " + ", ".join(calls))
     return " · ".join(parts)
+
+
+def _tool_call_names(calls: Any) -> list[str]:
+    """The tools an answer asks for (LangChain's ``name`` or OpenAI's ``function.name``)."""
+    if not isinstance(calls, list):
+        return []
+    names = []
+    for call in calls:
+        if isinstance(call, dict):
+            function = call.get("function")
+            name = call.get("name", function.get("name") if isinstance(function, dict) else None)
+            if isinstance(name, str):
+                names.append(name)
+    return names
 
 
 def _request_text(request: Any) -> str | None:
