@@ -28,11 +28,11 @@ from langchain_core.tools import BaseTool, tool
 import agentstore
 import agentstore.aio
 from agentstore import Event, State, StoreClosedError
-from agentstore.integrations import langchain as langchain_integration
 from agentstore.integrations.langchain import (
     AgentStoreCallbackHandler,
     AsyncAgentStoreCallbackHandler,
 )
+from agentstore.integrations.langchain import handlers as langchain_handlers
 
 ROOT = Path(__file__).parent.parent
 
@@ -430,7 +430,7 @@ def test_the_async_handler_gives_up_rather_than_hang_on_a_blocked_loop(
 ) -> None:
     # A sync invoke on the store's loop blocks it while LangChain runs the handler on a
     # loop of its own, which waits for the store's loop: a deadlock without a time limit.
-    monkeypatch.setattr(langchain_integration, "_HOME_LOOP_TIMEOUT", 0.05)
+    monkeypatch.setattr(langchain_handlers, "_HOME_LOOP_TIMEOUT", 0.05)
 
     async def scenario() -> None:
         async with agentstore.aio.open(tmp_path / "agent-data") as store:
