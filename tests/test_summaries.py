@@ -124,3 +124,36 @@ def test_an_answer_without_text_names_the_tools_it_asks_for() -> None:
         metadata=Metadata(model="gpt-4o", tokens_out=20, cost_usd=0.0002),
     )
     assert summarize(event) == "gpt-4o · 20 out · $0.0002 · calls search_flights, weather"
+
+
+def test_conversation_items_and_agent_spans_read_as_a_conversation() -> None:
+    items = new_event(
+        "conversation.items",
+        {
+            "items": [
+                {"role": "user", "content": "Weather in\\nParis?"},
+                {"type": "function_call", "name": "get_weather", "arguments": '{"city":"Paris"}'},
+                {"type": "function_call_output", "call_id": "c1", "output": "Sunny"},
+                {
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": "It is sunny."}],
+                },
+            ]
+        },
+    )
+    assert summarize(items, width=200) == (
+        'user: Weather in\\nParis? | → get_weather({"city":"Paris"}) | ← Sunny '
+        "| assistant: It is sunny."
+    )
+    popped = new_event("conversation.pop", {"item": {"role": "user", "content": "hi"}})
+    assert summarize(popped) == "removed user: hi"
+    assert summarize(new_event("conversation.clear", {})) == "cleared the conversation"
+    end = new_event(
+        "agent.end",
+        {"agent": "forecaster", "tools": ["get_weather"]},
+        metadata=Metadata(duration_ms=1400),
+    )
+    assert summarize(end) == "forecaster (tools: get_weather) in 1.4 s"
+    handoff = new_event("agent.handoff", {"from_agent": "triage", "to_agent": "billing"})
+    assert summarize(handoff) == "triage → billing"

@@ -152,6 +152,55 @@ def _custom(payload: Mapping[str, Any], metadata: Metadata) -> str:
     return _compact(dict(metadata.extra))
 
 
+def _conversation_items(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    items = payload.get("items")
+    if not isinstance(items, list):
+        return _compact(payload)
+    return " | ".join(_item(item) for item in items) or "no items"
+
+
+def _item(item: Any) -> str:
+    """A conversation item of the OpenAI Agents SDK (a Responses API input item)."""
+    if not isinstance(item, dict):
+        return _compact(item)
+    kind, role = item.get("type"), item.get("role")
+    if kind == "function_call":
+        return f"→ {item.get('name', 'tool')}({_item_text(item.get('arguments'))})"
+    if kind == "function_call_output":
+        return f"← {_item_text(item.get('output'))}"
+    if isinstance(role, str):
+        return f"{role}: {_item_text(item.get('content'))}"
+    return _compact(item)
+
+
+def _item_text(content: Any) -> str:
+    if isinstance(content, str):
+        return " ".join(content.split())
+    if isinstance(content, list):  # content parts: {"type": "output_text", "text": ...}
+        parts = [part.get("text") for part in content if isinstance(part, dict)]
+        return " ".join(" ".join(part.split()) for part in parts if isinstance(part, str))
+    return _compact(content)
+
+
+def _conversation_pop(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    return "removed " + _item(payload.get("item"))
+
+
+def _agent(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    name = payload.get("agent")
+    text = name if isinstance(name, str) else _compact(payload)
+    tools = payload.get("tools")
+    if isinstance(tools, list) and tools:
+        text += " (tools: " + ", ".join(str(tool) for tool in tools) + ")"
+    if metadata.duration_ms:
+        text += f" in {format_duration(metadata.duration_ms)}"
+    return text
+
+
+def _handoff(payload: Mapping[str, Any], metadata: Metadata) -> str:
+    return f"{payload.get('from_agent', '?')} → {payload.get('to_agent', '?')}"
+
+
 _SUMMARIES: dict[str, Callable[[Mapping[str, Any], Metadata], str]] = {
     "user_message": _user_message,
     "plan_created": _plan,
@@ -161,6 +210,13 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any], Metadata], str]] = {
     "llm_response": _llm_response,
     "state_updated": _state,
     "error": _error,
+    # What agentstore.integrations.openai_agents records.
+    "conversation.items": _conversation_items,
+    "conversation.pop": _conversation_pop,
+    "conversation.clear": lambda payload, metadata: "cleared the conversation",
+    "agent.start": _agent,
+    "agent.end": _agent,
+    "agent.handoff": _handoff,
 }
 
 
