@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,18 +25,6 @@ from tests.test_memory_backend import _SharedMemory
 WORKERS = Path(__file__).parent / "workers.py"
 ROOT = Path(__file__).parent.parent
 POSTGRES = os.environ.get("AGENTSTORE_TEST_POSTGRES_URL", "")
-
-
-@pytest.fixture
-def postgres_schema() -> Iterator[str]:
-    if not POSTGRES:
-        pytest.skip("set AGENTSTORE_TEST_POSTGRES_URL to run the PostgreSQL tests")
-    import psycopg
-
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    yield name
-    with psycopg.connect(POSTGRES, autocommit=True) as db:
-        db.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 @pytest.fixture

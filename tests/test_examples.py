@@ -34,6 +34,22 @@ def test_the_demo_records_and_replays_a_session(tmp_path: Path) -> None:
     assert mask(listed) == mask(readme.split("$ agentstore sessions\n")[1].split("```")[0])
 
 
+def test_the_openai_agents_example_records_a_run_and_replays_it(tmp_path: Path) -> None:
+    out = _run(str(ROOT / "examples" / "openai_agents_agent.py"), "data", cwd=tmp_path)
+    assert "Agent: It is sunny and 21 °C in Paris." in out
+    replayed = out.split("$ agentstore replay weather-chat\n")[1].splitlines()
+    assert any("tool_result" in line and "get_weather" in line for line in replayed)
+    assert "2,560 tokens (2,400 in / 160 out), $0.0076, 1 tool call, 0 errors" in replayed[-1]
+
+
+def test_the_langchain_example_records_an_agent_and_replays_it(tmp_path: Path) -> None:
+    out = _run(str(ROOT / "examples" / "langchain_agent.py"), "data", cwd=tmp_path)
+    replayed = out.split("$ agentstore --store data replay ")[1]
+    assert 'search_flights(route="BER-MUC")' in replayed
+    assert "120 in / 20 out" in replayed
+    assert "370 tokens (320 in / 50 out), $0.0013, 1 tool call, 0 errors" in replayed
+
+
 def test_the_benchmark_prints_its_table(tmp_path: Path) -> None:
     out = _run(str(ROOT / "benchmarks" / "bench_memory.py"), "--quick", cwd=tmp_path)
     header = out.splitlines()[2]

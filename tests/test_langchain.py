@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -493,21 +491,3 @@ def test_the_handlers_are_langchain_callback_handlers() -> None:
     assert issubclass(AgentStoreCallbackHandler, BaseCallbackHandler)
     assert not issubclass(AgentStoreCallbackHandler, AsyncCallbackHandler)
     assert issubclass(AsyncAgentStoreCallbackHandler, AsyncCallbackHandler)
-
-
-def test_the_example_records_an_agent_and_replays_it(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "langchain_agent.py"), str(tmp_path / "data")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
-    replayed = done.stdout.split("$ agentstore")[1]
-    assert 'search_flights(route="BER-MUC")' in replayed
-    assert "120 in / 20 out" in replayed
-    assert "(320 in / 50 out)" in replayed
-    assert (tmp_path / "data" / "events").is_dir()

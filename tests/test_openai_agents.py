@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -51,18 +48,6 @@ BACKENDS = ["memory", "jsonl", "sqlite", "postgres"]
 DURABLE = ["jsonl", "sqlite", "postgres"]
 
 Target = tuple[str, dict[str, Any]]
-
-
-@pytest.fixture
-def postgres_schema() -> Iterator[str]:
-    if not POSTGRES:
-        pytest.skip("set AGENTSTORE_TEST_POSTGRES_URL to run the PostgreSQL tests")
-    import psycopg
-
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    yield name
-    with psycopg.connect(POSTGRES, autocommit=True) as db:
-        db.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 def _target(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Target:
@@ -623,23 +608,3 @@ def test_an_async_store_needs_its_event_loop(tmp_path: Path) -> None:
     store = asyncio.run(opened())
     with pytest.raises(ValueError, match="event loop"):
         AgentStoreTracingProcessor(store)
-
-
-# The example, run as a user runs it.
-
-
-def test_the_example_records_a_run_and_replays_it(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "openai_agents_agent.py"), str(tmp_path / "data")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr
-    assert "$ agentstore replay" in done.stdout
-    replayed = done.stdout.split("$ agentstore replay")[1]
-    for shown in ("llm_response", "tool_called", "get_weather", "tool_result"):
-        assert shown in replayed
