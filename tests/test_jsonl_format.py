@@ -41,10 +41,12 @@ def test_the_seed_directory_opens_lists_replays_and_materializes(seed_dir: Path)
         assert store.list_sessions(labels={"agent": "research"})[0].id == "long-run-0001"
 
 
-def test_the_seed_snapshot_is_used(seed_dir: Path) -> None:
+def test_the_seed_snapshot_is_read_and_agrees_with_the_events(seed_dir: Path) -> None:
     with agentstore.open(seed_dir) as store:
         snapshot = store.backend.read_snapshot("long-run-0001")
         assert snapshot is not None
+        # Untagged, it is the seed reducer's: the default reducer (which also counts cache
+        # tokens and unpriced answers) folds the events instead, to the same figures.
         assert (snapshot.version, snapshot.reducer) == (200, "default")
         assert store.get_state("long-run-0001", at_seq=200) == snapshot.state
 

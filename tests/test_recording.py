@@ -21,11 +21,22 @@ from pydantic import BaseModel
 
 import agentstore
 import agentstore.aio
-from agentstore import Event, Metadata, Recorder, Store
+from agentstore import (
+    Event,
+    Metadata,
+    Recorder,
+    Snapshot,
+    State,
+    Store,
+    TokenUsage,
+    default_reducer,
+)
 from agentstore.aio.recording import AsyncRecorder
 from agentstore.pricing import price, price_source
 from agentstore.recording import to_json
+from agentstore.state import DEFAULT_REDUCER_NAME, SEED_REDUCER_NAME, fold
 from agentstore.usage import extract_usage
+from agentstore.verifying import verify
 
 CHAT_COMPLETION = {
     "id": "chatcmpl-1",
@@ -277,8 +288,9 @@ def test_an_llm_call_that_raises_records_an_error_pointing_at_the_request(
 @pytest.mark.parametrize(
     ("response", "expected"),
     [
-        (CHAT_COMPLETION, ("gpt-4o-2024-08-06", "openai", 1200, 80, 1024, 0)),
-        (RESPONSE, ("gpt-4o-mini", "openai", 300, 20, 100, 50)),
+        # Many servers speak OpenAI's shapes: the provider is the caller's to say.
+        (CHAT_COMPLETION, ("gpt-4o-2024-08-06", "", 1200, 80, 1024, 0)),
+        (RESPONSE, ("gpt-4o-mini", "", 300, 20, 100, 50)),
         # Anthropic counts cached tokens apart from input_tokens: tokens_in adds them up.
         (ANTHROPIC_MESSAGE, ("claude-sonnet-4-5", "anthropic", 2550, 10, 2000, 500)),
     ],
@@ -330,7 +342,8 @@ def test_given_values_override_what_the_response_says(recorder: Recorder) -> Non
     )
     assert response.payload == {"content": "edited"}
     assert (response.metadata.tokens_in, response.metadata.tokens_out) == (1200, 99)
-    assert response.metadata.provider == "openai"  # the response's, over the request's
+    assert response.metadata.provider == "azure"  # the caller knows which server it called
+    assert response.metadata.model == "gpt-4o-2024-08-06"  # the response names the version
 
 
 def test_the_model_and_provider_default_to_the_request(recorder: Recorder) -> None:
@@ -343,11 +356,12 @@ def test_the_model_and_provider_default_to_the_request(recorder: Recorder) -> No
 # Cost
 
 
-def test_a_cost_the_caller_gives_always_wins(recorder: Recorder) -> None:
-    response = recorder.llm_response(None, CHAT_COMPLETION, cost_usd=0.25)
-    assert (response.metadata.cost_usd, response.metadata.cost_source) == (0.25, "")
+@pytest.mark.parametrize("cost", [0.25, 0.0])
+def test_a_cost_the_caller_gives_always_wins(recorder: Recorder, cost: float) -> None:
+    response = recorder.llm_response(None, CHAT_COMPLETION, cost_usd=cost)
+    assert (response.metadata.cost_usd, response.metadata.cost_source) == (cost, "caller")
     tokens = recorder.store.get_state(recorder.session_id).tokens
-    assert (tokens.cost_usd, tokens.unpriced) == (0.25, 0)
+    assert (tokens.cost_usd, tokens.unpriced) == (cost, 0)  # a free call is priced, at 0
 
 
 def test_a_model_without_a_known_price_is_counted_as_unpriced_never_as_free(
@@ -565,3 +579,87 @@ def test_the_provider_decides_where_the_model_is_looked_up(
     else:
         assert priced.cost_usd > 0
         assert priced.provider == (provider or priced_by)
+
+
+def test_a_snapshot_of_the_seeds_reducer_is_not_mixed_into_the_new_counts(
+    tmp_path: Path,
+) -> None:
+    # A snapshot saved before answers were counted as unpriced says 0 of them: starting
+    # from it would count only the answers after it.
+    with agentstore.open(tmp_path / "data", snapshot_interval=0) as store:
+        session_id = store.create_session().id
+        answer = Metadata(model="our-model", tokens_in=10, tokens_out=5)
+        for _ in range(12):
+            store.append(session_id, agentstore.new_event("llm_response", metadata=answer))
+        first_ten = fold(default_reducer, State(session_id), store.get_events(session_id)[:10])
+        old = dataclasses.replace(first_ten, tokens=TokenUsage(100, 50))
+        store.backend.write_snapshot(Snapshot(session_id, 10, old, reducer=SEED_REDUCER_NAME))
+    with agentstore.open(tmp_path / "data", snapshot_interval=12) as store:
+        assert store.get_state(session_id).tokens.unpriced == 12
+        assert verify(store).problems == []
+        snapshot = store.backend.read_snapshot(session_id)
+        assert snapshot is not None
+        assert snapshot.reducer == DEFAULT_REDUCER_NAME  # the next one is the new reducer's
+
+
+@pytest.mark.parametrize(
+    ("provider", "priced"),
+    [("", True), ("openai", True), ("ollama", False), ("vllm", False)],
+)
+def test_the_provider_of_the_request_decides_how_an_answer_is_priced(
+    recorder: Recorder, provider: str, priced: bool
+) -> None:
+    # The same Chat Completion from OpenAI, or from a model served on our own machine.
+    request = recorder.llm_request("gpt-4o", provider=provider)
+    response = recorder.llm_response(request, CHAT_COMPLETION)
+    assert response.metadata.provider == (provider or "openai")
+    assert (response.metadata.cost_usd > 0) == priced
+    assert recorder.store.get_state(recorder.session_id).tokens.unpriced == (not priced)
+
+
+def test_cache_tokens_beyond_the_input_are_refused_and_nothing_is_written(
+    recorder: Recorder,
+) -> None:
+    # A likely slip: Anthropic's own input_tokens leave the cached ones out.
+    with pytest.raises(agentstore.InvalidEventError, match="cache_read_tokens"):
+        recorder.llm_response(model="gpt-4o", tokens_in=100, tokens_out=5, cache_read_tokens=500)
+    with pytest.raises(agentstore.InvalidEventError, match="cache"):
+        Metadata(tokens_in=10, cache_read_tokens=6, cache_write_tokens=6)
+    assert events(recorder) == []
+
+
+def test_a_tool_whose_arguments_cannot_be_copied_still_runs(recorder: Recorder) -> None:
+    @dataclasses.dataclass
+    class Client:
+        name: str
+        lock: Any
+
+    ran = []
+
+    @recorder.tool
+    def fetch(client: Client, count: int) -> int:
+        ran.append(client.name)
+        return count * 2**70  # wider than JSON readers take
+
+    import threading
+
+    assert fetch(Client("api", threading.Lock()), 1) == 2**70
+    assert ran == ["api"]
+    called, result = events(recorder)
+    assert called.payload["arguments"]["client"]["name"] == "api"
+    assert called.payload["arguments"]["client"]["lock"].startswith("<unlocked _thread.lock")
+    assert result.payload["result"] == str(2**70)
+
+
+def test_the_duration_of_a_decorated_tool_is_recorded(recorder: Recorder) -> None:
+    @recorder.tool
+    async def wait(seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        raise TimeoutError("gave up")
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(wait(0.03))
+    called, failed = events(recorder)
+    assert failed.payload["error_type"] == "TimeoutError"
+    assert failed.metadata.duration_ms >= 30
+    assert failed.metadata.cause_id == called.id

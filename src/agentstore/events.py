@@ -139,14 +139,16 @@ class Metadata:
         extra: any other facts, as str to str.
         provider: who served the model (``"openai"``, ``"anthropic"``, ...).
         cache_read_tokens: the part of ``tokens_in`` read from a prompt cache.
-        cache_write_tokens: the part of ``tokens_in`` written to a prompt cache.
-        cost_source: what priced ``cost_usd`` (``"genai-prices 0.2.3"``); ``""`` when the
-            caller gave the cost.
+        cache_write_tokens: the part of ``tokens_in`` written to a prompt cache (the two
+            together are at most ``tokens_in``).
+        cost_source: what priced ``cost_usd``: ``"genai-prices 0.2.3"``, ``"caller"`` for
+            a cost given to a recorder, ``""`` when nothing says.
         cause_id: the id of the event this one answers: a ``tool_result``'s
             ``tool_called``, an ``llm_response``'s ``llm_request``, an ``error``'s call.
 
     Raises:
-        InvalidEventError: a field has the wrong type or a negative or non-finite number.
+        InvalidEventError: a field has the wrong type or a negative or non-finite number,
+            or the cache tokens exceed ``tokens_in``.
     """
 
     worker_id: str = ""
@@ -173,6 +175,13 @@ class Metadata:
             count = getattr(self, name)
             if count.__class__ is not int or not 0 <= count < _MAX_COUNT:
                 setter(self, name, _check_count(name, count))
+        if self.cache_read_tokens + self.cache_write_tokens > self.tokens_in:
+            raise InvalidEventError(
+                f"cache_read_tokens ({self.cache_read_tokens}) and cache_write_tokens "
+                f"({self.cache_write_tokens}) are parts of tokens_in ({self.tokens_in}), "
+                "which counts every prompt token",
+                path="metadata.cache_read_tokens",
+            )
         setter(self, "cost_usd", _check_cost(self.cost_usd))
         if self.extra is not _EMPTY_EXTRA:
             setter(self, "extra", _check_extra(self.extra) if self.extra else _EMPTY_EXTRA)

@@ -98,6 +98,8 @@ def _calculate(metadata: Metadata, at: datetime | None) -> PriceCalculation | No
         if len(_misses) < _MISSES_LIMIT:
             _misses.add(key)
         return None
+    except ValueError:  # usage the table cannot price (its own checks): unpriced, not lost
+        return None
 
 
 @functools.lru_cache(maxsize=256)

@@ -29,7 +29,7 @@ from agentstore.usage import Usage, extract_usage
 if TYPE_CHECKING:
     from agentstore.store import Store
 
-__all__ = ["LLMCall", "Recorder", "ToolCall", "to_json"]
+__all__ = ["CALLER", "LLMCall", "Recorder", "ToolCall", "to_json"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,6 +37,9 @@ Draft = tuple[str, Any, Metadata]
 """An event to append: its type, payload and metadata."""
 
 _MAX_DEPTH = 32
+CALLER = "caller"
+"""The ``cost_source`` of a cost the caller gave the recorder."""
+_INT64 = 1 << 63
 _USAGE_FIELDS = tuple(field.name for field in dataclasses.fields(Usage))
 
 
@@ -121,18 +124,23 @@ def llm_response_draft(
     """An ``llm_response``: ``{"content": text}`` with model, tokens, duration and cost.
 
     What ``response`` says (see :func:`agentstore.usage.extract_usage`) is overridden by
-    the values ``given`` that are not None; the model and provider default to the
-    request's. Unless ``cost_usd`` is given, the tokens are priced (when ``priced``).
+    the values ``given`` that are not None. The model is the one the response names (the
+    exact version served), else the request's; the provider is the request's, else the
+    response's (the caller knows which server it called; a response's shape does not).
+    A cost given is recorded with ``cost_source="caller"``, even 0; otherwise the tokens
+    are priced (when ``priced``).
     """
     usage = extract_usage(response) if response is not None else None
     facts: dict[str, Any] = {} if usage is None else _usage_facts(usage)
-    facts.update((key, value) for key, value in given.items() if value is not None)
-    content = facts.pop("content", None)
     if request is not None:
         facts["model"] = facts.get("model") or request.metadata.model
-        facts["provider"] = facts.get("provider") or request.metadata.provider
+        facts["provider"] = request.metadata.provider or facts.get("provider", "")
         facts["cause_id"] = request.id
+    facts.update((key, value) for key, value in given.items() if value is not None)
+    content = facts.pop("content", None)
     facts["duration_ms"] = _duration(request, facts.get("duration_ms"))
+    if given.get("cost_usd") is not None:
+        facts["cost_source"] = CALLER
     metadata = Metadata(worker_id=worker, **facts)
     if priced:
         metadata = price(metadata)
@@ -174,8 +182,10 @@ def to_json(value: Any, depth: int = 0) -> Any:
     For what tools take and return, which are often not JSON; the store refuses them as
     they are, and losing a tool's result to that would be worse than a repr.
     """
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (str, bool)):
         return value
+    if isinstance(value, int):
+        return value if -_INT64 <= value < _INT64 else str(value)  # JSON readers stop at 64 bits
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else repr(value)
     if depth >= _MAX_DEPTH:
@@ -188,17 +198,19 @@ def to_json(value: Any, depth: int = 0) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    dump = getattr(value, "model_dump", None)  # pydantic models: every SDK's responses
-    if callable(dump):
-        try:
+    try:
+        dump = getattr(value, "model_dump", None)  # pydantic models: every SDK's responses
+        if callable(dump):
             return dump(mode="json")
-        except Exception:  # noqa: BLE001 - a broken model_dump falls back to repr
-            return repr(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, (_datetime.datetime, _datetime.date)):
-        return value.isoformat()
-    return repr(value)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            # Field by field, not dataclasses.asdict: that deep-copies, and fails on a
+            # lock or a client held in a field.
+            return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+        if isinstance(value, (_datetime.datetime, _datetime.date)):
+            return value.isoformat()
+        return repr(value)
+    except Exception:  # noqa: BLE001 - what cannot be read is recorded as the object's name
+        return object.__repr__(value)
 
 
 def _worker(worker: str) -> Metadata:

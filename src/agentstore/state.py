@@ -14,6 +14,7 @@ from agentstore.events import Event
 
 __all__ = [
     "DEFAULT_REDUCER_NAME",
+    "SEED_REDUCER_NAME",
     "Reducer",
     "Snapshot",
     "State",
@@ -25,7 +26,13 @@ __all__ = [
     "snapshot_due",
 ]
 
-DEFAULT_REDUCER_NAME = "default"
+DEFAULT_REDUCER_NAME = "default/2"
+"""The snapshot tag of :func:`default_reducer`: the seed's sums, plus cache tokens and
+unpriced answers. Its logic changed, so its name did."""
+SEED_REDUCER_NAME = "default"
+"""The tag of snapshots that carry no other: the seed library's and the first default
+reducer's, without cache tokens or unpriced answers. No reducer of agentstore reads them
+now; a state is folded from the events instead."""
 _TOKEN_TYPES = frozenset({"llm_request", "llm_response"})
 
 
@@ -273,7 +280,7 @@ class Snapshot:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Snapshot:
-        """Build a snapshot from its JSON form; untagged (seed) snapshots are the default's.
+        """Build a snapshot from its JSON form; an untagged (seed) one is ``SEED_REDUCER_NAME``'s.
 
         Raises:
             KeyError, TypeError, ValueError: the record is malformed.
@@ -283,7 +290,7 @@ class Snapshot:
             version=int(data["version"]),
             state=State.from_dict(data["state"]),
             created_at=timestamps.from_text(data["created_at"]),
-            reducer=data.get("reducer") or DEFAULT_REDUCER_NAME,
+            reducer=data.get("reducer") or SEED_REDUCER_NAME,
         )
 
 

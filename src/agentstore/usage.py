@@ -14,7 +14,9 @@ Duck-typed, so no client library is needed: the objects of the ``openai`` and
   ``usage.cache_creation_input_tokens``.
 
 ``tokens_in`` always counts every prompt token: Anthropic reports cached tokens apart from
-``input_tokens``, so they are added to it.
+``input_tokens``, so they are added to it. The OpenAI shapes name no provider: many servers
+speak them (Azure, OpenRouter, vLLM, Ollama, ...), so only the caller knows which one
+answered; an Anthropic Message is Anthropic's.
 """
 
 from __future__ import annotations
@@ -70,7 +72,6 @@ def _chat_completion(response: Any) -> Usage:
     content = _field(message, "content")
     return Usage(
         model=_text(_field(response, "model")),
-        provider="openai",
         tokens_in=_count(_field(usage, "prompt_tokens")),
         tokens_out=_count(_field(usage, "completion_tokens")),
         cache_read_tokens=_count(_field(details, "cached_tokens")),
@@ -84,7 +85,6 @@ def _openai_response(response: Any) -> Usage:
     details = _field(usage, "input_tokens_details")
     return Usage(
         model=_text(_field(response, "model")),
-        provider="openai",
         tokens_in=_count(_field(usage, "input_tokens")),
         tokens_out=_count(_field(usage, "output_tokens")),
         cache_read_tokens=_count(_field(details, "cached_tokens")),

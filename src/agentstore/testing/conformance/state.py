@@ -18,6 +18,7 @@ from agentstore import (
     new_event,
 )
 from agentstore.events import Event
+from agentstore.state import DEFAULT_REDUCER_NAME
 from agentstore.testing.conformance.base import StoreFactory, agent_run, record
 
 
@@ -111,7 +112,7 @@ class StateScenarios:
             state = store.get_state(session.id)
             snapshot = store.backend.read_snapshot(session.id)
             assert snapshot is not None
-            assert (snapshot.version, snapshot.reducer) == (20, "default")
+            assert (snapshot.version, snapshot.reducer) == (20, DEFAULT_REDUCER_NAME)
             assert snapshot.state == _fold(store.get_events(session.id, 0)[:20], session.id)
             record(store, session.id, 10)
             assert store.get_state(session.id).version == 35
