@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import genai_prices
 import pytest
@@ -21,6 +22,8 @@ from agents.memory import Session, SessionSettings
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 from agents.tracing import (
     TracingProcessor,
+    agent_span,
+    function_span,
     generation_span,
     get_trace_provider,
     response_span,
@@ -41,6 +44,7 @@ from agentstore.integrations.openai_agents import (
     AgentStoreSession,
     AgentStoreTracingProcessor,
 )
+from agentstore.integrations.openai_agents import tracing as tracing_module
 
 ROOT = Path(__file__).parent.parent
 POSTGRES = os.environ.get("AGENTSTORE_TEST_POSTGRES_URL", "")
@@ -48,6 +52,7 @@ BACKENDS = ["memory", "jsonl", "sqlite", "postgres"]
 DURABLE = ["jsonl", "sqlite", "postgres"]
 
 Target = tuple[str, dict[str, Any]]
+_T = TypeVar("_T")
 
 
 def _target(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Target:
@@ -608,3 +613,157 @@ def test_an_async_store_needs_its_event_loop(tmp_path: Path) -> None:
     store = asyncio.run(opened())
     with pytest.raises(ValueError, match="event loop"):
         AgentStoreTracingProcessor(store)
+
+
+def test_an_async_store_opened_on_another_loop_is_used_on_that_loop(durable: Target) -> None:
+    location, options = durable
+    home = asyncio.new_event_loop()
+    thread = threading.Thread(target=home.run_forever, daemon=True)
+    thread.start()
+
+    def on_home(work: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run_coroutine_threadsafe(work, home).result()
+
+    async def opened() -> agentstore.aio.AsyncStore:
+        return await agentstore.aio.open(location, **options)
+
+    store = on_home(opened())
+    given = AgentStoreSession("elsewhere", store, loop=home)
+    first_used_at_home = AgentStoreSession("elsewhere", store)
+
+    async def converse() -> list[Any]:
+        await given.add_items([{"role": "user", "content": "one"}])
+        await given.add_items([{"role": "user", "content": "two"}])
+        assert await given.pop_item() == {"role": "user", "content": "two"}
+        return list(await first_used_at_home.get_items())
+
+    try:
+        assert on_home(first_used_at_home.get_items()) == []  # this binds it to the home loop
+        assert asyncio.run(converse()) == [{"role": "user", "content": "one"}]
+        assert on_home(given.get_items()) == [{"role": "user", "content": "one"}]
+        on_home(store.aclose())
+    finally:
+        home.call_soon_threadsafe(home.stop)
+        thread.join()
+    with pytest.raises(RuntimeError, match="use a Store, or call the session from the store's"):
+        asyncio.run(given.get_items())
+    home.close()
+
+
+def test_an_in_memory_async_store_serves_any_loop() -> None:
+    async def opened() -> agentstore.aio.AsyncStore:
+        return await agentstore.aio.open(":memory:")
+
+    store = asyncio.run(opened())
+    session = AgentStoreSession("anywhere", store)
+
+    asyncio.run(session.add_items([{"role": "user", "content": "hi"}]))
+
+    assert asyncio.run(session.get_items()) == [{"role": "user", "content": "hi"}]
+
+
+# What the processor keeps: nothing of a trace once it ended.
+
+
+def _run_traces(count: int) -> None:
+    for number in range(count):
+        arguments = f'{{"n": {number}}}'
+        with (
+            trace("workflow"),
+            agent_span(name="worker"),
+            function_span(name="lookup", input=arguments) as tool,
+        ):
+            tool.span_data.output = "found"
+
+
+def _kept(processor: AgentStoreTracingProcessor) -> tuple[int, list[str], int]:
+    writer = processor._writer
+    return len(processor._traces), sorted(writer._recorders), len(writer._events)
+
+
+@pytest.mark.parametrize("session_id", [None, "shared"])
+def test_ended_traces_leave_no_state_in_the_processor(
+    session_id: str | None,
+    tracing: Callable[[TracingProcessor], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tracing_module, "_ENDED_TRACES_KEPT", 50)
+    store = agentstore.open(":memory:")
+    processor = AgentStoreTracingProcessor(store, session_id=session_id)
+    tracing(processor)
+
+    _run_traces(200)
+
+    # One session per trace: its recorder goes with it; one session for all: it is kept.
+    assert _kept(processor) == (0, [session_id] if session_id else [], 0)
+    assert len(processor._ended) == 50  # the ids kept to ignore late spans are bounded
+    sessions = store.list_sessions(limit=1000)
+    assert len(sessions) == (1 if session_id else 200)
+    recorded = [event for s in sessions for event in _timeline(store.get_events(s.id))]
+    assert recorded == ["agent.start", "tool_called", "tool_result", "agent.end"] * 200
+
+
+def test_ended_traces_leave_no_state_in_the_processor_of_an_async_store(
+    tracing: Callable[[TracingProcessor], None],
+) -> None:
+    async def scenario() -> None:
+        async with agentstore.aio.open(":memory:") as store:
+            processor = AgentStoreTracingProcessor(store)
+            tracing(processor)
+
+            _run_traces(200)
+            await processor.flush()
+
+            assert _kept(processor) == (0, [], 0)
+            assert len(await store.list_sessions(limit=1000)) == 200
+
+    asyncio.run(scenario())
+
+
+def test_a_span_ending_after_its_trace_is_ignored(
+    tracing: Callable[[TracingProcessor], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = agentstore.open(":memory:")
+    processor = AgentStoreTracingProcessor(store)
+    tracing(processor)
+    run = trace("left running")
+    run.start()
+    tool = function_span(name="slow", input="{}", parent=run)
+    tool.start()
+
+    run.finish()
+    with caplog.at_level(logging.DEBUG, logger="agentstore.integrations.openai_agents"):
+        tool.finish()
+
+    assert _kept(processor) == (0, [], 0)
+    (recorded,) = store.list_sessions()
+    assert _timeline(store.get_events(recorded.id)) == ["tool_called"]
+    assert any("after its trace ended" in r.getMessage() for r in caplog.records)
+
+
+def test_a_tool_keeps_its_arguments_when_another_trace_moves_first(
+    tracing: Callable[[TracingProcessor], None],
+) -> None:
+    store = agentstore.open(":memory:")
+    tracing(AgentStoreTracingProcessor(store, session_id="two-runs"))
+    first, second = trace("first"), trace("second")
+    first.start()
+    second.start()
+
+    # Two runs in two threads, as one thread sees them: the first run's tool starts, the
+    # second run's agent starts before the first run's tool has its arguments.
+    tool = function_span(name="get_weather", parent=first)
+    tool.start()
+    other = agent_span(name="other", parent=second)
+    other.start()
+    tool.span_data.input = '{"city": "Paris"}'
+    tool.span_data.output = "Sunny"
+    tool.finish()
+    other.finish()
+    first.finish()
+    second.finish()
+
+    events = store.get_events("two-runs")
+    assert _timeline(events) == ["agent.start", "tool_called", "tool_result", "agent.end"]
+    called = next(e for e in events if e.type == "tool_called")
+    assert called.payload["arguments"] == {"city": "Paris"}

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -20,6 +20,7 @@ from agentstore.backends import MemoryBackend
 from agentstore.errors import ConcurrencyError, SessionExistsError, SessionNotFoundError
 from agentstore.events import Event, new_event
 from agentstore.ids import validate_session_id
+from agentstore.integrations.openai_agents.writers import on_loop, running_loop
 from agentstore.store import Store
 
 __all__ = [
@@ -106,8 +107,16 @@ class AgentStoreSession:
 
     With a :class:`~agentstore.Store` over files or a database, the store's blocking calls run
     in a worker thread so the event loop is never blocked on disk; in-memory stores are
-    called directly. An :class:`~agentstore.aio.AsyncStore` is awaited on the loop it belongs
-    to. Each call reads only the events appended since the previous one.
+    called directly. Each call reads only the events appended since the previous one.
+
+    An :class:`~agentstore.aio.AsyncStore` on files or a database belongs to the event loop
+    it was opened on, ``loop``: by default the loop running when the session is made, or
+    else the one it is first used on (give ``loop=`` if that is not the store's). Called on
+    another loop (the store opened in a thread of its own, the runner under
+    ``asyncio.run``), the session runs the store's calls on the store's loop and awaits
+    them; if that loop is not running, its methods raise RuntimeError (use a Store there,
+    or call the session from the store's loop). An in-memory AsyncStore is called directly,
+    on any loop.
 
     Args:
         session_id: the agentstore session id, also the SDK's ``session_id``.
@@ -118,6 +127,7 @@ class AgentStoreSession:
         labels: labels of the session when it is created, added to
             ``{"source": "openai-agents"}``.
         session_settings: the SDK's settings; its ``limit`` is the default of ``get_items``.
+        loop: the event loop an AsyncStore was opened on (ignored with a Store).
 
     Raises:
         InvalidSessionIdError: ``session_id`` is not a valid agentstore session id (1-128
@@ -135,6 +145,7 @@ class AgentStoreSession:
         name: str = "",
         labels: Mapping[str, str] | None = None,
         session_settings: SessionSettings | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.session_id = validate_session_id(session_id)
         self.session_settings = session_settings or SessionSettings()
@@ -143,6 +154,9 @@ class AgentStoreSession:
         self._name = name
         self._labels = {**SOURCE_LABELS, **(labels or {})}
         self._inline = isinstance(store, Store) and isinstance(store.backend, MemoryBackend)
+        # An in-memory AsyncStore has no futures of its own: any loop may call it directly.
+        self._bound = isinstance(store, AsyncStore) and store.backend.inline is None
+        self._loop = (loop or running_loop()) if self._bound else None
         self._ready = False
         self._history = _History()
         # Folding is CPU work on shared state and may run in worker threads at once; the
@@ -223,7 +237,7 @@ class AgentStoreSession:
         with self._lock:
             start = self._history.version + 1
         if isinstance(self._store, AsyncStore):
-            events = await self._store.get_events(self.session_id, start)
+            events = await self._on_store_loop(self._store.get_events(self.session_id, start))
         else:
             events = await self._offload(self._store.get_events, self.session_id, start)
         with self._lock:
@@ -232,7 +246,8 @@ class AgentStoreSession:
 
     async def _append(self, event: Event, *, expected_seq: int | None = None) -> Event:
         if isinstance(self._store, AsyncStore):
-            return await self._store.append(self.session_id, event, expected_seq=expected_seq)
+            appending = self._store.append(self.session_id, event, expected_seq=expected_seq)
+            return await self._on_store_loop(appending)
         return await self._offload(
             self._store.append, self.session_id, event, expected_seq=expected_seq
         )
@@ -243,7 +258,7 @@ class AgentStoreSession:
         store = self._store
         try:
             if isinstance(store, AsyncStore):
-                await store.get_session(self.session_id)
+                await self._on_store_loop(store.get_session(self.session_id))
             else:
                 await self._offload(store.get_session, self.session_id)
         except SessionNotFoundError:
@@ -257,11 +272,23 @@ class AgentStoreSession:
         # Another process may create it at the same moment: then it exists, as wanted.
         with contextlib.suppress(SessionExistsError):
             if isinstance(store, AsyncStore):
-                await store.create_session(id=self.session_id, name=name, labels=labels)
+                creating = store.create_session(id=self.session_id, name=name, labels=labels)
+                await self._on_store_loop(creating)
             else:
                 await self._offload(
                     store.create_session, id=self.session_id, name=name, labels=labels
                 )
+
+    async def _on_store_loop(self, call: Coroutine[Any, Any, _T]) -> _T:
+        if not self._bound:
+            return await call
+        here = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = here
+        if self._loop is here:
+            return await call
+        fix = "use a Store, or call the session from the store's loop"
+        return await on_loop(self._loop, call, fix=fix)
 
     async def _offload(self, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         if self._inline:  # microseconds in memory: a thread hop would cost more than the call

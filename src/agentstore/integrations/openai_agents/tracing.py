@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -60,6 +61,11 @@ logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
+# Spans can end after their trace (a tool task left running): the ids of the traces ended
+# last are kept, to ignore those spans rather than start the trace's state again and keep
+# it for good. 4096 ids take about 0.7 MB; a span later than that many traces is missed.
+_ENDED_TRACES_KEPT = 4096
+
 
 @dataclass(slots=True)
 class _Tokens:
@@ -86,12 +92,7 @@ class _Tokens:
         )
 
     def arguments(self) -> dict[str, int]:
-        return {
-            "tokens_in": self.tokens_in,
-            "tokens_out": self.tokens_out,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
-        }
+        return asdict(self)  # the fields are named as the recorder's arguments
 
 
 def _tokens(usage: Mapping[str, Any] | None) -> _Tokens:
@@ -120,6 +121,7 @@ class _TraceState:
     held: list[Op] = field(default_factory=list)  # behind a model call waiting for tokens
     turns: dict[str, _Turn] = field(default_factory=dict)
     parents: dict[str, str | None] = field(default_factory=dict)  # of the open spans
+    tools_starting: list[Span[Any]] = field(default_factory=list)  # tool_called not yet recorded
 
     def enclosing_turn(self, span_id: str | None) -> _Turn | None:
         while span_id is not None and span_id not in self.turns:
@@ -229,6 +231,7 @@ class AgentStoreTracingProcessor(TracingProcessor):
         self._provider = provider
         self._flush_timeout = flush_timeout
         self._writer: StoreWriter | AsyncStoreWriter
+        shared = self._session_id is not None
         if isinstance(store, AsyncStore):
             loop = loop or running_loop()
             if loop is None:
@@ -236,12 +239,12 @@ class AgentStoreTracingProcessor(TracingProcessor):
                     "an AsyncStore is used from one event loop: create the processor in it, "
                     "or pass loop="
                 )
-            self._writer = AsyncStoreWriter(store, worker_id, loop)
+            self._writer = AsyncStoreWriter(store, worker_id, loop, shared_session=shared)
         else:
-            self._writer = StoreWriter(store, worker_id)
+            self._writer = StoreWriter(store, worker_id, shared_session=shared)
         self._lock = threading.Lock()  # spans may end in several threads at once
         self._traces: dict[str, _TraceState] = {}
-        self._starting: list[Span[Any]] = []
+        self._ended: OrderedDict[str, None] = OrderedDict()  # the last traces ended, oldest first
         self._closed = False
 
     # The TracingProcessor interface
@@ -296,14 +299,17 @@ class AgentStoreTracingProcessor(TracingProcessor):
             self._writer.close(self._flush_timeout if timeout is None else timeout)
 
     async def flush(self) -> None:
-        """Wait until every span recorded so far is stored (either kind of store)."""
+        """Wait until every span recorded so far is stored (either kind of store).
+
+        Raises:
+            RuntimeError: with an AsyncStore, awaited on another event loop than the
+                store's while the store's is not running (nothing would write the spans).
+        """
         writer = self._writer
         if isinstance(writer, StoreWriter):
             await asyncio.to_thread(writer.flush, self._flush_timeout)
-        elif running_loop() is writer.loop:
-            await writer.flush()
         else:
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(writer.flush(), writer.loop))
+            await writer.flush()
 
     # From spans to recorder calls
 
@@ -312,7 +318,6 @@ class AgentStoreTracingProcessor(TracingProcessor):
             with self._lock:
                 if self._closed:
                     return
-                self._record_starting()
                 handle(item)
         except Exception:
             logger.exception("agentstore could not record a span of the OpenAI Agents SDK")
@@ -324,12 +329,18 @@ class AgentStoreTracingProcessor(TracingProcessor):
             labels["group_id"] = exported["group_id"]
         session_id = self._session_id or _trace_session_id(trace.trace_id)
         target = Target(session_id, self._name or trace.name, {**labels, **self._labels})
+        self._ended.pop(trace.trace_id, None)  # a custom trace id used again
         self._traces[trace.trace_id] = _TraceState(target)
 
     def _trace_ended(self, trace: Trace) -> None:
-        state = self._traces.pop(trace.trace_id, None)
+        self._ended[trace.trace_id] = None
+        if len(self._ended) > _ENDED_TRACES_KEPT:
+            self._ended.popitem(last=False)
+        state = self._traces.get(trace.trace_id)
         if state is None:
             return
+        self._record_tools_starting(state)
+        del self._traces[trace.trace_id]
         for op in state.held:
             op.waiting = False
         self._release(state)
@@ -362,21 +373,34 @@ class AgentStoreTracingProcessor(TracingProcessor):
         while state.held and not state.held[0].waiting:
             self._writer.submit(state.held.pop(0))
 
-    def _record_starting(self) -> None:
+    def _live_state(self, span: Span[Any]) -> _TraceState | None:
+        # Every span event of a trace records first the tool calls its trace has starting.
+        if span.trace_id in self._ended:
+            logger.debug("agentstore: span %s came after its trace ended", span.span_id)
+            return None
+        state = self._state(span.trace_id)
+        self._record_tools_starting(state)
+        return state
+
+    def _record_tools_starting(self, state: _TraceState) -> None:
         # A tool's arguments are set on its span just after it starts, before anything else
-        # happens: its tool_called is recorded at the next span event, with them.
-        for span in self._starting:
+        # happens in its trace: its tool_called waits for its trace's next event (its own end
+        # at the latest), not for any event, as another thread's run may move in between.
+        for span in state.tools_starting:
             data: FunctionSpanData = span.span_data
             fields = {"mcp_data": data.mcp_data} if data.mcp_data else {}
             arguments = _arguments(data.input)
             self._emit(
                 span, "tool_called", span.span_id, name=data.name, arguments=arguments, **fields
             )
-        self._starting.clear()
+        state.tools_starting.clear()
 
     def _span_started(self, span: Span[Any]) -> None:
+        state = self._live_state(span)
+        if state is None:
+            return
         data = span.span_data
-        self._state(span.trace_id).parents[span.span_id] = span.parent_id
+        state.parents[span.span_id] = span.parent_id
         if isinstance(data, AgentSpanData):
             # Its tools and handoffs are known only at its end (they are in agent.end).
             payload = {"agent": data.name, "output_type": data.output_type}
@@ -389,13 +413,16 @@ class AgentStoreTracingProcessor(TracingProcessor):
             model = model or self._model
             self._emit(span, "llm_request", span.span_id, model=model, provider=self._provider)
         elif isinstance(data, FunctionSpanData):
-            self._starting.append(span)
+            state.tools_starting.append(span)
         elif isinstance(data, TurnSpanData):
-            self._state(span.trace_id).turns[span.span_id] = _Turn()
+            state.turns[span.span_id] = _Turn()
 
     def _span_ended(self, span: Span[Any]) -> None:
+        state = self._live_state(span)
+        if state is None:
+            return
         data = span.span_data
-        self._state(span.trace_id).parents.pop(span.span_id, None)
+        state.parents.pop(span.span_id, None)
         if isinstance(data, AgentSpanData):
             self._agent_ended(span, data)
         elif isinstance(data, GenerationSpanData | ResponseSpanData):
@@ -452,16 +479,10 @@ class AgentStoreTracingProcessor(TracingProcessor):
             arguments.update(model=data.model, content=_output_text(data.output))
         if tokens:
             arguments.update(tokens.arguments())
-        waiting = not tokens and turn is not None and not span.error
-        op = Op(
-            state.target,
-            span.trace_id,
-            "llm_response",
-            arguments,
-            refs={"request": span.span_id},
-            waiting=waiting,
-        )
-        if waiting and turn is not None:
+        request = {"request": span.span_id}
+        op = Op(state.target, span.trace_id, "llm_response", arguments, refs=request)
+        op.waiting = not tokens and turn is not None and not span.error
+        if op.waiting and turn is not None:
             turn.waiting.append(op)
         self._submit(state, op)
         if span.error:
@@ -490,20 +511,13 @@ class AgentStoreTracingProcessor(TracingProcessor):
         error = span.error or {"message": "error", "data": None}
         details = error.get("data") or {}
         detail = details.get("error") or details.get("message")
-        text = (
-            f"{error['message']}: {detail}"
-            if isinstance(detail, str) and detail
-            else error["message"]
-        )
+        text = error["message"]
+        if isinstance(detail, str) and detail:
+            text = f"{text}: {detail}"
         fields: dict[str, Any] = {"span_type": span.span_data.type}
         if details:
             fields["details"] = details
+        took = _duration_ms(span)
         self._emit(
-            span,
-            "error",
-            error=text,
-            tool_name=tool_name,
-            duration_ms=_duration_ms(span),
-            cause=cause,
-            **fields,
+            span, "error", error=text, tool_name=tool_name, duration_ms=took, cause=cause, **fields
         )

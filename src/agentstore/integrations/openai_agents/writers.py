@@ -1,4 +1,8 @@
-"""Writing the tracing processor's recorder calls in order, to a Store or an AsyncStore."""
+"""Writing the tracing processor's recorder calls in order, to a Store or an AsyncStore.
+
+Also the hand-over to an AsyncStore's own event loop that the writers and the session
+share, for callers on another loop.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from agentstore.aio import AsyncStore
 from agentstore.aio.recording import AsyncRecorder
@@ -18,9 +22,11 @@ from agentstore.events import Event
 from agentstore.recording import Recorder
 from agentstore.store import Store
 
-__all__ = ["AsyncStoreWriter", "Op", "StoreWriter", "Target", "running_loop"]
+__all__ = ["AsyncStoreWriter", "Op", "StoreWriter", "Target", "on_loop", "running_loop"]
 
 logger = logging.getLogger(__name__)  # a child of agentstore.integrations.openai_agents
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,18 +52,46 @@ class Op:
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, or None."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
 
 
+async def on_loop(
+    loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, _T], *, fix: str
+) -> _T:
+    """Run ``work`` on ``loop``, an AsyncStore's, and await its result from this loop.
+
+    An AsyncStore's futures belong to the loop it was opened on, so its coroutines run
+    there, in that loop's thread; the caller's loop keeps running while it waits.
+
+    Args:
+        loop: the event loop the store belongs to.
+        work: the coroutine to run there (closed unrun if it cannot be).
+        fix: what the caller should do instead, for the error below.
+
+    Raises:
+        RuntimeError: ``loop`` is not running, so it would never run ``work``.
+    """
+    if not loop.is_running():
+        work.close()
+        raise RuntimeError(f"the AsyncStore's event loop is not running: {fix}")
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
+
+
 class Writer:
     """Makes the Recorder calls of ops, one at a time, remembering the events recorded for
-    spans so that later calls can point at them (a tool's result at its call)."""
+    spans so that later calls can point at them (a tool's result at its call).
 
-    def __init__(self, worker_id: str) -> None:
+    A trace's recorder is dropped once the trace is forgotten when each trace has a
+    session of its own (it would never be used again), kept when all share one session.
+    """
+
+    def __init__(self, worker_id: str, *, shared_session: bool) -> None:
         self._worker_id = worker_id
+        self._shared_session = shared_session
         self._recorders: dict[str, Any] = {}
         self._events: dict[tuple[str, str], Event] = {}
 
@@ -73,16 +107,18 @@ class Writer:
         if op.key:
             self._events[op.trace_id, op.key] = event
 
-    def _forget(self, trace_id: str) -> None:
-        for key in [key for key in self._events if key[0] == trace_id]:
+    def _forget(self, op: Op) -> None:
+        for key in [key for key in self._events if key[0] == op.trace_id]:
             del self._events[key]
+        if not self._shared_session:
+            self._recorders.pop(op.target.session_id, None)
 
 
 class StoreWriter(Writer):
     """Writes to a Store: in a worker thread for files and databases, directly in memory."""
 
-    def __init__(self, store: Store, worker_id: str) -> None:
-        super().__init__(worker_id)
+    def __init__(self, store: Store, worker_id: str, *, shared_session: bool) -> None:
+        super().__init__(worker_id, shared_session=shared_session)
         self._store = store
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         if not isinstance(store.backend, MemoryBackend):
@@ -115,7 +151,7 @@ class StoreWriter(Writer):
 
     def _run(self, op: Op) -> None:
         if not op.method:
-            self._forget(op.trace_id)
+            self._forget(op)
             return
         try:
             arguments = self._arguments(op)
@@ -141,8 +177,15 @@ class StoreWriter(Writer):
 class AsyncStoreWriter(Writer):
     """Writes to an AsyncStore, on the event loop it is used from, in one task at a time."""
 
-    def __init__(self, store: AsyncStore, worker_id: str, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(worker_id)
+    def __init__(
+        self,
+        store: AsyncStore,
+        worker_id: str,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        shared_session: bool,
+    ) -> None:
+        super().__init__(worker_id, shared_session=shared_session)
         self._store = store
         self.loop = loop
         self._queue: list[Op] = []
@@ -155,6 +198,14 @@ class AsyncStoreWriter(Writer):
             self.loop.call_soon_threadsafe(self._push, op)
 
     async def flush(self) -> None:
+        """Wait until the ops submitted so far are written, on the store's loop or another.
+
+        Raises:
+            RuntimeError: awaited on another loop while the store's is not running.
+        """
+        if running_loop() is not self.loop:
+            await on_loop(self.loop, self.flush(), fix="run it to write the spans")
+            return
         await asyncio.sleep(0)  # ops handed over from other threads land first
         while self._task is not None:
             await asyncio.shield(self._task)
@@ -173,7 +224,7 @@ class AsyncStoreWriter(Writer):
 
     async def _run(self, op: Op) -> None:
         if not op.method:
-            self._forget(op.trace_id)
+            self._forget(op)
             return
         try:
             arguments = self._arguments(op)
