@@ -286,3 +286,13 @@ def test_async_watchers_recover_when_the_listening_connection_drops(
             await feed.aclose()
 
     asyncio.run(scenario())
+
+
+def test_an_async_store_knows_the_loop_it_was_opened_on(tmp_path: Path) -> None:
+    async def opened(target: str | Path) -> asyncio.AbstractEventLoop | None:
+        async with agentstore.aio.open(target) as store:
+            assert store.loop in (None, asyncio.get_running_loop())
+            return store.loop
+
+    assert asyncio.run(opened(tmp_path / "data")) is not None  # bound: threads answer on it
+    assert asyncio.run(opened(":memory:")) is None  # answers on whichever loop awaits it

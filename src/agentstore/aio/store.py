@@ -7,6 +7,7 @@ The twin of :class:`agentstore.Store`: the same argument checks, plans and state
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -28,6 +29,13 @@ from agentstore.state import Reducer, State, fold
 __all__ = ["AsyncStore"]
 
 _prepare = sequencing.prepare
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class AsyncStore(StoreShell[AsyncBackend]):
@@ -63,6 +71,17 @@ class AsyncStore(StoreShell[AsyncBackend]):
         )
         self._inline = backend.inline
         self._watches: weakref.WeakSet[AsyncWatch] = weakref.WeakSet()
+        self._loop = None if backend.inline is not None else _running_loop()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the store was opened on, where its calls must be awaited.
+
+        None for the in-memory store, which answers on whichever loop awaits it (and for
+        a store made outside a running loop). Code called on another loop hands its calls
+        over, with :func:`asyncio.run_coroutine_threadsafe`.
+        """
+        return self._loop
 
     async def __aenter__(self) -> AsyncStore:
         self._check_open()

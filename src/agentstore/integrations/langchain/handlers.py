@@ -240,10 +240,10 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
         self.raise_error = raise_error
         self._new_session = NewSession(name, dict(labels or {}))
         self._runs = Runs()
-        try:
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:  # made outside the loop: its first callback tells
-            self._loop = None
+        self._loop: asyncio.AbstractEventLoop | None = store.loop
+        if self._loop is None:
+            with suppress(RuntimeError):  # made outside a loop: its first callback tells
+                self._loop = asyncio.get_running_loop()
 
     async def on_chat_model_start(
         self,

@@ -20,7 +20,7 @@ from agentstore.backends import MemoryBackend
 from agentstore.errors import ConcurrencyError, SessionExistsError, SessionNotFoundError
 from agentstore.events import Event, new_event
 from agentstore.ids import validate_session_id
-from agentstore.integrations.openai_agents.writers import on_loop, running_loop
+from agentstore.integrations.openai_agents.writers import on_loop
 from agentstore.store import Store
 
 __all__ = [
@@ -110,13 +110,11 @@ class AgentStoreSession:
     called directly. Each call reads only the events appended since the previous one.
 
     An :class:`~agentstore.aio.AsyncStore` on files or a database belongs to the event loop
-    it was opened on, ``loop``: by default the loop running when the session is made, or
-    else the one it is first used on (give ``loop=`` if that is not the store's). Called on
-    another loop (the store opened in a thread of its own, the runner under
-    ``asyncio.run``), the session runs the store's calls on the store's loop and awaits
-    them; if that loop is not running, its methods raise RuntimeError (use a Store there,
-    or call the session from the store's loop). An in-memory AsyncStore is called directly,
-    on any loop.
+    it was opened on (its ``loop``, unless ``loop=`` says otherwise). Called on another
+    loop (the store opened in a thread of its own, the runner under ``asyncio.run``), the
+    session runs the store's calls on the store's loop and awaits them; if that loop is not
+    running, its methods raise RuntimeError (use a Store there, or call the session from
+    the store's loop). An in-memory AsyncStore is called directly, on any loop.
 
     Args:
         session_id: the agentstore session id, also the SDK's ``session_id``.
@@ -156,7 +154,7 @@ class AgentStoreSession:
         self._inline = isinstance(store, Store) and isinstance(store.backend, MemoryBackend)
         # An in-memory AsyncStore has no futures of its own: any loop may call it directly.
         self._bound = isinstance(store, AsyncStore) and store.backend.inline is None
-        self._loop = (loop or running_loop()) if self._bound else None
+        self._loop = (loop or store.loop) if isinstance(store, AsyncStore) else None
         self._ready = False
         self._history = _History()
         # Folding is CPU work on shared state and may run in worker threads at once; the

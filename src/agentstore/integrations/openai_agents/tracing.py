@@ -203,12 +203,13 @@ class AgentStoreTracingProcessor(TracingProcessor):
         model: the model name of calls whose spans name none (models given as objects).
         provider: the provider of calls whose spans name none, for pricing.
         worker_id: the ``worker_id`` of the events recorded.
-        loop: the event loop an AsyncStore is used from (default: the running loop).
+        loop: the event loop an AsyncStore is used from (default: the one it was opened
+            on, else the running loop).
         flush_timeout: the longest wait for writes at the end of a trace and on flushes.
 
     Raises:
         InvalidSessionIdError: ``session_id`` is not a valid agentstore session id.
-        ValueError: an AsyncStore is given outside a running event loop and no ``loop``.
+        ValueError: an AsyncStore whose event loop is closed or unknown, and no ``loop``.
     """
 
     def __init__(
@@ -233,11 +234,11 @@ class AgentStoreTracingProcessor(TracingProcessor):
         self._writer: StoreWriter | AsyncStoreWriter
         shared = self._session_id is not None
         if isinstance(store, AsyncStore):
-            loop = loop or running_loop()
-            if loop is None:
+            loop = loop or store.loop or running_loop()
+            if loop is None or loop.is_closed():
                 raise ValueError(
-                    "an AsyncStore is used from one event loop: create the processor in it, "
-                    "or pass loop="
+                    "an AsyncStore is used from the event loop it was opened on, and that "
+                    "loop is closed or unknown: create the processor in it, or pass loop="
                 )
             self._writer = AsyncStoreWriter(store, worker_id, loop, shared_session=shared)
         else:
