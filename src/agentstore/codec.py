@@ -17,13 +17,11 @@ import orjson
 from agentstore import timestamps
 from agentstore.errors import InvalidEventError
 from agentstore.events import (
-    EMPTY_METADATA,
     Event,
-    Metadata,
     _type_names,
-    trusted_metadata,
     type_name,
 )
+from agentstore.metadata import EMPTY_METADATA, Metadata, trusted_metadata
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
 

@@ -13,10 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from agentstore.errors import InvalidEventError
-from agentstore.events import Event, Metadata, new_event
-from agentstore.recording import (
-    CallScope,
+from agentstore.drafts import (
     Draft,
     error_draft,
     llm_request_draft,
@@ -31,6 +28,9 @@ from agentstore.recording import (
     user_message_draft,
     with_cause,
 )
+from agentstore.errors import InvalidEventError
+from agentstore.events import Event, Metadata, new_event
+from agentstore.recording import CallScope
 
 if TYPE_CHECKING:
     from agentstore.aio.store import AsyncStore

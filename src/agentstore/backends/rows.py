@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 
 from agentstore.codec import metadata_from_record
-from agentstore.events import EMPTY_METADATA, Event, stored_event, type_name
+from agentstore.events import Event, stored_event, type_name
+from agentstore.metadata import EMPTY_METADATA
 from agentstore.sessions import Session
 from agentstore.state import Snapshot, State
 

@@ -1,0 +1,254 @@
+"""What an event cost and who made it: :class:`Metadata` (pure, no I/O).
+
+Tokens, cost, model, provider, tool, timing and the event it answers. Checked when built,
+like payloads; the readers build it from stored records through a faster, trusted path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from agentstore.errors import InvalidEventError
+from agentstore.payloads import check_text
+
+__all__ = ["EMPTY_METADATA", "Metadata", "trusted_metadata"]
+
+_new_object = object.__new__
+
+_MAX_COUNT = 1 << 63  # tokens and milliseconds are int64 in the seed's format
+_MAX_COST_USD = 1e12  # far beyond any call, and sums of it can never overflow to infinity
+
+
+def _check_count(name: str, value: object) -> int:
+    if type(value) is int and 0 <= value < _MAX_COUNT:
+        return value
+    if (
+        isinstance(value, float)
+        and name == "duration_ms"
+        and math.isfinite(value)
+        and 0 <= value < _MAX_COUNT
+    ):
+        return round(value)  # durations are whole milliseconds, as in the seed's format
+    raise InvalidEventError(
+        f"must be a non-negative integer below 2**63, not {value!r}", path=f"metadata.{name}"
+    )
+
+
+def _check_text(name: str, value: object) -> str:
+    if isinstance(value, str):
+        return check_text(value, f"metadata.{name}")
+    raise InvalidEventError(f"must be a str, not {type(value).__name__}", path=f"metadata.{name}")
+
+
+def _check_cost(value: object) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        cost = float(value)
+        if math.isfinite(cost) and 0 <= cost <= _MAX_COST_USD:
+            return cost
+    raise InvalidEventError(
+        f"must be a number from 0 to {_MAX_COST_USD:.0e}, not {value!r}", path="metadata.cost_usd"
+    )
+
+
+def _check_extra(value: object) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise InvalidEventError(
+            f"must be a mapping of str to str, not {type(value).__name__}", path="metadata.extra"
+        )
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise InvalidEventError(
+                f"keys and values must be str, got {key!r}: {item!r}", path="metadata.extra"
+            )
+    # A read-only copy: the caller's dict may change later, the event may not.
+    return MappingProxyType(
+        {
+            check_text(k, "metadata.extra"): check_text(v, f"metadata.extra[{k!r}]")
+            for k, v in value.items()
+        }
+    )
+
+
+_EMPTY_EXTRA: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """What an event cost and who made it. Unset numbers are 0 and unset strings ``""``.
+
+    Args:
+        worker_id: the agent process or worker that recorded the event.
+        tokens_in: prompt tokens of an LLM call.
+        tokens_out: completion tokens of an LLM call.
+        model: the model name.
+        tool_name: the tool called.
+        duration_ms: how long the call took, in whole milliseconds (floats are rounded).
+        cost_usd: what the call cost, in US dollars.
+        extra: any other facts, as str to str.
+        provider: who served the model (``"openai"``, ``"anthropic"``, ...).
+        cache_read_tokens: the part of ``tokens_in`` read from a prompt cache.
+        cache_write_tokens: the part of ``tokens_in`` written to a prompt cache (the two
+            together are at most ``tokens_in``).
+        cost_source: what priced ``cost_usd``: ``"genai-prices 0.2.3"``, ``"caller"`` for
+            a cost given to a recorder, ``""`` when nothing says.
+        cause_id: the id of the event this one answers: a ``tool_result``'s
+            ``tool_called``, an ``llm_response``'s ``llm_request``, an ``error``'s call.
+
+    Raises:
+        InvalidEventError: a field has the wrong type or a negative or non-finite number,
+            or the cache tokens exceed ``tokens_in``.
+    """
+
+    worker_id: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    model: str = ""
+    tool_name: str = ""
+    duration_ms: int = 0
+    cost_usd: float = 0.0
+    extra: Mapping[str, str] = field(default_factory=lambda: _EMPTY_EXTRA)
+    provider: str = ""
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_source: str = ""
+    cause_id: str = ""
+
+    def __post_init__(self) -> None:
+        setter = object.__setattr__
+        for name in _TEXT_FIELDS:
+            text = getattr(self, name)
+            if text.__class__ is not str or text:  # most are left empty: nothing to check
+                setter(self, name, _check_text(name, text))
+        for name in _COUNT_FIELDS:
+            count = getattr(self, name)
+            if count.__class__ is not int or not 0 <= count < _MAX_COUNT:
+                setter(self, name, _check_count(name, count))
+        if self.cache_read_tokens + self.cache_write_tokens > self.tokens_in:
+            raise InvalidEventError(
+                f"cache_read_tokens ({self.cache_read_tokens}) and cache_write_tokens "
+                f"({self.cache_write_tokens}) are parts of tokens_in ({self.tokens_in}), "
+                "which counts every prompt token",
+                path="metadata.cache_read_tokens",
+            )
+        setter(self, "cost_usd", _check_cost(self.cost_usd))
+        if self.extra is not _EMPTY_EXTRA:
+            setter(self, "extra", _check_extra(self.extra) if self.extra else _EMPTY_EXTRA)
+
+    def __hash__(self) -> int:
+        return hash((self.worker_id, self.model, self.tool_name, self.tokens_in))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The read-only view of ``extra`` does not pickle; its dict does.
+        return (Metadata, tuple(_picklable(self, name) for name in _METADATA_FIELDS))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the seed's JSON form: only the fields that are set."""
+        out: dict[str, Any] = {}
+        if self.worker_id:
+            out["worker_id"] = self.worker_id
+        if self.tokens_in:
+            out["tokens_in"] = self.tokens_in
+        if self.tokens_out:
+            out["tokens_out"] = self.tokens_out
+        if self.model:
+            out["model"] = self.model
+        if self.tool_name:
+            out["tool_name"] = self.tool_name
+        if self.duration_ms:
+            out["duration_ms"] = self.duration_ms
+        if self.cost_usd:
+            out["cost_usd"] = self.cost_usd
+        if self.extra:
+            out["extra"] = dict(self.extra)
+        if self.provider:
+            out["provider"] = self.provider
+        if self.cache_read_tokens:
+            out["cache_read_tokens"] = self.cache_read_tokens
+        if self.cache_write_tokens:
+            out["cache_write_tokens"] = self.cache_write_tokens
+        if self.cost_source:
+            out["cost_source"] = self.cost_source
+        if self.cause_id:
+            out["cause_id"] = self.cause_id
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Metadata:
+        """Build metadata from its JSON form; unknown fields are ignored."""
+        if not data:
+            return EMPTY_METADATA
+        return cls(**{name: data[name] for name in _METADATA_FIELDS if name in data})
+
+
+_TEXT_FIELDS = ("worker_id", "model", "tool_name", "provider", "cost_source", "cause_id")
+_COUNT_FIELDS = (
+    "tokens_in",
+    "tokens_out",
+    "duration_ms",
+    "cache_read_tokens",
+    "cache_write_tokens",
+)
+_METADATA_FIELDS = Metadata.__dataclass_fields__.keys()
+
+
+def _picklable(metadata: Metadata, name: str) -> Any:
+    value = getattr(metadata, name)
+    return dict(value) if name == "extra" else value
+
+
+# The slots' own setters bypass the frozen dataclass's __setattr__ (four times faster).
+(
+    _set_worker_id,
+    _set_tokens_in,
+    _set_tokens_out,
+    _set_model,
+    _set_tool_name,
+    _set_duration_ms,
+    _set_cost_usd,
+    _set_extra,
+    _set_provider,
+    _set_cache_read_tokens,
+    _set_cache_write_tokens,
+    _set_cost_source,
+    _set_cause_id,
+) = (Metadata.__dict__[name].__set__ for name in _METADATA_FIELDS)
+
+
+def trusted_metadata(
+    worker_id: str,
+    tokens_in: int,
+    tokens_out: int,
+    model: str,
+    tool_name: str,
+    duration_ms: int,
+    cost_usd: float,
+    provider: str = "",
+    cost_source: str = "",
+    cause_id: str = "",
+) -> Metadata:
+    """Build metadata from already checked values (no ``extra``, no cache tokens).
+
+    The readers' fast path, and the recorder's.
+    """
+    metadata = _new_object(Metadata)
+    _set_worker_id(metadata, worker_id)
+    _set_tokens_in(metadata, tokens_in)
+    _set_tokens_out(metadata, tokens_out)
+    _set_model(metadata, model)
+    _set_tool_name(metadata, tool_name)
+    _set_duration_ms(metadata, duration_ms)
+    _set_cost_usd(metadata, cost_usd)
+    _set_extra(metadata, _EMPTY_EXTRA)
+    _set_provider(metadata, provider)
+    _set_cache_read_tokens(metadata, 0)
+    _set_cache_write_tokens(metadata, 0)
+    _set_cost_source(metadata, cost_source)
+    _set_cause_id(metadata, cause_id)
+    return metadata
+
+
+EMPTY_METADATA = Metadata()
