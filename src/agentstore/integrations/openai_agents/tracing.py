@@ -7,7 +7,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -29,6 +29,7 @@ from agentstore.aio import AsyncStore
 from agentstore.events import Metadata
 from agentstore.ids import validate_session_id
 from agentstore.integrations.openai_agents.session import SOURCE_LABELS
+from agentstore.integrations.openai_agents.tokens import Tokens, tokens_of
 from agentstore.integrations.openai_agents.writers import (
     AsyncStoreWriter,
     Op,
@@ -68,50 +69,8 @@ _ENDED_TRACES_KEPT = 4096
 
 
 @dataclass(slots=True)
-class _Tokens:
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-
-    def __bool__(self) -> bool:
-        return bool(self.tokens_in or self.tokens_out)
-
-    def add(self, other: _Tokens) -> None:
-        self.tokens_in += other.tokens_in
-        self.tokens_out += other.tokens_out
-        self.cache_read_tokens += other.cache_read_tokens
-        self.cache_write_tokens += other.cache_write_tokens
-
-    def minus(self, other: _Tokens) -> _Tokens:
-        return _Tokens(
-            max(0, self.tokens_in - other.tokens_in),
-            max(0, self.tokens_out - other.tokens_out),
-            max(0, self.cache_read_tokens - other.cache_read_tokens),
-            max(0, self.cache_write_tokens - other.cache_write_tokens),
-        )
-
-    def arguments(self) -> dict[str, int]:
-        return asdict(self)  # the fields are named as the recorder's arguments
-
-
-def _tokens(usage: Mapping[str, Any] | None) -> _Tokens:
-    # Model spans say {"input_tokens", "output_tokens", "input_tokens_details":
-    # {"cached_tokens", "cache_write_tokens"}}; turn spans {"cached_input_tokens", ...}.
-    if not usage:
-        return _Tokens()
-    details = usage.get("input_tokens_details") or {}
-    return _Tokens(
-        int(usage.get("input_tokens") or 0),
-        int(usage.get("output_tokens") or 0),
-        int(details.get("cached_tokens") or usage.get("cached_input_tokens") or 0),
-        int(details.get("cache_write_tokens") or usage.get("cache_write_input_tokens") or 0),
-    )
-
-
-@dataclass(slots=True)
 class _Turn:
-    reported: _Tokens = field(default_factory=_Tokens)  # tokens its model spans gave
+    reported: Tokens = field(default_factory=Tokens)  # tokens its model spans gave
     waiting: list[Op] = field(default_factory=list)  # its model calls that gave none
 
 
@@ -465,7 +424,7 @@ class AgentStoreTracingProcessor(TracingProcessor):
         self, span: Span[Any], data: GenerationSpanData | ResponseSpanData
     ) -> None:
         state = self._state(span.trace_id)
-        tokens = _tokens(data.usage)
+        tokens = tokens_of(data.usage)
         turn = state.enclosing_turn(span.parent_id)
         if turn is not None:
             turn.reported.add(tokens)
@@ -494,12 +453,12 @@ class AgentStoreTracingProcessor(TracingProcessor):
         turn = state.turns.pop(span.span_id, None)
         if turn is None:
             return
-        unreported = _tokens(data.usage).minus(turn.reported)
+        unreported = tokens_of(data.usage).minus(turn.reported)
         for op in turn.waiting:
             if unreported:  # one model call per turn: the first waiting one takes them all
                 op.kwargs.update(unreported.arguments())
                 turn.reported.add(unreported)
-                unreported = _Tokens()
+                unreported = Tokens()
             op.waiting = False
         # A run inside a tool (an agent as a tool) adds its tokens to the outer turn's too:
         # what was recorded here is reported there, not given to the outer call again.
