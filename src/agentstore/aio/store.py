@@ -16,6 +16,7 @@ from types import TracebackType
 from agentstore import arguments, sequencing
 from agentstore.aio.backends import AsyncBackend
 from agentstore.aio.feeds import AsyncWatch
+from agentstore.aio.loops import running_loop
 from agentstore.aio.recording import AsyncRecorder
 from agentstore.arguments import check_count
 from agentstore.errors import StoreClosedError
@@ -29,13 +30,6 @@ from agentstore.state import Reducer, State, fold
 __all__ = ["AsyncStore"]
 
 _prepare = sequencing.prepare
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 class AsyncStore(StoreShell[AsyncBackend]):
@@ -71,7 +65,7 @@ class AsyncStore(StoreShell[AsyncBackend]):
         )
         self._inline = backend.inline
         self._watches: weakref.WeakSet[AsyncWatch] = weakref.WeakSet()
-        self._loop = None if backend.inline is not None else _running_loop()
+        self._loop = None if backend.inline is not None else running_loop()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:

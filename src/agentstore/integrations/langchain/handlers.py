@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import Any, TypeVar
 from uuid import UUID
@@ -12,6 +12,7 @@ from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
+from agentstore.aio.loops import on_loop
 from agentstore.aio.recording import AsyncRecorder
 from agentstore.aio.store import AsyncStore
 from agentstore.errors import SessionExistsError
@@ -379,7 +380,8 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
             self._loop = here
         if self._loop is here:
             return await self._write(write)
-        return await _on_loop(self._loop, self._write(write))
+        fix = "is it blocked by a sync invoke? Use ainvoke there"
+        return await on_loop(self._loop, self._write(write), fix=fix, timeout=_HOME_LOOP_TIMEOUT)
 
     async def _write(self, write: Callable[[AsyncRecorder], Awaitable[Event]]) -> Event:
         if not self._new_session.ensured:
@@ -394,20 +396,3 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
 
 
 _HOME_LOOP_TIMEOUT = 30.0  # seconds; a store's loop records an event in milliseconds
-
-
-async def _on_loop(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, _T]) -> _T:
-    # An async store's futures belong to its loop, so the recording is run there; this
-    # loop, LangChain's for one callback, waits. If the store's loop is blocked by the
-    # sync call that led here, it never gets to it: giving up beats hanging for good.
-    if not loop.is_running():
-        work.close()
-        raise RuntimeError("the store's event loop is not running: record with ainvoke")
-    future = asyncio.run_coroutine_threadsafe(work, loop)
-    try:
-        return await asyncio.wait_for(asyncio.wrap_future(future), _HOME_LOOP_TIMEOUT)
-    except TimeoutError:
-        raise RuntimeError(
-            f"the store's event loop did not record the event in {_HOME_LOOP_TIMEOUT:.0f} s: "
-            "is it blocked by a sync invoke? Use ainvoke there"
-        ) from None

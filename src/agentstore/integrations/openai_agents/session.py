@@ -16,11 +16,11 @@ from agents.memory import SessionSettings
 from agents.memory.session_settings import resolve_session_limit
 
 from agentstore.aio import AsyncStore
+from agentstore.aio.loops import on_loop
 from agentstore.backends import MemoryBackend
 from agentstore.errors import ConcurrencyError, SessionExistsError, SessionNotFoundError
 from agentstore.events import Event, new_event
 from agentstore.ids import validate_session_id
-from agentstore.integrations.openai_agents.writers import on_loop
 from agentstore.store import Store
 
 __all__ = [

@@ -26,6 +26,7 @@ from agents.tracing import (
 )
 
 from agentstore.aio import AsyncStore
+from agentstore.aio.loops import running_loop
 from agentstore.events import Metadata
 from agentstore.ids import validate_session_id
 from agentstore.integrations.openai_agents.session import SOURCE_LABELS
@@ -35,7 +36,6 @@ from agentstore.integrations.openai_agents.writers import (
     Op,
     StoreWriter,
     Target,
-    running_loop,
 )
 from agentstore.store import Store
 from agentstore.usage import extract_usage

@@ -10,11 +10,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from agentstore.aio import AsyncStore
+from agentstore.aio.loops import on_loop, running_loop
 from agentstore.aio.recording import AsyncRecorder
 from agentstore.backends import MemoryBackend
 from agentstore.errors import SessionExistsError
@@ -22,7 +23,7 @@ from agentstore.events import Event
 from agentstore.recording import Recorder
 from agentstore.store import Store
 
-__all__ = ["AsyncStoreWriter", "Op", "StoreWriter", "Target", "on_loop", "running_loop"]
+__all__ = ["AsyncStoreWriter", "Op", "StoreWriter", "Target"]
 
 logger = logging.getLogger(__name__)  # a child of agentstore.integrations.openai_agents
 
@@ -49,36 +50,6 @@ class Op:
     key: str = ""  # remember the recorded event as this span's
     refs: dict[str, str] = field(default_factory=dict)  # argument -> span whose event it is
     waiting: bool = False  # a model call whose tokens come when its turn ends
-
-
-def running_loop() -> asyncio.AbstractEventLoop | None:
-    """The event loop running in this thread, or None."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-async def on_loop(
-    loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, _T], *, fix: str
-) -> _T:
-    """Run ``work`` on ``loop``, an AsyncStore's, and await its result from this loop.
-
-    An AsyncStore's futures belong to the loop it was opened on, so its coroutines run
-    there, in that loop's thread; the caller's loop keeps running while it waits.
-
-    Args:
-        loop: the event loop the store belongs to.
-        work: the coroutine to run there (closed unrun if it cannot be).
-        fix: what the caller should do instead, for the error below.
-
-    Raises:
-        RuntimeError: ``loop`` is not running, so it would never run ``work``.
-    """
-    if not loop.is_running():
-        work.close()
-        raise RuntimeError(f"the AsyncStore's event loop is not running: {fix}")
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
 
 
 class Writer:
