@@ -17,7 +17,7 @@ import pytest
 import agentstore.aio
 from agentstore import ConcurrencyError, Event, SessionNotFoundError, Store, new_event
 from agentstore.aio import AsyncStore
-from agentstore.aio.backends import InlineBackend
+from agentstore.backends.adapters import InlineBackend
 from agentstore.testing import StoreConformance, StoreFactory
 from agentstore.testing.async_face import LoopThread
 from tests.test_memory_backend import _SharedMemory

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from agentstore import ConcurrencyError, StoreClosedError, new_event
-from agentstore.aio.lane import AppendLane, Outcomes
-from agentstore.aio.workers import Workers
 from agentstore.backends.base import AppendRequest
+from agentstore.backends.lane import AppendLane, Outcomes
+from agentstore.backends.workers import Workers
 
 
 def test_calls_run_off_the_loop_and_return_their_results_or_errors() -> None:

@@ -16,8 +16,8 @@ import pytest
 
 import agentstore
 from agentstore import ConcurrencyError, SessionNotFoundError, Store, new_event
+from agentstore.core.sequencing import prepare_batch
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
-from agentstore.sequencing import prepare_batch
 
 POSTGRES_URL = os.environ.get("AGENTSTORE_TEST_POSTGRES_URL", "")
 

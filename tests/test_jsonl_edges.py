@@ -15,7 +15,7 @@ import agentstore
 from agentstore import CorruptLogError, Store, new_event
 from agentstore.backends.jsonl import JsonlBackend
 from agentstore.backends.jsonl.files import Files
-from agentstore.sequencing import prepare_batch
+from agentstore.core.sequencing import prepare_batch
 
 
 def _log(root: Path, session_id: str) -> Path:

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import agentstore
-from agentstore import Store, materializer, new_event, timestamps
+from agentstore import Store, new_event, timestamps
 from agentstore.backends import MemoryBackend, memory
+from agentstore.core import materializer
 
 
 def test_stopped_and_forgotten_watches_release_their_feeds() -> None:

@@ -31,11 +31,11 @@ from agentstore import (
     TokenUsage,
     default_reducer,
 )
-from agentstore.aio.recording import AsyncRecorder
-from agentstore.pricing import price, price_source
 from agentstore.recording import to_json
+from agentstore.recording.async_recorder import AsyncRecorder
+from agentstore.recording.pricing import price, price_source
+from agentstore.recording.usage import extract_usage
 from agentstore.state import DEFAULT_REDUCER_NAME, SEED_REDUCER_NAME, fold
-from agentstore.usage import extract_usage
 from agentstore.verifying import verify
 
 CHAT_COMPLETION = {
@@ -106,13 +106,19 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield opened
 
 
+def store_of(recorder: Recorder) -> Store:
+    """The store a recorder appends to (a recorder only needs its ``append``)."""
+    assert isinstance(recorder.store, Store)
+    return recorder.store
+
+
 @pytest.fixture
 def recorder(store: Store) -> Recorder:
     return store.recorder(store.create_session(name="agent").id)
 
 
 def events(recorder: Recorder) -> list[Event]:
-    return recorder.store.get_events(recorder.session_id)
+    return store_of(recorder).get_events(recorder.session_id)
 
 
 def expected_cost(model: str, tokens_in: int, tokens_out: int, **cache: int) -> float:
@@ -134,7 +140,7 @@ def test_messages_plans_and_state_have_the_shapes_the_timeline_reads(recorder: R
         ("plan_created", {"steps": ["just answer"]}),
         ("state_updated", {"step": 2, "done": False}),
     ]
-    state = recorder.store.get_state(recorder.session_id)
+    state = store_of(recorder).get_state(recorder.session_id)
     assert state.data["state_updated"] == {"step": 2, "done": False}
 
 
@@ -189,7 +195,7 @@ def test_a_tool_that_raises_records_an_error_and_the_caller_still_sees_it(
         "tool": "clock",
     }
     assert (failed.metadata.tool_name, failed.metadata.cause_id) == ("clock", called.id)
-    state = recorder.store.get_state(recorder.session_id)
+    state = store_of(recorder).get_state(recorder.session_id)
     assert (state.tool_calls, state.errors) == (1, 1)
 
 
@@ -269,7 +275,7 @@ def test_an_llm_call_records_request_and_response_with_tokens_and_cost(
         expected_cost("gpt-4o-2024-08-06", 1200, 80, cache_read_tokens=1024)
     )
     assert metadata.cost_source == price_source()
-    tokens = recorder.store.get_state(recorder.session_id).tokens
+    tokens = store_of(recorder).get_state(recorder.session_id).tokens
     assert (tokens.input, tokens.output, tokens.cache_read, tokens.unpriced) == (1200, 80, 1024, 0)
     assert tokens.cost_usd == pytest.approx(metadata.cost_usd)
 
@@ -360,7 +366,7 @@ def test_the_model_and_provider_default_to_the_request(recorder: Recorder) -> No
 def test_a_cost_the_caller_gives_always_wins(recorder: Recorder, cost: float) -> None:
     response = recorder.llm_response(None, CHAT_COMPLETION, cost_usd=cost)
     assert (response.metadata.cost_usd, response.metadata.cost_source) == (cost, "caller")
-    tokens = recorder.store.get_state(recorder.session_id).tokens
+    tokens = store_of(recorder).get_state(recorder.session_id).tokens
     assert (tokens.cost_usd, tokens.unpriced) == (cost, 0)  # a free call is priced, at 0
 
 
@@ -369,7 +375,7 @@ def test_a_model_without_a_known_price_is_counted_as_unpriced_never_as_free(
 ) -> None:
     recorder.llm_response(model="our-fine-tune-v3", tokens_in=500, tokens_out=40)
     recorder.llm_response(None, CHAT_COMPLETION)
-    tokens = recorder.store.get_state(recorder.session_id).tokens
+    tokens = store_of(recorder).get_state(recorder.session_id).tokens
     assert tokens.unpriced == 1
     assert tokens.cost_usd == pytest.approx(
         expected_cost("gpt-4o", 1200, 80, cache_read_tokens=1024)
@@ -380,10 +386,10 @@ def test_a_model_without_a_known_price_is_counted_as_unpriced_never_as_free(
 def test_without_the_price_table_tokens_stay_unpriced(
     recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("agentstore.pricing.price_source", lambda: None)
+    monkeypatch.setattr("agentstore.recording.pricing.price_source", lambda: None)
     response = recorder.llm_response(None, CHAT_COMPLETION)
     assert (response.metadata.cost_usd, response.metadata.cost_source) == (0.0, "")
-    assert recorder.store.get_state(recorder.session_id).tokens.unpriced == 1
+    assert store_of(recorder).get_state(recorder.session_id).tokens.unpriced == 1
 
 
 def test_a_recorder_can_be_told_not_to_price(store: Store) -> None:
@@ -614,7 +620,7 @@ def test_the_provider_of_the_request_decides_how_an_answer_is_priced(
     response = recorder.llm_response(request, CHAT_COMPLETION)
     assert response.metadata.provider == (provider or "openai")
     assert (response.metadata.cost_usd > 0) == priced
-    assert recorder.store.get_state(recorder.session_id).tokens.unpriced == (not priced)
+    assert store_of(recorder).get_state(recorder.session_id).tokens.unpriced == (not priced)
 
 
 def test_cache_tokens_beyond_the_input_are_refused_and_nothing_is_written(

@@ -6,8 +6,8 @@ import pytest
 
 import agentstore
 from agentstore import EventType, Metadata, new_event
-from agentstore.stats import session_stats
-from agentstore.summaries import format_duration, summarize
+from agentstore.reports.stats import session_stats
+from agentstore.reports.summaries import format_duration, summarize
 
 
 @pytest.mark.parametrize(

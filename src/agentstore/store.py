@@ -1,36 +1,31 @@
 """The Store: the API an agent records, replays and inspects its sessions through.
 
 The store is a thin shell: it checks arguments and prepares events (pure code from
-:mod:`agentstore.sequencing` and friends), calls its backend, and keeps each session's
+:mod:`agentstore.core.sequencing` and friends), calls its backend, and keeps each session's
 latest materialized state so reading state after appends folds only the new events.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 
-from agentstore import arguments, sequencing
-from agentstore.arguments import check_count
+from agentstore.backends.adapters import DirectBackend
 from agentstore.backends.base import Backend
-from agentstore.errors import StoreClosedError
-from agentstore.events import UNSET_TIME, Event, EventType
+from agentstore.core.operations import StoreCore
+from agentstore.core.running import run
+from agentstore.events import Event, EventType
 from agentstore.feeds import Watch
-from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES, copy_payload
-from agentstore.recording import Recorder
+from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
+from agentstore.recording.recorder import Recorder
 from agentstore.sessions import Session
-from agentstore.shell import StoreShell
 from agentstore.state import Reducer, State
 
 __all__ = ["Store"]
 
-_new_object = object.__new__
-_copy_payload = copy_payload
 
-
-class Store(StoreShell[Backend]):
+class Store(StoreCore[Backend]):
     """An event store for agent sessions, over one backend.
 
     Open one with :func:`agentstore.open`. A store is safe to share between threads and is
@@ -53,13 +48,14 @@ class Store(StoreShell[Backend]):
         reducer: Reducer | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
+        self._check_backend(backend)
         super().__init__(
             backend,
+            DirectBackend(backend),
             snapshot_interval=snapshot_interval,
             reducer=reducer,
             max_payload_bytes=max_payload_bytes,
         )
-        self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
 
     def __enter__(self) -> Store:
         self._check_open()
@@ -90,8 +86,7 @@ class Store(StoreShell[Backend]):
             InvalidSessionIdError: ``id`` is not a valid session id.
             InvalidArgumentError: ``name`` or ``labels`` are not strings.
         """
-        self._check_open()
-        return self._backend.create_session(arguments.new_session(id, name, labels))
+        return run(self._create_session(id, name, labels))
 
     def get_session(self, session_id: str) -> Session:
         """Return a session with its current event count.
@@ -100,8 +95,7 @@ class Store(StoreShell[Backend]):
             SessionNotFoundError: no such session.
             InvalidSessionIdError: ``session_id`` is not a valid session id.
         """
-        self._check_open()
-        return self._backend.get_session(self._check_id(session_id))
+        return run(self._get_session(session_id))
 
     def list_sessions(
         self, *, limit: int = 100, offset: int = 0, labels: Mapping[str, str] | None = None
@@ -116,9 +110,7 @@ class Store(StoreShell[Backend]):
         Raises:
             InvalidArgumentError: a negative limit or offset, or bad labels.
         """
-        self._check_open()
-        size, start, wanted = arguments.page(limit, offset, labels)
-        return self._backend.list_sessions(limit=size, offset=start, labels=wanted)
+        return run(self._list_sessions(limit, offset, labels))
 
     # Appending
 
@@ -139,27 +131,7 @@ class Store(StoreShell[Backend]):
             InvalidEventError: the payload is not plain JSON or too large.
             InvalidSessionIdError, InvalidArgumentError: bad arguments.
         """
-        if self._closed:
-            raise StoreClosedError()
-        try:
-            known = session_id in self._known_ids
-        except TypeError:
-            known = False
-        if not known:
-            self._check_id(session_id)
-        if expected_seq is not None:
-            check_count(expected_seq, "expected_seq")
-        if type(event) is not Event:
-            sequencing.check_event(event)
-        # sequencing.prepare() inlined: a private copy the backend stamps in place.
-        prepared = _new_object(Event)
-        prepared._id = event._id
-        prepared._session_id = ""
-        prepared._seq = 0
-        prepared._type = event._type
-        prepared._payload = _copy_payload(event._payload, self._max_payload_bytes)
-        prepared._timestamp = UNSET_TIME
-        prepared._metadata = event._metadata
+        prepared = self._prepared(session_id, event, expected_seq)
         return self._backend.append_one(session_id, prepared, expected_seq=expected_seq)
 
     def append_batch(
@@ -176,15 +148,7 @@ class Store(StoreShell[Backend]):
             InvalidEventError: an event is bad (its index is in the message).
             InvalidSessionIdError, InvalidArgumentError: bad arguments.
         """
-        self._check_open()
-        self._check_id(session_id)
-        if expected_seq is not None:
-            check_count(expected_seq, "expected_seq")
-        prepared = sequencing.prepare_batch(events, self._max_payload_bytes)
-        if not prepared:
-            self._backend.last_seq(session_id)  # an unknown session is still an error
-            return []
-        return self._backend.append(session_id, prepared, expected_seq=expected_seq)
+        return run(self._append_batch(session_id, events, expected_seq))
 
     # Reading
 
@@ -195,9 +159,7 @@ class Store(StoreShell[Backend]):
             SessionNotFoundError: no such session.
             InvalidArgumentError: ``from_seq`` is negative or not an int.
         """
-        self._check_open()
-        start = check_count(from_seq, "from_seq")
-        return self._backend.read(self._check_id(session_id), from_seq=max(start, 1))
+        return run(self._get_events(session_id, from_seq))
 
     def replay(
         self,
@@ -220,15 +182,7 @@ class Store(StoreShell[Backend]):
             SessionNotFoundError: no such session.
             InvalidArgumentError: a bad type name, naive datetime or negative seq.
         """
-        self._check_open()
-        session_id = self._check_id(session_id)
-        if types is None and since is None and until is None and from_seq is to_seq is None:
-            return self._backend.read(session_id, from_seq=1)  # the whole log: nothing to plan
-        plan = arguments.replay_plan(types, since, until, from_seq, to_seq)
-        if plan.empty:
-            self._backend.last_seq(session_id)  # an unknown session is still an error
-            return []
-        return plan.keep(self._backend.read(session_id, from_seq=plan.start, to_seq=plan.end))
+        return run(self._replay(session_id, types, since, until, from_seq, to_seq))
 
     def get_state(self, session_id: str, *, at_seq: int | None = None) -> State:
         """Return the session's state, derived from its events by the store's reducer.
@@ -243,10 +197,11 @@ class Store(StoreShell[Backend]):
         self._check_open()
         session_id = self._check_id(session_id)
         last = self._backend.last_seq(session_id)
-        if at_seq is None:
-            return self._states.latest(self._backend, session_id, last)
-        target = arguments.check_at_seq(session_id, at_seq, last)
-        return self._states.at(self._backend, session_id, target, last)
+        if at_seq is None:  # the usual call, after appends: no coroutine for a cached state
+            cached = self._states.cached(session_id, last)
+            if cached is not None:
+                return cached
+        return run(self._state(session_id, at_seq, last))
 
     # Forks and live feeds
 
@@ -270,12 +225,7 @@ class Store(StoreShell[Backend]):
             SessionExistsError: a session with ``id`` exists.
             InvalidArgumentError: ``at_seq`` is negative, not an int, or past the last event.
         """
-        self._check_open()
-        parent = self._backend.get_session(self._check_id(session_id))
-        at = arguments.check_at_seq(session_id, at_seq, parent.event_count)
-        session = arguments.fork_record(parent, at, name, labels, id)
-        copied = self._backend.read(parent.id, to_seq=at) if at else []
-        return self._backend.create_session(session, arguments.fork_history(session.id, copied))
+        return run(self._fork(session_id, at_seq, name, labels, id))
 
     def watch(
         self, session_id: str | None = None, *, from_seq: int = 0, timeout: float | None = None
@@ -291,13 +241,7 @@ class Store(StoreShell[Backend]):
             SessionNotFoundError: no such session.
             InvalidArgumentError: a negative ``from_seq`` or ``timeout``.
         """
-        self._check_open()
-        start = arguments.watch_start(session_id, from_seq)
-        timeout = arguments.check_timeout(timeout)
-        if session_id is not None:
-            session_id = self._check_id(session_id)
-            self._backend.last_seq(session_id)  # an unknown session fails now, not at next()
-        return self._watch(session_id, from_seq=start, timeout=timeout)
+        return Watch(self._feed(session_id, from_seq, timeout))
 
     def recorder(self, session_id: str, *, worker_id: str = "", price: bool = True) -> Recorder:
         """Return a :class:`~agentstore.recording.Recorder` of one session's events.
@@ -318,17 +262,5 @@ class Store(StoreShell[Backend]):
 
     def close(self) -> None:
         """Close the store and its backend; watchers end. Calling it again does nothing."""
-        if self._closed:
-            return
-        self._closed = True
-        self._states.clear()
-        for watch in list(self._watches):
-            watch.stop()
-        self._backend.close()
-
-    # Internals
-
-    def _watch(self, session_id: str | None, *, from_seq: int, timeout: float | None) -> Watch:
-        watch = Watch(self._backend, session_id, from_seq=from_seq, timeout=timeout)
-        self._watches.add(watch)
-        return watch
+        if self._closing():
+            self._backend.close()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from agentstore.backends.base import Problem
 from agentstore.errors import CorruptLogError, SessionNotFoundError
 from agentstore.events import Event
 from agentstore.state import Snapshot, State, fold, reducer_name
@@ -22,24 +23,6 @@ if TYPE_CHECKING:
     from agentstore.store import Store
 
 __all__ = ["Problem", "VerifyReport", "verify"]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Something wrong in a session's stored data.
-
-    ``where`` is ``path:line`` for files or ``session <id> seq <n>`` for databases.
-    ``severity`` is ``"error"`` for damage, or ``"warning"`` for what the store repairs by
-    itself (the torn tail a crash leaves, which the next write to the session removes).
-    """
-
-    session_id: str
-    where: str
-    reason: str
-    severity: str = "error"
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.reason}"
 
 
 @dataclass

@@ -6,10 +6,8 @@ from collections.abc import AsyncIterator, Generator
 from types import TracebackType
 from typing import Any
 
-from agentstore.aio.backends import AsyncBackend, AsyncSubscription
-from agentstore.errors import AgentStoreError
+from agentstore.core.feeds import Feed
 from agentstore.events import Event
-from agentstore.feeds import Backlog
 
 __all__ = ["AsyncWatch"]
 
@@ -25,25 +23,18 @@ class AsyncWatch(AsyncIterator[Event]):
     stops it.
     """
 
-    def __init__(
-        self, backend: AsyncBackend, session_id: str | None, *, from_seq: int, timeout: float | None
-    ) -> None:
-        self._backend = backend
-        self._session_id = session_id
-        self._backlog = Backlog(from_seq)
-        self._timeout = timeout
-        self._subscription: AsyncSubscription | None = None
-        self._stopped = False
+    def __init__(self, feed: Feed) -> None:
+        self._feed = feed
 
     @property
     def session_id(self) -> str | None:
         """The session watched, or None for all sessions."""
-        return self._session_id
+        return self._feed.session_id
 
     @property
     def stopped(self) -> bool:
         """Whether the feed has ended."""
-        return self._stopped
+        return self._feed.stopped
 
     async def start(self) -> AsyncWatch:
         """Start the feed now (once): later events are kept for it; return the watch.
@@ -51,19 +42,7 @@ class AsyncWatch(AsyncIterator[Event]):
         Raises:
             SessionNotFoundError: the session watched does not exist.
         """
-        if self._subscription is None and not self._stopped:
-            if self._session_id is not None:
-                await self._backend.last_seq(self._session_id)  # fails for an unknown one
-            subscription = await self._backend.subscribe(self._session_id)
-            if self.stopped:  # stopped while subscribing
-                subscription.close()
-                return self
-            self._subscription = subscription
-            if self._session_id is not None:
-                backlog = self._backlog
-                backlog.accept(
-                    await self._backend.read(self._session_id, from_seq=backlog.next_seq)
-                )
+        await self._feed.start()
         return self
 
     def __await__(self) -> Generator[Any, None, AsyncWatch]:
@@ -73,37 +52,21 @@ class AsyncWatch(AsyncIterator[Event]):
         return self
 
     async def __anext__(self) -> Event:
-        pending = self._backlog.pending
-        while not self._stopped:
-            if pending:
-                return pending.popleft()
-            try:
-                if self._subscription is None:
-                    await self.start()
-                    continue
-                batch = await self._subscription.wait(self._timeout)
-            except AgentStoreError:
-                if self.stopped:  # the store closed under a read: the feed just ends
-                    break
-                raise
-            if not batch:  # the timeout ran out, or the feed was closed
-                break
-            self._backlog.accept(batch)
-        self.stop()
-        raise StopAsyncIteration
+        event = await self._feed.next()
+        if event is None:
+            raise StopAsyncIteration
+        return event
 
     def stop(self) -> None:
         """End the feed and release its subscription; a waiting ``__anext__`` returns."""
-        self._stopped = True
-        if self._subscription is not None:
-            self._subscription.close()
+        self._feed.stop()
 
     async def aclose(self) -> None:
         """End the feed (see :meth:`stop`)."""
         self.stop()
 
     def __del__(self) -> None:
-        if hasattr(self, "_subscription"):
+        if hasattr(self, "_feed"):
             self.stop()  # an abandoned watch lets its feed go
 
     async def __aenter__(self) -> AsyncWatch:

@@ -1,38 +1,31 @@
 """The AsyncStore: the Store's operations as coroutines, for agents on asyncio.
 
-The twin of :class:`agentstore.Store`: the same argument checks, plans and state folds
-(:mod:`agentstore.arguments`, :mod:`agentstore.sequencing`, the flows of
-:mod:`agentstore.materializer`), with ``await`` where the Store calls its backend.
+The async face of :class:`~agentstore.core.operations.StoreCore`, which holds every
+operation once for both faces: each method here awaits the core's coroutine on the
+store's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 
-from agentstore import arguments, sequencing
-from agentstore.aio.backends import AsyncBackend
 from agentstore.aio.feeds import AsyncWatch
 from agentstore.aio.loops import running_loop
-from agentstore.aio.recording import AsyncRecorder
-from agentstore.arguments import check_count
-from agentstore.errors import StoreClosedError
+from agentstore.backends.base import AsyncBackend
+from agentstore.core.operations import StoreCore
 from agentstore.events import Event, EventType
-from agentstore.materializer import snapshot_failed
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
+from agentstore.recording.async_recorder import AsyncRecorder
 from agentstore.sessions import Session
-from agentstore.shell import StoreShell
-from agentstore.state import Reducer, State, fold
+from agentstore.state import Reducer, State
 
 __all__ = ["AsyncStore"]
 
-_prepare = sequencing.prepare
 
-
-class AsyncStore(StoreShell[AsyncBackend]):
+class AsyncStore(StoreCore[AsyncBackend]):
     """An event store for agent sessions on asyncio, over one async backend.
 
     Open one with :func:`agentstore.aio.open`. Every operation of
@@ -57,14 +50,15 @@ class AsyncStore(StoreShell[AsyncBackend]):
         reducer: Reducer | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
+        self._check_backend(backend)
         super().__init__(
+            backend,
             backend,
             snapshot_interval=snapshot_interval,
             reducer=reducer,
             max_payload_bytes=max_payload_bytes,
         )
         self._inline = backend.inline
-        self._watches: weakref.WeakSet[AsyncWatch] = weakref.WeakSet()
         self._loop = None if backend.inline is not None else running_loop()
 
     @property
@@ -101,8 +95,7 @@ class AsyncStore(StoreShell[AsyncBackend]):
             InvalidSessionIdError: ``id`` is not a valid session id.
             InvalidArgumentError: ``name`` or ``labels`` are not strings.
         """
-        self._check_open()
-        return await self._backend.create_session(arguments.new_session(id, name, labels))
+        return await self._create_session(id, name, labels)
 
     async def get_session(self, session_id: str) -> Session:
         """Return a session with its current event count.
@@ -111,8 +104,7 @@ class AsyncStore(StoreShell[AsyncBackend]):
             SessionNotFoundError: no such session.
             InvalidSessionIdError: ``session_id`` is not a valid session id.
         """
-        self._check_open()
-        return await self._backend.get_session(self._check_id(session_id))
+        return await self._get_session(session_id)
 
     async def list_sessions(
         self, *, limit: int = 100, offset: int = 0, labels: Mapping[str, str] | None = None
@@ -122,9 +114,7 @@ class AsyncStore(StoreShell[AsyncBackend]):
         Raises:
             InvalidArgumentError: a negative limit or offset, or bad labels.
         """
-        self._check_open()
-        size, start, wanted = arguments.page(limit, offset, labels)
-        return await self._backend.list_sessions(limit=size, offset=start, labels=wanted)
+        return await self._list_sessions(limit, offset, labels)
 
     # Appending
 
@@ -142,20 +132,9 @@ class AsyncStore(StoreShell[AsyncBackend]):
             InvalidEventError: the payload is not plain JSON or too large.
             InvalidSessionIdError, InvalidArgumentError: bad arguments.
         """
-        # The checks of Store.append, inlined alike; on the memory backend no await at all.
-        if self._closed:
-            raise StoreClosedError()
-        try:
-            known = session_id in self._known_ids
-        except TypeError:
-            known = False
-        if not known:
-            self._check_id(session_id)
-        if expected_seq is not None:
-            check_count(expected_seq, "expected_seq")
-        prepared = _prepare(event, self._max_payload_bytes)
+        prepared = self._prepared(session_id, event, expected_seq)
         inline = self._inline
-        if inline is not None:
+        if inline is not None:  # the memory backend: no await at all
             return inline.append_one(session_id, prepared, expected_seq=expected_seq)
         return await self._backend.append_one(session_id, prepared, expected_seq=expected_seq)
 
@@ -170,15 +149,7 @@ class AsyncStore(StoreShell[AsyncBackend]):
             InvalidEventError: an event is bad (its index is in the message).
             InvalidSessionIdError, InvalidArgumentError: bad arguments.
         """
-        self._check_open()
-        self._check_id(session_id)
-        if expected_seq is not None:
-            check_count(expected_seq, "expected_seq")
-        prepared = sequencing.prepare_batch(events, self._max_payload_bytes)
-        if not prepared:
-            await self._backend.last_seq(session_id)  # an unknown session is still an error
-            return []
-        return await self._backend.append(session_id, prepared, expected_seq=expected_seq)
+        return await self._append_batch(session_id, events, expected_seq)
 
     # Reading
 
@@ -189,9 +160,7 @@ class AsyncStore(StoreShell[AsyncBackend]):
             SessionNotFoundError: no such session.
             InvalidArgumentError: ``from_seq`` is negative or not an int.
         """
-        self._check_open()
-        start = check_count(from_seq, "from_seq")
-        return await self._backend.read(self._check_id(session_id), from_seq=max(start, 1))
+        return await self._get_events(session_id, from_seq)
 
     async def replay(
         self,
@@ -209,13 +178,7 @@ class AsyncStore(StoreShell[AsyncBackend]):
             SessionNotFoundError: no such session.
             InvalidArgumentError: a bad type name, naive datetime or negative seq.
         """
-        self._check_open()
-        session_id = self._check_id(session_id)
-        plan = arguments.replay_plan(types, since, until, from_seq, to_seq)
-        if plan.empty:
-            await self._backend.last_seq(session_id)  # an unknown session is still an error
-            return []
-        return plan.keep(await self._backend.read(session_id, from_seq=plan.start, to_seq=plan.end))
+        return await self._replay(session_id, types, since, until, from_seq, to_seq)
 
     async def get_state(self, session_id: str, *, at_seq: int | None = None) -> State:
         """Return the session's state, derived from its events by the store's reducer.
@@ -224,44 +187,7 @@ class AsyncStore(StoreShell[AsyncBackend]):
             SessionNotFoundError: no such session.
             InvalidArgumentError: ``at_seq`` is negative, not an int, or past the last event.
         """
-        self._check_open()
-        session_id = self._check_id(session_id)
-        last = await self._backend.last_seq(session_id)
-        if at_seq is None:
-            state = self._states.cached(session_id, last)  # the common case: no await
-            return state if state is not None else await self._latest(session_id, last)
-        target = arguments.check_at_seq(session_id, at_seq, last)
-        return await self._state_at(session_id, target, last)
-
-    async def _latest(self, session_id: str, last: int) -> State:
-        # The async twin of Materializer.latest: the same decisions, awaited calls.
-        states = self._states
-        start = states.cached_start(session_id)
-        if start is None:
-            reads = states.reads_snapshots
-            snapshot = await self._backend.read_snapshot(session_id) if reads else None
-            start = states.start(session_id, snapshot, last, last)
-        events = await self._backend.read(session_id, from_seq=start.state.version + 1, to_seq=last)
-        state, due = states.fold(start, events, last)
-        version = start.snapshot_version
-        if due is not None:
-            try:
-                await self._backend.write_snapshot(due)
-                version = due.version
-            except OSError as error:
-                snapshot_failed(due, error)
-        return states.keep(session_id, state, version)
-
-    async def _state_at(self, session_id: str, target: int, last: int) -> State:
-        # The async twin of Materializer.at.
-        states = self._states
-        base = states.cached_before(session_id, target)
-        if base is None:
-            reads = states.reads_snapshots
-            snapshot = await self._backend.read_snapshot(session_id) if reads else None
-            base = states.start(session_id, snapshot, target, last).state
-        events = await self._backend.read(session_id, from_seq=base.version + 1, to_seq=target)
-        return fold(self._reducer, base, events)
+        return await self._get_state(session_id, at_seq)
 
     # Forks and live feeds
 
@@ -283,13 +209,7 @@ class AsyncStore(StoreShell[AsyncBackend]):
             SessionExistsError: a session with ``id`` exists.
             InvalidArgumentError: ``at_seq`` is negative, not an int, or past the last event.
         """
-        self._check_open()
-        parent = await self._backend.get_session(self._check_id(session_id))
-        at = arguments.check_at_seq(session_id, at_seq, parent.event_count)
-        session = arguments.fork_record(parent, at, name, labels, id)
-        copied = await self._backend.read(parent.id, to_seq=at) if at else []
-        history = arguments.fork_history(session.id, copied)
-        return await self._backend.create_session(session, history)
+        return await self._fork(session_id, at_seq, name, labels, id)
 
     def watch(
         self, session_id: str | None = None, *, from_seq: int = 0, timeout: float | None = None
@@ -306,19 +226,12 @@ class AsyncStore(StoreShell[AsyncBackend]):
             InvalidArgumentError: a negative ``from_seq`` or ``timeout``.
             SessionNotFoundError: (when the feed starts) no such session.
         """
-        self._check_open()
-        start = arguments.watch_start(session_id, from_seq)
-        timeout = arguments.check_timeout(timeout)
-        if session_id is not None:
-            session_id = self._check_id(session_id)
-        watch = AsyncWatch(self._backend, session_id, from_seq=start, timeout=timeout)
-        self._watches.add(watch)
-        return watch
+        return AsyncWatch(self._feed(session_id, from_seq, timeout))
 
     def recorder(
         self, session_id: str, *, worker_id: str = "", price: bool = True
     ) -> AsyncRecorder:
-        """Return a :class:`~agentstore.aio.recording.AsyncRecorder` of one session's events.
+        """Return an :class:`~agentstore.aio.AsyncRecorder` of one session's events.
 
         It records messages, plans, tool and LLM calls with their durations, tokens and
         costs in one line each.
@@ -339,16 +252,9 @@ class AsyncStore(StoreShell[AsyncBackend]):
 
         Calling it again does nothing.
         """
-        if self._closed:
-            return
-        self._closed = True
-        self._states.clear()
-        for watch in list(self._watches):
-            watch.stop()
-        await self._backend.close()
+        if self._closing():
+            await self._backend.close()
 
     async def close(self) -> None:
         """The same as :meth:`aclose`, under the name :class:`agentstore.Store` gives it."""
         await self.aclose()
-
-    # Internals

@@ -2,7 +2,7 @@
 
 A backend stores sessions, their append-only event logs and one snapshot per session. It
 works on events the store has already checked and prepared, and it numbers them with the
-rules of :mod:`agentstore.sequencing` while holding its own lock (a mutex, a file lock or a
+rules of :mod:`agentstore.core.sequencing` while holding its own lock (a mutex, a file lock or a
 database row lock), so every backend gives the same answers. Everything else (argument
 checks, reducers, the state cache, snapshot policy, replay filters, forks) lives in
 :class:`agentstore.Store`, once for all backends.
@@ -14,20 +14,47 @@ import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from agentstore.errors import AgentStoreError, StorageError
 from agentstore.events import Event
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
-from agentstore.verifying import Problem
 
-__all__ = ["AppendRequest", "Backend", "Subscription", "matches_labels", "translating"]
+__all__ = [
+    "AppendRequest",
+    "AsyncBackend",
+    "AsyncSubscription",
+    "Backend",
+    "Problem",
+    "Subscription",
+    "matches_labels",
+    "translating",
+]
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 #: One append of :meth:`Backend.append_many`: the session, its events, its expected seq.
 AppendRequest = tuple[str, Sequence[Event], int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something wrong in a session's stored data.
+
+    ``where`` is ``path:line`` for files or ``session <id> seq <n>`` for databases.
+    ``severity`` is ``"error"`` for damage, or ``"warning"`` for what the store repairs by
+    itself (the torn tail a crash leaves, which the next write to the session removes).
+    """
+
+    session_id: str
+    where: str
+    reason: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
 
 
 class Subscription(ABC):
@@ -78,10 +105,10 @@ class Backend(ABC):
         """Append prepared events atomically and return them as stored, in order.
 
         Under the session's lock: events whose id the session holds are returned as stored
-        and not written again (:func:`~agentstore.sequencing.resolve`); if any event is new
+        and not written again (:func:`~agentstore.core.sequencing.resolve`); if any event is new
         and ``expected_seq`` is given, it must equal the last seq
-        (:func:`~agentstore.sequencing.check_expected_seq`); the new events are stamped
-        (:func:`~agentstore.sequencing.stamp`) and written, all or none.
+        (:func:`~agentstore.core.sequencing.check_expected_seq`); the new events are stamped
+        (:func:`~agentstore.core.sequencing.stamp`) and written, all or none.
 
         Raises:
             SessionNotFoundError: no such session.
@@ -162,6 +189,82 @@ class Backend(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the backend's resources and end its subscriptions; safe to call twice."""
+
+
+class AsyncSubscription(ABC):
+    """A live feed of events appended after it was opened, awaited on the event loop."""
+
+    @abstractmethod
+    async def wait(self, timeout: float | None) -> list[Event] | None:
+        """Return the events appended since the last call, waiting up to ``timeout`` seconds.
+
+        Returns an empty list when the time runs out and None once the feed is closed.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """End the feed (from the loop's thread); a waiting :meth:`wait` returns None."""
+
+
+class AsyncBackend(ABC):
+    """Where an async store keeps its data: :class:`Backend`'s methods, as coroutines."""
+
+    #: A sync backend whose calls never block, for the store to call directly, or None.
+    inline: Backend | None = None
+
+    @abstractmethod
+    async def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
+        """See :meth:`Backend.create_session`."""
+
+    @abstractmethod
+    async def get_session(self, session_id: str) -> Session:
+        """See :meth:`Backend.get_session`."""
+
+    @abstractmethod
+    async def list_sessions(
+        self, *, limit: int, offset: int, labels: Mapping[str, str] | None
+    ) -> list[Session]:
+        """See :meth:`Backend.list_sessions`."""
+
+    @abstractmethod
+    async def append(
+        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
+    ) -> list[Event]:
+        """See :meth:`Backend.append`; a cancelled caller leaves all events stored or none."""
+
+    async def append_one(self, session_id: str, event: Event, *, expected_seq: int | None) -> Event:
+        """Append one prepared event (see :meth:`append`)."""
+        return (await self.append(session_id, (event,), expected_seq=expected_seq))[0]
+
+    @abstractmethod
+    async def import_events(self, session_id: str, events: Sequence[Event]) -> None:
+        """See :meth:`Backend.import_events`."""
+
+    @abstractmethod
+    async def read(
+        self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None
+    ) -> list[Event]:
+        """See :meth:`Backend.read`."""
+
+    @abstractmethod
+    async def last_seq(self, session_id: str) -> int:
+        """See :meth:`Backend.last_seq`."""
+
+    @abstractmethod
+    async def read_snapshot(self, session_id: str) -> Snapshot | None:
+        """See :meth:`Backend.read_snapshot`."""
+
+    @abstractmethod
+    async def write_snapshot(self, snapshot: Snapshot) -> None:
+        """See :meth:`Backend.write_snapshot`."""
+
+    @abstractmethod
+    async def subscribe(self, session_id: str | None) -> AsyncSubscription:
+        """Open a feed of the events appended from now on, to one session or (None) to all."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Wait for the calls under way, then release everything; safe to call twice."""
 
 
 def matches_labels(session: Session, labels: Mapping[str, str] | None) -> bool:

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from agentstore import sequencing
 from agentstore.backends.base import Backend, Subscription, matches_labels
+from agentstore.core import sequencing
 from agentstore.errors import ConcurrencyError, SessionExistsError, SessionNotFoundError
 from agentstore.events import Event
 from agentstore.sessions import Session

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from agentstore.codec import metadata_from_record
+from agentstore.backends.codec import metadata_from_record
 from agentstore.events import Event, stored_event, type_name
 from agentstore.metadata import EMPTY_METADATA
 from agentstore.sessions import Session

@@ -20,7 +20,6 @@ from typing import Any
 
 from orjson import loads
 
-from agentstore import sequencing
 from agentstore.backends.base import AppendRequest, Backend, Subscription, translating
 from agentstore.backends.polling import Poller
 from agentstore.backends.rows import (
@@ -32,6 +31,7 @@ from agentstore.backends.rows import (
     snapshot_from_row,
     to_micros,
 )
+from agentstore.core import sequencing
 from agentstore.errors import (
     AgentStoreError,
     InvalidArgumentError,

@@ -26,7 +26,7 @@ from agentstore.cli.render import Output
 from agentstore.copying import copy_sessions
 from agentstore.errors import AgentStoreError
 from agentstore.events import type_name
-from agentstore.stats import session_stats
+from agentstore.reports.stats import session_stats
 from agentstore.store import Store
 from agentstore.verifying import Problem, verify
 

@@ -18,10 +18,10 @@ import click
 import orjson
 
 from agentstore.events import Event
+from agentstore.reports.stats import SessionStats
+from agentstore.reports.summaries import format_cost, format_duration, summarize
 from agentstore.sessions import Session
 from agentstore.state import TokenUsage
-from agentstore.stats import SessionStats
-from agentstore.summaries import format_cost, format_duration, summarize
 
 __all__ = ["Output"]
 

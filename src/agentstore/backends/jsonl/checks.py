@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import orjson
 
-from agentstore.codec import event_from_record
-from agentstore.verifying import Problem
+from agentstore.backends.base import Problem
+from agentstore.backends.codec import event_from_record
 
 __all__ = ["check_log"]
 

@@ -18,11 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from agentstore import sequencing
-from agentstore.backends.jsonl import tail
-from agentstore.backends.jsonl.commit import GroupCommit, Request
-from agentstore.backends.jsonl.files import Files
-from agentstore.codec import (
+from agentstore.backends.codec import (
     LineError,
     decode_event,
     decode_events,
@@ -30,6 +26,10 @@ from agentstore.codec import (
     event_parts,
     line_head,
 )
+from agentstore.backends.jsonl import tail
+from agentstore.backends.jsonl.commit import GroupCommit, Request
+from agentstore.backends.jsonl.files import Files
+from agentstore.core import sequencing
 from agentstore.errors import AgentStoreError, CorruptLogError
 from agentstore.events import Event
 

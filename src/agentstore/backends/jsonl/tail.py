@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from agentstore.codec import event_from_record
+from agentstore.backends.codec import event_from_record
 from agentstore.events import Event
 
 __all__ = ["Damage", "Line", "clean_last_line", "line_offset", "scan"]

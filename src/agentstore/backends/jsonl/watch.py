@@ -9,23 +9,38 @@ are quiet and never reads a line twice.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from agentstore.backends.base import Subscription
+from agentstore.backends.jsonl.log import SessionLog
 from agentstore.backends.polling import Poller
 from agentstore.errors import SessionNotFoundError
 from agentstore.events import Event
+from agentstore.sessions import Session
 
-if TYPE_CHECKING:
-    from agentstore.backends.jsonl import JsonlBackend
+__all__ = ["FilePoller", "Logs"]
 
-__all__ = ["FilePoller"]
+
+class Logs(Protocol):
+    """What the feeds read of a JSONL directory (:class:`JsonlBackend` is one)."""
+
+    root: str
+
+    def get_session(self, session_id: str) -> Session: ...
+
+    def last_seq(self, session_id: str) -> int: ...
+
+    def read(
+        self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None
+    ) -> list[Event]: ...
+
+    def log_of(self, session_id: str) -> SessionLog: ...
 
 
 class FilePoller(Poller):
     """The feeds of one JSONL directory."""
 
-    def __init__(self, backend: JsonlBackend, interval: float) -> None:
+    def __init__(self, backend: Logs, interval: float) -> None:
         super().__init__(interval)
         self._backend = backend
 
@@ -37,7 +52,7 @@ class FilePoller(Poller):
 class _FileFeed:
     """What one feed has seen of the directory's logs."""
 
-    def __init__(self, backend: JsonlBackend, session_id: str | None) -> None:
+    def __init__(self, backend: Logs, session_id: str | None) -> None:
         self._backend = backend
         self._session_id = session_id
         if session_id is not None:

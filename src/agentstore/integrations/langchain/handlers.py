@@ -13,7 +13,6 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
 from agentstore.aio.loops import on_loop
-from agentstore.aio.recording import AsyncRecorder
 from agentstore.aio.store import AsyncStore
 from agentstore.errors import SessionExistsError
 from agentstore.events import Event
@@ -29,6 +28,7 @@ from agentstore.integrations.langchain.runs import (
     tool_output,
 )
 from agentstore.recording import Recorder
+from agentstore.recording.async_recorder import AsyncRecorder
 from agentstore.store import Store
 
 __all__ = ["AgentStoreCallbackHandler", "AsyncAgentStoreCallbackHandler"]
@@ -70,6 +70,7 @@ class AgentStoreCallbackHandler(BaseCallbackHandler):
         worker_id: str = "",
         raise_error: bool = False,
     ) -> None:
+        self.store = store
         self.recorder = store.recorder(session_id, worker_id=worker_id)
         self.raise_error = raise_error
         self._new_session = NewSession(name, dict(labels or {}))
@@ -191,7 +192,7 @@ class AgentStoreCallbackHandler(BaseCallbackHandler):
     def _recorder(self) -> Recorder:
         if not self._new_session.ensured:
             with suppress(SessionExistsError):
-                self.recorder.store.create_session(
+                self.store.create_session(
                     id=self.recorder.session_id,
                     name=self._new_session.name,
                     labels=self._new_session.labels,
@@ -237,6 +238,7 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
         worker_id: str = "",
         raise_error: bool = False,
     ) -> None:
+        self.store = store
         self.recorder = store.recorder(session_id, worker_id=worker_id)
         self.raise_error = raise_error
         self._new_session = NewSession(name, dict(labels or {}))
@@ -386,7 +388,7 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
     async def _write(self, write: Callable[[AsyncRecorder], Awaitable[Event]]) -> Event:
         if not self._new_session.ensured:
             with suppress(SessionExistsError):
-                await self.recorder.store.create_session(
+                await self.store.create_session(
                     id=self.recorder.session_id,
                     name=self._new_session.name,
                     labels=self._new_session.labels,

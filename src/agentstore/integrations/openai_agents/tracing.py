@@ -37,8 +37,8 @@ from agentstore.integrations.openai_agents.writers import (
     StoreWriter,
     Target,
 )
+from agentstore.recording.usage import extract_usage
 from agentstore.store import Store
-from agentstore.usage import extract_usage
 
 __all__ = [
     "AGENT_END",

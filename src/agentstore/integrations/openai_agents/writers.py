@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 
 from agentstore.aio import AsyncStore
 from agentstore.aio.loops import on_loop, running_loop
-from agentstore.aio.recording import AsyncRecorder
 from agentstore.backends import MemoryBackend
 from agentstore.errors import SessionExistsError
 from agentstore.events import Event
 from agentstore.recording import Recorder
+from agentstore.recording.async_recorder import AsyncRecorder
 from agentstore.store import Store
 
 __all__ = ["AsyncStoreWriter", "Op", "StoreWriter", "Target"]

@@ -1,7 +1,7 @@
 """PostgreSQL feeds on the event loop: an async LISTEN connection and the feeds it wakes.
 
 The notifications and their bookkeeping are the sync backend's
-(:class:`~agentstore.backends.postgres_notify.Notices`); here a task reads them from a
+(:class:`~agentstore.backends.postgres.notify.Notices`); here a task reads them from a
 psycopg async connection and wakes the feeds, which look for new events when woken and
 every ``interval`` seconds in case a notification was lost (a dropped connection).
 """
@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from agentstore.aio.backends import AsyncSubscription
-from agentstore.backends.postgres_notify import Notices
+from agentstore.backends.base import AsyncSubscription
+from agentstore.backends.postgres.notify import Notices
 from agentstore.events import Event
 
 __all__ = ["AsyncListener", "AsyncPoller"]

@@ -1,14 +1,14 @@
 """The PostgreSQL backend on asyncio: psycopg's async connections and pool.
 
-The twin of :class:`agentstore.backends.postgres.PostgresBackend`: the same schema,
-migrations and statements (:mod:`agentstore.backends.postgres_sql`) with the same values
-(:mod:`agentstore.backends.postgres_rows`), awaited on an
+The twin of :class:`agentstore.backends.postgres.backend.PostgresBackend`: the same schema,
+migrations and statements (:mod:`agentstore.backends.postgres.sql`) with the same values
+(:mod:`agentstore.backends.postgres.rows`), awaited on an
 :class:`psycopg_pool.AsyncConnectionPool`; watches are woken by ``LISTEN/NOTIFY`` on an
 async connection. Sync and async stores may share a schema, in one process or many.
 
 An append is one statement (``append_events``). The appends of concurrent tasks that
 arrive while others are being written go together in one transaction, pipelined in one
-round trip (:class:`~agentstore.aio.lane.AppendLane`), in a task of their own: a caller
+round trip (:class:`~agentstore.backends.lane.AppendLane`), in a task of their own: a caller
 cancelled meanwhile leaves the statements to finish and the connection to go back to the
 pool clean, so each append's events are stored once, whole, or not at all.
 """
@@ -27,13 +27,11 @@ from psycopg import sql
 from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
-from agentstore import sequencing
-from agentstore.aio.backends import AsyncBackend, AsyncSubscription
-from agentstore.aio.lane import AppendLane, Outcomes
-from agentstore.aio.postgres_notify import AsyncListener, AsyncPoller
-from agentstore.backends.base import AppendRequest, translating
-from agentstore.backends.postgres_notify import Notices
-from agentstore.backends.postgres_rows import (
+from agentstore.backends.base import AppendRequest, AsyncBackend, AsyncSubscription, translating
+from agentstore.backends.lane import AppendLane, Outcomes
+from agentstore.backends.postgres.async_notify import AsyncListener, AsyncPoller
+from agentstore.backends.postgres.notify import Notices
+from agentstore.backends.postgres.rows import (
     append_error,
     append_values,
     appended,
@@ -43,7 +41,7 @@ from agentstore.backends.postgres_rows import (
     session_values,
     snapshot_values,
 )
-from agentstore.backends.postgres_sql import (
+from agentstore.backends.postgres.sql import (
     ADVANCE_SESSION,
     APPEND,
     CONNECT_TIMEOUT,
@@ -68,6 +66,7 @@ from agentstore.backends.postgres_sql import (
     migrations,
 )
 from agentstore.backends.rows import json_text, session_from_row, snapshot_from_row
+from agentstore.core import sequencing
 from agentstore.errors import (
     AgentStoreError,
     SessionExistsError,
@@ -91,7 +90,7 @@ class AsyncPostgresBackend(AsyncBackend):
     """Sessions, events and snapshots in a PostgreSQL schema, on asyncio.
 
     Open one with :meth:`open`, which takes the options of
-    :class:`~agentstore.backends.postgres.PostgresBackend`.
+    :class:`~agentstore.backends.postgres.backend.PostgresBackend`.
     """
 
     def __init__(self, url: str, schema: str, pool_size: int, poll_interval: float) -> None:

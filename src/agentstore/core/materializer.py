@@ -6,10 +6,10 @@ appended since. Snapshots are saved while folding, at multiples of the interval,
 appends never pay for them.
 
 Every decision (where a fold starts, which snapshot is usable, when one is due, what is
-cached) is a pure method here. :meth:`Materializer.latest` and :meth:`Materializer.at`
-are the sync flows: two or three backend calls around those decisions, made directly,
-since a generator-driven flow doubled the cost of an uncached ``get_state``. The async
-store has the same two flows with ``await`` (:mod:`agentstore.aio.store`).
+cached) is a pure method here; :meth:`Materializer.latest` and :meth:`Materializer.at`
+are the two flows, two or three backend calls around those decisions, written once as
+coroutines for both faces of the store (the sync one runs them without a loop,
+:mod:`agentstore.core.running`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from agentstore.backends.base import Backend
+from agentstore.backends.base import AsyncBackend
 from agentstore.events import Event
 from agentstore.state import Reducer, Snapshot, State, fold, reducer_name, snapshot_due
 
@@ -50,55 +50,44 @@ class Materializer:
         self._latest: dict[str, Start] = {}
         self._keeping = threading.Lock()  # cache writes only; reads take no lock
 
-    # The sync flows
+    # The flows
 
-    def latest(self, backend: Backend, session_id: str, last: int) -> State:
+    async def latest(self, backend: AsyncBackend, session_id: str, last: int) -> State:
         """The state after event ``last``, the session's last seq; it is cached."""
         start = self._latest.get(session_id)
         if start is not None and start.state.version >= last:
             return start.state
         if start is None:
-            snapshot = backend.read_snapshot(session_id) if self.reads_snapshots else None
+            snapshot = await backend.read_snapshot(session_id) if self.reads_snapshots else None
             start = self.start(session_id, snapshot, last, last)
-        events = backend.read(session_id, from_seq=start.state.version + 1, to_seq=last)
+        events = await backend.read(session_id, from_seq=start.state.version + 1, to_seq=last)
         state, due = self.fold(start, events, last)
         version = start.snapshot_version
         if due is not None:
             try:
-                backend.write_snapshot(due)
+                await backend.write_snapshot(due)
                 version = due.version
             except OSError as error:
                 snapshot_failed(due, error)
         return self.keep(session_id, state, version)
 
-    def at(self, backend: Backend, session_id: str, target: int, last: int) -> State:
+    async def at(self, backend: AsyncBackend, session_id: str, target: int, last: int) -> State:
         """The state after event ``target`` (``<= last``); nothing is cached or saved."""
-        cached = self._latest.get(session_id)  # cached_before(), inline on this path
+        cached = self._latest.get(session_id)
         if cached is not None and cached.state.version <= target:
             base = cached.state
         else:
-            snapshot = backend.read_snapshot(session_id) if self.reads_snapshots else None
+            snapshot = await backend.read_snapshot(session_id) if self.reads_snapshots else None
             base = self.start(session_id, snapshot, target, last).state
-        events = backend.read(session_id, from_seq=base.version + 1, to_seq=target)
+        events = await backend.read(session_id, from_seq=base.version + 1, to_seq=target)
         return fold(self._reducer, base, events)
 
-    # The decisions, shared with the async flows
+    # The decisions
 
     def cached(self, session_id: str, last: int) -> State | None:
         """Return the cached state if it is after event ``last``, else None."""
         cached = self._latest.get(session_id)
         if cached is not None and cached.state.version >= last:
-            return cached.state
-        return None
-
-    def cached_start(self, session_id: str) -> Start | None:
-        """The cached latest state to fold on from, if any."""
-        return self._latest.get(session_id)
-
-    def cached_before(self, session_id: str, target: int) -> State | None:
-        """The cached state if it is not past ``target``: a fold towards it may start there."""
-        cached = self._latest.get(session_id)
-        if cached is not None and cached.state.version <= target:
             return cached.state
         return None
 

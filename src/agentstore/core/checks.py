@@ -1,37 +1,29 @@
-"""The arguments of the store's operations, checked and turned into plans (pure, no I/O).
+"""The arguments of the store's operations, checked (pure, no I/O).
 
-:class:`agentstore.Store` and :class:`agentstore.aio.AsyncStore` are twins over this
-module: each checks its arguments here, then does only its own kind of I/O, so both give
-the same answers and raise the same errors for the same input.
+Both faces of the store, :class:`agentstore.Store` and :class:`agentstore.aio.AsyncStore`,
+check their arguments here before any I/O, so both raise the same errors for the same input.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from agentstore import timestamps
 from agentstore.errors import InvalidArgumentError, InvalidEventError
-from agentstore.events import Event, EventType, stored_event, type_name
+from agentstore.events import EventType, type_name
 from agentstore.ids import new_session_id, validate_session_id
 from agentstore.sessions import Session, check_labels, check_name
 
 __all__ = [
     "KnownIds",
-    "ReplayPlan",
     "check_at_seq",
     "check_count",
     "check_timeout",
     "check_types",
-    "fork_history",
-    "fork_record",
     "new_session",
     "page",
-    "replay_plan",
     "watch_start",
 ]
 
@@ -110,49 +102,6 @@ def page(
     return size, start, check_labels(labels) or None
 
 
-@dataclass(frozen=True, slots=True)
-class ReplayPlan:
-    """What ``replay`` reads (``start`` to ``end``) and how it filters what it read."""
-
-    start: int
-    end: int | None
-    types: frozenset[str] | None
-    since: datetime | None
-    until: datetime | None
-
-    @property
-    def empty(self) -> bool:
-        """Whether the seq range holds nothing (the session must still exist)."""
-        return self.end is not None and self.end < self.start
-
-    def keep(self, events: list[Event]) -> list[Event]:
-        """The events read that pass the type and time filters."""
-        if self.types is not None:
-            wanted = self.types
-            events = [event for event in events if event._type in wanted]
-        if self.since is not None or self.until is not None:
-            events = _between(events, self.since, self.until)
-        return events
-
-
-def replay_plan(
-    types: Iterable[EventType | str] | EventType | str | None,
-    since: datetime | None,
-    until: datetime | None,
-    from_seq: int | None,
-    to_seq: int | None,
-) -> ReplayPlan:
-    """Check the filters of ``replay``."""
-    wanted = check_types(types)  # the checks run in the order of the arguments
-    return ReplayPlan(
-        start=1 if from_seq is None else max(check_count(from_seq, "from_seq"), 1),
-        end=None if to_seq is None else check_count(to_seq, "to_seq"),
-        types=wanted,
-        since=None if since is None else timestamps.check(since, name="since"),
-        until=None if until is None else timestamps.check(until, name="until"),
-    )
-
-
 def check_at_seq(session_id: str, at_seq: object, last: int) -> int:
     """Return ``at_seq`` if it is a seq of the session (0..last), else raise."""
     target = check_count(at_seq, "at_seq")
@@ -163,28 +112,6 @@ def check_at_seq(session_id: str, at_seq: object, last: int) -> int:
     return target
 
 
-def fork_record(
-    parent: Session, at: int, name: str, labels: Mapping[str, str] | None, id: str | None
-) -> Session:
-    """The session a fork of ``parent`` at seq ``at`` creates (``at`` already checked)."""
-    fork_id = new_session_id() if id is None else validate_session_id(id)
-    return Session(
-        id=fork_id,
-        name=check_name(name) or parent.name,
-        labels={**parent.labels, **check_labels(labels)},
-        parent_id=parent.id,
-        forked_at_seq=at,
-    )
-
-
-def fork_history(fork_id: str, events: Sequence[Event]) -> list[Event]:
-    """The parent's events as the fork's own: the same ids, seqs, times and payloads."""
-    return [
-        stored_event(e.id, fork_id, e.seq, e.type, e.payload, e.timestamp, e.metadata)
-        for e in events
-    ]
-
-
 def watch_start(session_id: str | None, from_seq: object) -> int:
     """The first seq a watch yields (0 for a watch of all sessions)."""
     start = check_count(from_seq, "from_seq")
@@ -193,12 +120,3 @@ def watch_start(session_id: str | None, from_seq: object) -> int:
             raise InvalidArgumentError("from_seq needs a session id")
         return 0
     return max(start, 1)
-
-
-def _between(events: list[Event], low: datetime | None, high: datetime | None) -> list[Event]:
-    """Keep the events stamped within ``[low, high]`` (either end may be open)."""
-    if low is None:
-        return [event for event in events if event._timestamp <= high]  # type: ignore[operator]
-    if high is None:
-        return [event for event in events if event._timestamp >= low]
-    return [event for event in events if low <= event._timestamp <= high]

@@ -1,14 +1,19 @@
-"""The storage interface of the async store, and its faces over the sync backends.
+"""Async faces of the sync backends, for the flows of :mod:`agentstore.core` to await.
 
-:class:`AsyncBackend` has the methods of :class:`~agentstore.backends.base.Backend` as
-coroutines. Three kinds implement it:
+The store's operations are written once, as coroutines over an
+:class:`~agentstore.backends.base.AsyncBackend`. Three adapters give a sync backend that face:
 
-- :class:`InlineBackend`, over the memory backend, calls it directly: nothing there
-  blocks, so a thread hop would only add time.
-- :class:`ThreadedBackend`, over the JSONL and SQLite backends, runs each call in a pool
-  of worker threads: their writes block on fsync, and appends from concurrent tasks
-  share fsyncs there as threads do (group commit).
-- :class:`agentstore.aio.postgres.AsyncPostgresBackend`, native psycopg async.
+- :class:`DirectBackend` calls it directly and never waits on an event loop, so the sync
+  :class:`~agentstore.Store` runs those coroutines to completion at once
+  (:func:`agentstore.core.running.run`);
+- :class:`InlineBackend`, over the memory backend on an event loop, calls it directly too:
+  nothing there blocks, so a thread hop would only add time;
+- :class:`ThreadedBackend`, over the JSONL and SQLite backends on an event loop, runs each
+  call in a pool of worker threads: their writes block on fsync, and appends from
+  concurrent tasks share fsyncs there as threads do (group commit).
+
+PostgreSQL has a native async backend instead
+(:class:`agentstore.backends.postgres.AsyncPostgresBackend`).
 """
 
 from __future__ import annotations
@@ -16,105 +21,29 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from agentstore.aio.lane import AppendLane, Outcomes
-from agentstore.aio.workers import Workers
-from agentstore.backends.base import AppendRequest, Backend, Subscription
+from agentstore.backends.base import (
+    AppendRequest,
+    AsyncBackend,
+    AsyncSubscription,
+    Backend,
+    Subscription,
+)
+from agentstore.backends.lane import AppendLane, Outcomes
 from agentstore.backends.memory import MemoryBackend
+from agentstore.backends.workers import Workers
 from agentstore.events import Event
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
 
-__all__ = [
-    "AsyncBackend",
-    "AsyncSubscription",
-    "Inbox",
-    "InlineBackend",
-    "ThreadedBackend",
-]
+__all__ = ["DirectBackend", "Inbox", "InlineBackend", "SyncAdapter", "ThreadedBackend"]
 
 _Result = TypeVar("_Result")
 _WORKERS = 16  # threads per store: more concurrent appends than that queue for one
-
-
-class AsyncSubscription(ABC):
-    """A live feed of events appended after it was opened, awaited on the event loop."""
-
-    @abstractmethod
-    async def wait(self, timeout: float | None) -> list[Event] | None:
-        """Return the events appended since the last call, waiting up to ``timeout`` seconds.
-
-        Returns an empty list when the time runs out and None once the feed is closed.
-        """
-
-    @abstractmethod
-    def close(self) -> None:
-        """End the feed (from the loop's thread); a waiting :meth:`wait` returns None."""
-
-
-class AsyncBackend(ABC):
-    """Where an async store keeps its data: :class:`Backend`'s methods, as coroutines."""
-
-    #: A sync backend whose calls never block, for the store to call directly, or None.
-    inline: Backend | None = None
-
-    @abstractmethod
-    async def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
-        """See :meth:`Backend.create_session`."""
-
-    @abstractmethod
-    async def get_session(self, session_id: str) -> Session:
-        """See :meth:`Backend.get_session`."""
-
-    @abstractmethod
-    async def list_sessions(
-        self, *, limit: int, offset: int, labels: Mapping[str, str] | None
-    ) -> list[Session]:
-        """See :meth:`Backend.list_sessions`."""
-
-    @abstractmethod
-    async def append(
-        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
-    ) -> list[Event]:
-        """See :meth:`Backend.append`; a cancelled caller leaves all events stored or none."""
-
-    async def append_one(self, session_id: str, event: Event, *, expected_seq: int | None) -> Event:
-        """Append one prepared event (see :meth:`append`)."""
-        return (await self.append(session_id, (event,), expected_seq=expected_seq))[0]
-
-    @abstractmethod
-    async def import_events(self, session_id: str, events: Sequence[Event]) -> None:
-        """See :meth:`Backend.import_events`."""
-
-    @abstractmethod
-    async def read(
-        self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None
-    ) -> list[Event]:
-        """See :meth:`Backend.read`."""
-
-    @abstractmethod
-    async def last_seq(self, session_id: str) -> int:
-        """See :meth:`Backend.last_seq`."""
-
-    @abstractmethod
-    async def read_snapshot(self, session_id: str) -> Snapshot | None:
-        """See :meth:`Backend.read_snapshot`."""
-
-    @abstractmethod
-    async def write_snapshot(self, snapshot: Snapshot) -> None:
-        """See :meth:`Backend.write_snapshot`."""
-
-    @abstractmethod
-    async def subscribe(self, session_id: str | None) -> AsyncSubscription:
-        """Open a feed of the events appended from now on, to one session or (None) to all."""
-
-    @abstractmethod
-    async def close(self) -> None:
-        """Wait for the calls under way, then release everything; safe to call twice."""
 
 
 class Inbox:
@@ -219,7 +148,7 @@ class _PumpedFeed(AsyncSubscription):
         self._inbox.end()
 
 
-class _OverSync(AsyncBackend):
+class SyncAdapter(AsyncBackend):
     """An async backend that forwards each call to a sync backend through :meth:`_call`."""
 
     def __init__(self, backend: Backend) -> None:
@@ -268,7 +197,41 @@ class _OverSync(AsyncBackend):
         await self._call(self.backend.write_snapshot, snapshot)
 
 
-class InlineBackend(_OverSync):
+class DirectBackend(SyncAdapter):
+    """A sync backend as an async one whose calls never wait: the sync store's face.
+
+    Each coroutine calls the backend and returns, so a flow awaiting only these completes
+    in one step, without an event loop, in the caller's thread.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__(backend)
+        self.inline = backend
+
+    async def _call(self, method: Callable[..., _Result], *args: Any, **kwargs: Any) -> _Result:
+        return method(*args, **kwargs)
+
+    async def subscribe(self, session_id: str | None) -> AsyncSubscription:
+        return _BlockingFeed(self.backend.subscribe(session_id))
+
+    async def close(self) -> None:
+        self.backend.close()
+
+
+class _BlockingFeed(AsyncSubscription):
+    """A sync feed awaited without a loop: its wait blocks the caller's thread."""
+
+    def __init__(self, subscription: Subscription) -> None:
+        self._subscription = subscription
+
+    async def wait(self, timeout: float | None) -> list[Event] | None:
+        return self._subscription.wait(timeout)
+
+    def close(self) -> None:
+        self._subscription.close()
+
+
+class InlineBackend(SyncAdapter):
     """The memory backend, called directly on the loop: its calls never block."""
 
     def __init__(self, backend: MemoryBackend) -> None:
@@ -286,7 +249,7 @@ class InlineBackend(_OverSync):
         self.backend.close()
 
 
-class ThreadedBackend(_OverSync):
+class ThreadedBackend(SyncAdapter):
     """A sync backend whose calls block on disk, called from a pool of worker threads.
 
     A task cancelled while its call runs leaves the call to finish in its thread: an

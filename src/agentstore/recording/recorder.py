@@ -1,10 +1,10 @@
 """Recording an agent's work in one line: messages, plans, tool calls, LLM calls, state.
 
 A :class:`Recorder` writes the events of one session with the payload and metadata shapes
-the timeline, the stats and the default reducer read. The drafts (type, payload,
-metadata) are built by the pure functions of :mod:`agentstore.drafts`, so the sync
-:class:`Recorder` and :class:`agentstore.aio.recording.AsyncRecorder` differ only in how
-they append.
+the timeline, the stats and the default reducer read. It is the sync face: each method
+drafts its event with the pure functions of :mod:`agentstore.recording.drafts` and
+:mod:`agentstore.recording.calls`, which :class:`agentstore.aio.AsyncRecorder` shares,
+and appends it.
 
 Events that answer another name it in ``metadata.cause_id``: a ``tool_result`` its
 ``tool_called``, an ``llm_response`` its ``llm_request``, an ``error`` the call that failed.
@@ -14,43 +14,47 @@ from __future__ import annotations
 
 import functools
 import inspect
-import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, Protocol, Self, TypeVar, overload
 
-from agentstore.drafts import (
-    CALLER,
+from agentstore.errors import InvalidEventError
+from agentstore.events import Event, Metadata
+from agentstore.recording.calls import (
+    CallScope,
+    LLMCallScope,
+    RecorderSettings,
+    ToolCallScope,
+    draft_event,
+    json_fallback,
+    signature_of,
+)
+from agentstore.recording.drafts import (
     Draft,
-    error_draft,
     llm_request_draft,
-    llm_response_draft,
-    payload_error,
     plan_draft,
     state_draft,
-    to_json,
     tool_arguments,
     tool_called_draft,
     tool_result_draft,
     user_message_draft,
     with_cause,
 )
-from agentstore.errors import InvalidEventError
-from agentstore.events import Event, Metadata, new_event
 
-if TYPE_CHECKING:
-    from agentstore.store import Store
-
-__all__ = ["CALLER", "CallScope", "LLMCall", "Recorder", "ToolCall", "to_json"]
+__all__ = ["LLMCall", "Recorder", "ToolCall"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-# -- the sync recorder -------------------------------------------------------------------
+class Appending(Protocol):
+    """What a recorder needs of its store (:class:`agentstore.Store` has it)."""
+
+    def append(self, session_id: str, event: Event, *, expected_seq: int | None = None) -> Event:
+        """Append ``event`` to a session and return it as stored."""
 
 
-class Recorder:
+class Recorder(RecorderSettings):
     """Records one session's events: ``store.recorder(session_id)``.
 
     Args:
@@ -65,15 +69,13 @@ class Recorder:
     StoreClosedError.
     """
 
-    __slots__ = ("_price", "session_id", "store", "worker_id")
+    __slots__ = ()
+    store: Appending
 
     def __init__(
-        self, store: Store, session_id: str, *, worker_id: str = "", price: bool = True
+        self, store: Appending, session_id: str, *, worker_id: str = "", price: bool = True
     ) -> None:
-        self.store = store
-        self.session_id = session_id
-        self.worker_id = worker_id
-        self._price = price
+        super().__init__(store, session_id, worker_id=worker_id, price=price)
 
     def record(
         self,
@@ -108,16 +110,7 @@ class Recorder:
         **fields: Any,
     ) -> Event:
         """Record a failure: ``error`` with the message, the exception's type and the tool."""
-        return self._append(
-            error_draft(
-                error,
-                tool_name=tool_name,
-                cause=cause,
-                duration_ms=duration_ms,
-                fields=fields,
-                worker=self.worker_id,
-            )
-        )
+        return self._append(self._error_draft(error, tool_name, cause, duration_ms, fields))
 
     def tool_called(self, name: str, arguments: Any = None, **fields: Any) -> Event:
         """Record a tool call starting; answer it with :meth:`tool_result` or :meth:`error`."""
@@ -166,22 +159,9 @@ class Recorder:
             cache_write_tokens, cost_usd, duration_ms: override what ``response`` says.
             fields: more payload keys.
         """
-        given = {
-            "content": content,
-            "model": model,
-            "provider": provider,
-            "tokens_in": tokens_in,
-            "tokens_out": tokens_out,
-            "cache_read_tokens": cache_read_tokens,
-            "cache_write_tokens": cache_write_tokens,
-            "cost_usd": cost_usd,
-            "duration_ms": duration_ms,
-        }
-        return self._append(
-            llm_response_draft(
-                request, response, given, fields, worker=self.worker_id, priced=self._price
-            )
-        )
+        facts = dict(locals())  # the keywords above, by name, as the draft takes them
+        del facts["self"], facts["request"], facts["response"], facts["fields"]
+        return self._append(self._response_draft(request, response, **facts, **fields))
 
     def tool_call(self, name: str, arguments: Any = None) -> ToolCall:
         """A context manager around a tool call.
@@ -214,142 +194,64 @@ class Recorder:
         """
 
         def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
-            return _recorded(self.tool_call, target, name or target.__name__)
+            return _recorded(self, target, name or target.__name__)
 
         return decorate if function is None else decorate(function)
 
     def _append(self, draft: Draft) -> Event:
-        kind, payload, metadata = draft
-        append = self.store.append
         try:
-            return append(self.session_id, new_event(kind, payload, metadata=metadata))
+            return self.store.append(self.session_id, draft_event(draft))
         except InvalidEventError as error:
-            if not payload_error(error):
-                raise
-        return append(self.session_id, new_event(kind, to_json(payload), metadata=metadata))
+            return self.store.append(self.session_id, json_fallback(draft, error))
 
 
-def _recorded(
-    open_call: Callable[[str, Any], ToolCall], target: Callable[..., Any], name: str
-) -> Callable[..., Any]:
-    try:
-        signature: inspect.Signature | None = inspect.signature(target)
-    except (TypeError, ValueError):
-        signature = None
+def _recorded(recorder: Recorder, target: Callable[..., Any], name: str) -> Callable[..., Any]:
+    signature = signature_of(target)
     if inspect.iscoroutinefunction(target):
 
         @functools.wraps(target)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            with open_call(name, tool_arguments(signature, args, kwargs)) as call:
+            with recorder.tool_call(name, tool_arguments(signature, args, kwargs)) as call:
                 return call.set_result(await target(*args, **kwargs))
 
         return run_async
 
     @functools.wraps(target)
     def run(*args: Any, **kwargs: Any) -> Any:
-        with open_call(name, tool_arguments(signature, args, kwargs)) as call:
+        with recorder.tool_call(name, tool_arguments(signature, args, kwargs)) as call:
             return call.set_result(target(*args, **kwargs))
 
     return run
 
 
-class CallScope:
-    """What the tool and LLM call context managers share: timing and the outcome."""
+class _Scope(CallScope):
+    """Entering and leaving a call on a sync recorder: its events appended directly."""
 
-    __slots__ = ("_started", "outcome", "started")
+    __slots__ = ()
+    _recorder: Recorder
 
-    def __init__(self) -> None:
-        self.started: Event | None = None
-        """The ``tool_called`` or ``llm_request`` event, once entered."""
-        self.outcome: Event | None = None
-        """The ``tool_result``, ``llm_response`` or ``error`` event, once left."""
-        self._started = 0.0
+    def __enter__(self) -> Self:
+        self._begin(self._recorder._append(self._opening()))
+        return self
 
-    def _begin(self, event: Event) -> None:
-        self.started = event
-        self._started = time.perf_counter()
-
-    def _elapsed_ms(self) -> float:
-        return (time.perf_counter() - self._started) * 1000
-
-    def _started_event(self) -> Event:
-        if self.started is None:
-            raise RuntimeError("the call was not entered")
-        return self.started
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        draft = self._closing(error)
+        if draft is not None:
+            self.outcome = self._recorder._append(draft)
 
 
-class ToolCall(CallScope):
+class ToolCall(_Scope, ToolCallScope):
     """A tool call being recorded (see :meth:`Recorder.tool_call`)."""
 
-    __slots__ = ("_recorder", "arguments", "name", "result")
-
-    def __init__(self, recorder: Recorder, name: str, arguments: Any) -> None:
-        super().__init__()
-        self._recorder = recorder
-        self.name = name
-        self.arguments = arguments
-        self.result: Any = None
-
-    def set_result(self, result: R) -> R:
-        """Set what the tool returned (recorded on leaving); returns ``result``."""
-        self.result = result
-        return result
-
-    def __enter__(self) -> ToolCall:
-        self._begin(self._recorder.tool_called(self.name, self.arguments))
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        called = self._started_event()
-        elapsed = self._elapsed_ms()
-        if error is None:
-            self.outcome = self._recorder.tool_result(called, self.result, duration_ms=elapsed)
-        elif not isinstance(error, GeneratorExit):
-            self.outcome = self._recorder.error(
-                error, tool_name=self.name, cause=called, duration_ms=elapsed
-            )
+    __slots__ = ()
 
 
-class LLMCall(CallScope):
+class LLMCall(_Scope, LLMCallScope):
     """An LLM call being recorded (see :meth:`Recorder.llm_call`)."""
 
-    __slots__ = ("_given", "_recorder", "_response", "model", "provider", "request")
-
-    def __init__(self, recorder: Recorder, model: str, request: Any, provider: str) -> None:
-        super().__init__()
-        self._recorder = recorder
-        self.model = model
-        self.request = request
-        self.provider = provider
-        self._response: Any = None
-        self._given: dict[str, Any] = {}
-
-    def set_response(self, response: Any = None, **given: Any) -> None:
-        """Give the client's response and any facts to record (see
-        :meth:`Recorder.llm_response` for the keywords)."""
-        self._response = response
-        self._given = given
-
-    def __enter__(self) -> LLMCall:
-        recorder = self._recorder
-        self._begin(recorder.llm_request(self.model, self.request, provider=self.provider))
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        request = self._started_event()
-        elapsed = self._elapsed_ms()
-        if error is None:
-            given = {"duration_ms": elapsed, **self._given}
-            self.outcome = self._recorder.llm_response(request, self._response, **given)
-        elif not isinstance(error, GeneratorExit):
-            self.outcome = self._recorder.error(error, cause=request, duration_ms=elapsed)
+    __slots__ = ()

@@ -24,11 +24,10 @@ from psycopg import sql
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
-from agentstore import sequencing
 from agentstore.backends.base import Backend, Subscription, translating
 from agentstore.backends.polling import Poller
-from agentstore.backends.postgres_notify import Listener, Notices
-from agentstore.backends.postgres_rows import (
+from agentstore.backends.postgres.notify import Listener, Notices
+from agentstore.backends.postgres.rows import (
     append_error,
     append_values,
     appended,
@@ -38,7 +37,7 @@ from agentstore.backends.postgres_rows import (
     session_values,
     snapshot_values,
 )
-from agentstore.backends.postgres_sql import (
+from agentstore.backends.postgres.sql import (
     ADVANCE_SESSION,
     APPEND,
     CONNECT_TIMEOUT,
@@ -63,6 +62,7 @@ from agentstore.backends.postgres_sql import (
     migrations,
 )
 from agentstore.backends.rows import json_text, session_from_row, snapshot_from_row
+from agentstore.core import sequencing
 from agentstore.errors import SessionExistsError, SessionNotFoundError, StorageError
 from agentstore.events import Event
 from agentstore.sessions import Session

@@ -1,7 +1,7 @@
 """What the PostgreSQL backends' SQL takes and gives back (pure, no I/O).
 
 Shared by the sync backend and the async one, so both send the same values to the same
-statements (:mod:`agentstore.backends.postgres_sql`) and read the answers alike.
+statements (:mod:`agentstore.backends.postgres.sql`) and read the answers alike.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from agentstore import sequencing
 from agentstore.backends.rows import event_from_row, event_values, json_text
+from agentstore.core import sequencing
 from agentstore.errors import ConcurrencyError, SessionNotFoundError
 from agentstore.events import Event
 from agentstore.sessions import Session

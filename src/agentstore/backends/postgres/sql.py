@@ -108,7 +108,7 @@ def migrations(partitions: int) -> list[list[str]]:
     return [first, [APPEND_FUNCTION]]
 
 
-# The append in one round trip: the sequencing rules of agentstore.sequencing, in SQL,
+# The append in one round trip: the sequencing rules of agentstore.core.sequencing, in SQL,
 # under the session's row lock. Known ids come back marked and write nothing; a stale
 # expected seq raises SQLSTATE AS001 with the last seq in its detail.
 APPEND_FUNCTION = """CREATE FUNCTION {s}.append_events(

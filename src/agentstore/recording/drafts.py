@@ -17,8 +17,8 @@ from agentstore import timestamps
 from agentstore.errors import InvalidEventError
 from agentstore.events import Event, Metadata
 from agentstore.metadata import EMPTY_METADATA
-from agentstore.pricing import price
-from agentstore.usage import Usage, extract_usage
+from agentstore.recording.pricing import price
+from agentstore.recording.usage import Usage, extract_usage
 
 __all__ = [
     "CALLER",
@@ -124,7 +124,7 @@ def llm_response_draft(
 ) -> Draft:
     """An ``llm_response``: ``{"content": text}`` with model, tokens, duration and cost.
 
-    What ``response`` says (see :func:`agentstore.usage.extract_usage`) is overridden by
+    What ``response`` says (see :func:`agentstore.recording.usage.extract_usage`) is overridden by
     the values ``given`` that are not None. The model is the one the response names (the
     exact version served), else the request's; the provider is the request's, else the
     response's (the caller knows which server it called; a response's shape does not).

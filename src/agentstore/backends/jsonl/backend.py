@@ -1,0 +1,417 @@
+"""The JSONL directory backend: the default store, human-readable and durable.
+
+Layout (the seed library's, so its data directories open unchanged and it can read ours)::
+
+    <root>/sessions/<id>.json     the session record (written once, never in place)
+    <root>/events/<id>.jsonl      one event per line, appended and fsync'd
+    <root>/snapshots/<id>.json    the latest snapshot, replaced atomically
+    <root>/catalog.jsonl          a cache of the session records, for fast listing
+    <root>/tmp/                   files being written, before they are moved into place
+    <root>/.lock                  taken while a session is created
+
+Appends from several threads of one process share one write and one fsync (group
+commit); several processes append under each log's file lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+
+import orjson
+
+from agentstore.backends.base import (
+    AppendRequest,
+    Backend,
+    Problem,
+    Subscription,
+    matches_labels,
+    translating,
+)
+from agentstore.backends.codec import (
+    decode_session,
+    decode_snapshot,
+    encode_event,
+    encode_session,
+    encode_snapshot,
+    event_parts,
+)
+from agentstore.backends.jsonl.checks import check_log
+from agentstore.backends.jsonl.commit import Request
+from agentstore.backends.jsonl.files import Files
+from agentstore.backends.jsonl.log import SessionLog, commit_together
+from agentstore.backends.jsonl.watch import FilePoller
+from agentstore.errors import (
+    AgentStoreError,
+    CorruptLogError,
+    InvalidArgumentError,
+    SessionExistsError,
+    SessionNotFoundError,
+    StorageError,
+)
+from agentstore.events import Event
+from agentstore.ids import validate_session_id
+from agentstore.sessions import Session
+from agentstore.state import Snapshot
+
+__all__ = ["JsonlBackend"]
+
+_OPEN_LOGS = 256  # log files kept open; more active sessions than that reopen theirs
+_KEPT_LOGS = 4096  # sessions whose log this process remembers (last seq, id index)
+_STALE_TEMPORARY = 3600.0  # seconds: a file left in tmp/ that long was left by a crash
+
+
+_translated = translating((OSError,), lambda backend: backend.root)
+
+
+class JsonlBackend(Backend):
+    """Sessions as files in a directory: ``sessions/``, ``events/`` and ``snapshots/``.
+
+    Args:
+        root: the data directory; created (owner-only) if missing.
+        files: the file layer (tests replace it to simulate crashes).
+        poll_interval: how often a watch looks for events appended by other processes.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        files: Files | None = None,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.root = os.path.abspath(os.fspath(root))
+        self._files = files or Files(os.path.join(self.root, "tmp"))
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise InvalidArgumentError(f"cannot open store {self.root!r}: it is not a directory")
+        try:
+            for name in ("sessions", "events", "snapshots", "tmp"):
+                self._files.make_dirs(os.path.join(self.root, name))
+            self._files.sweep(os.path.join(self.root, "tmp"), older_than=_STALE_TEMPORARY)
+        except OSError as error:
+            raise StorageError(error.errno or 0, f"{self.root}: {error}") from error
+        self._lock = threading.Lock()
+        self._logs: OrderedDict[str, SessionLog] = OrderedDict()
+        self._recent: OrderedDict[str, None] = OrderedDict()  # logs that may hold a file
+        self._sessions: dict[str, Session] = {}  # the static part of each session's record
+        self._catalog_read = 0  # bytes of catalog.jsonl already read
+        self._newest_first: list[str] = []
+        self._listed: frozenset[str] = frozenset()
+        self._poller = FilePoller(self, poll_interval)
+        self._closed = False
+
+    # Sessions
+
+    @_translated
+    def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
+        path = self._path("sessions", session.id, ".json")
+        with self._lock, self._creation_lock():
+            if self._files.exists(path):
+                raise SessionExistsError(session.id)
+            # The log first (replacing any left by a creation that crashed), then the
+            # session record, created only if absent: the record's existence is the commit.
+            log_data = b"".join(encode_event(event) for event in history)
+            self._files.write_file(self._path("events", session.id, ".jsonl"), log_data)
+            if not self._files.write_file(path, encode_session(session), exclusive=True):
+                raise SessionExistsError(session.id)
+            self._sessions[session.id] = session
+            self._add_to_catalog(session)
+            log = self._logs.pop(session.id, None)
+            if log is not None:
+                log.close()
+        if history:
+            self._poller.notify()
+            last = history[-1]
+            return dataclasses.replace(session, event_count=last.seq, updated_at=last.timestamp)
+        return session
+
+    @_translated
+    def get_session(self, session_id: str) -> Session:
+        return self._with_counts(self._record(session_id))
+
+    @_translated
+    def list_sessions(
+        self, *, limit: int, offset: int, labels: Mapping[str, str] | None
+    ) -> list[Session]:
+        with self._lock:
+            order = self._refresh_catalog()
+            records = [self._sessions[session_id] for session_id in order]
+        chosen = [record for record in records if matches_labels(record, labels)]
+        return [self._with_counts(record) for record in chosen[offset : offset + limit]]
+
+    # Events
+
+    @_translated
+    def append(
+        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
+    ) -> list[Event]:
+        stored = self._log(session_id).append(events, expected_seq)
+        self._poller.notify()
+        return stored
+
+    commits_many = True
+
+    @_translated
+    def append_many(self, requests: Sequence[AppendRequest]) -> list[list[Event] | AgentStoreError]:
+        # The lines of every session first, then the fsyncs one after the other: fewer
+        # journal commits than a write and an fsync per session (see commit_together).
+        outcomes: list[list[Event] | AgentStoreError] = [[] for _ in requests]
+        work: dict[str, list[tuple[int, Request]]] = {}
+        for index, (session_id, events, expected_seq) in enumerate(requests):
+            try:
+                self._log(session_id)
+            except AgentStoreError as error:
+                outcomes[index] = error
+                continue
+            parts = {event.id: event_parts(event) for event in events}
+            work.setdefault(session_id, []).append((index, Request(events, expected_seq, parts)))
+        commit_together(
+            [(self._log(sid), [request for _, request in work[sid]]) for sid in sorted(work)]
+        )
+        for index, request in itertools.chain.from_iterable(work.values()):
+            outcomes[index] = self._outcome(request)
+        self._poller.notify()
+        return outcomes
+
+    def _outcome(self, request: Request) -> list[Event] | AgentStoreError:
+        error = request.error
+        if error is None:
+            return request.result
+        if isinstance(error, AgentStoreError):
+            return error
+        return StorageError(getattr(error, "errno", 0) or 0, f"{self.root}: {error}")
+
+    @_translated
+    def import_events(self, session_id: str, events: Sequence[Event]) -> None:
+        self._log(session_id).import_events(events)
+        self._poller.notify()
+
+    @_translated
+    def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
+        return self._log(session_id).read(max(from_seq, 1), to_seq)
+
+    @_translated
+    def last_seq(self, session_id: str) -> int:
+        return self._log(session_id).last()[0]
+
+    # Snapshots
+
+    @_translated
+    def read_snapshot(self, session_id: str) -> Snapshot | None:
+        log = self._log(session_id)
+        path = self._path("snapshots", session_id, ".json")
+        data = self._files.read_file(path)
+        if data is None:
+            return None
+        try:
+            snapshot, offset = decode_snapshot(data)
+        except ValueError as error:
+            self._discard(path, str(error))
+            return None
+        if offset is not None:
+            log.hint(snapshot.version + 1, offset)
+        return snapshot
+
+    @_translated
+    def write_snapshot(self, snapshot: Snapshot) -> None:
+        log = self._log(snapshot.session_id)
+        current = self.read_snapshot(snapshot.session_id)
+        if current is not None and current.version >= snapshot.version:
+            return
+        offset = log.snapshot_offset(snapshot.version)
+        path = self._path("snapshots", snapshot.session_id, ".json")
+        self._files.write_file(path, encode_snapshot(snapshot, offset=offset))
+        # Readers of the seed's format take the event count from the session record; it
+        # is brought up to date (replaced whole, never edited in place) with each snapshot.
+        session = self.get_session(snapshot.session_id)
+        self._files.write_file(self._path("sessions", session.id, ".json"), encode_session(session))
+
+    # Checks
+
+    @_translated
+    def check(self, session_id: str) -> list[Problem]:
+        self._record(session_id)  # raises SessionNotFoundError
+        path = self._path("events", session_id, ".jsonl")
+        problems = check_log(self._files.read_file(path) or b"", path=path, session_id=session_id)
+        path = self._path("snapshots", session_id, ".json")
+        data = self._files.read_file(path)
+        try:
+            if data is not None:
+                decode_snapshot(data)
+        except ValueError as error:
+            reason = f"unreadable snapshot, ignored by reads: {error}"
+            problems.append(Problem(session_id, f"{path}:1", reason))
+        return problems
+
+    # Feeds and closing
+
+    @_translated
+    def subscribe(self, session_id: str | None) -> Subscription:
+        return self._poller.subscribe(session_id)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            logs = list(self._logs.values())
+            self._logs.clear()
+        self._poller.close()
+        for log in logs:
+            log.close()
+
+    # Used by the poller
+
+    def log_of(self, session_id: str) -> SessionLog:
+        """The log of a session (which must exist)."""
+        return self._log(session_id)
+
+    def session_ids(self) -> list[str]:
+        """Every session in the directory."""
+        return [
+            name[: -len(".json")]
+            for name in self._files.list_dir(os.path.join(self.root, "sessions"))
+            if name.endswith(".json") and _is_session_id(name[: -len(".json")])
+        ]
+
+    # Internals
+
+    def _path(self, kind: str, session_id: str, suffix: str) -> str:
+        return os.path.join(self.root, kind, session_id + suffix)
+
+    def _creation_lock(self) -> _FileLock:
+        return _FileLock(self._files, os.path.join(self.root, ".lock"))
+
+    def _record(self, session_id: str) -> Session:
+        record = self._sessions.get(session_id)
+        if record is not None:
+            return record
+        path = self._path("sessions", session_id, ".json")
+        data = self._files.read_file(path)
+        if data is None:
+            raise SessionNotFoundError(session_id)
+        try:
+            record = decode_session(data)
+        except ValueError as error:
+            raise CorruptLogError(path, 1, str(error)) from None
+        if record.id != session_id:
+            raise CorruptLogError(path, 1, f"the record is of session {record.id!r}")
+        self._sessions[session_id] = record
+        return record
+
+    def _with_counts(self, record: Session) -> Session:
+        last_seq, last_timestamp = self._log(record.id).last()
+        return dataclasses.replace(
+            record,
+            event_count=last_seq,
+            updated_at=last_timestamp or record.created_at,
+        )
+
+    def _log(self, session_id: str) -> SessionLog:
+        log = self._logs.get(session_id)  # the hot path: no lock (the dict is left whole)
+        if log is not None:
+            self._used(session_id)
+            return log
+        record = self._record(session_id)  # raises SessionNotFoundError
+        with self._lock:
+            log = self._logs.get(session_id)
+            if log is None:
+                path = self._path("events", session_id, ".jsonl")
+                log = SessionLog(self._files, path, session_id, record.created_at)
+                self._logs[session_id] = log
+                if len(self._logs) > _KEPT_LOGS:  # forget what was learnt of the oldest
+                    _, oldest = self._logs.popitem(last=False)
+                    oldest.close()
+        self._used(session_id)
+        return log
+
+    def _used(self, session_id: str) -> None:
+        """Keep the most recently used logs open; close the file of the least recent."""
+        recent = self._recent
+        try:
+            recent.move_to_end(session_id)  # OrderedDict's methods are atomic in CPython
+        except KeyError:
+            recent[session_id] = None
+            if len(recent) > _OPEN_LOGS:
+                try:
+                    oldest, _ = recent.popitem(last=False)
+                except KeyError:
+                    return
+                log = self._logs.get(oldest)
+                if log is not None:
+                    log.release()  # keeps what it learnt; reopens its file when used
+
+    def _refresh_catalog(self) -> list[str]:
+        """Return the session ids newest first; parse only records not seen before."""
+        present = frozenset(self.session_ids())
+        if present == self._listed:
+            return self._newest_first
+        missing = present - self._sessions.keys()
+        if missing:
+            self._read_catalog()
+        for session_id in present - self._sessions.keys():
+            try:
+                record = self._record(session_id)
+            except (SessionNotFoundError, CorruptLogError):
+                continue
+            self._add_to_catalog(record)
+        known = [self._sessions[i] for i in present if i in self._sessions]
+        known.sort(key=lambda s: (s.created_at, s.id), reverse=True)
+        self._newest_first = [record.id for record in known]
+        self._listed = present
+        return self._newest_first
+
+    def _read_catalog(self) -> None:
+        path = os.path.join(self.root, "catalog.jsonl")
+        data = self._files.read_file(path) or b""
+        for line in data[self._catalog_read : data.rfind(b"\n") + 1].split(b"\n")[:-1]:
+            try:
+                record = Session.from_dict(orjson.loads(line))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue  # a cache: a torn or stale line costs a file read, nothing more
+            self._sessions.setdefault(record.id, record)
+        self._catalog_read = data.rfind(b"\n") + 1
+
+    def _add_to_catalog(self, session: Session) -> None:
+        # Not fsync'd: the catalog only saves parsing session files, which stay the truth.
+        record = orjson.dumps(session.to_dict(), option=orjson.OPT_APPEND_NEWLINE)
+        path = os.path.join(self.root, "catalog.jsonl")
+        fd = self._files.open_log(path)
+        try:
+            self._files.append(fd, record)
+        finally:
+            self._files.close(fd)
+
+    def _discard(self, path: str, reason: str) -> None:
+        import logging
+
+        logging.getLogger("agentstore").warning("discarding %s: %s", path, reason)
+
+
+class _FileLock:
+    """A lock shared by threads (through the caller's mutex) and processes (flock)."""
+
+    def __init__(self, files: Files, path: str) -> None:
+        self._files = files
+        self._path = path
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        self._fd = self._files.open_lock_file(self._path)
+        self._files.lock(self._fd)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._files.unlock(self._fd)
+        self._files.close(self._fd)
+
+
+def _is_session_id(name: str) -> bool:
+    try:
+        validate_session_id(name)
+    except ValueError:
+        return False
+    return True

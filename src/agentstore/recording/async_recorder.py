@@ -1,0 +1,226 @@
+"""The async face of the recorder: :class:`AsyncRecorder`, for an :class:`AsyncStore`.
+
+The methods of :class:`agentstore.recording.Recorder`, with the same arguments, as
+coroutines; the tool and LLM calls are async context managers. Each drafts its event
+with the same pure functions as the sync face and awaits its append.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, ParamSpec, Protocol, Self, TypeVar, overload
+
+from agentstore.errors import InvalidEventError
+from agentstore.events import Event, Metadata
+from agentstore.recording.calls import (
+    CallScope,
+    LLMCallScope,
+    RecorderSettings,
+    ToolCallScope,
+    draft_event,
+    json_fallback,
+    signature_of,
+)
+from agentstore.recording.drafts import (
+    Draft,
+    llm_request_draft,
+    plan_draft,
+    state_draft,
+    tool_arguments,
+    tool_called_draft,
+    tool_result_draft,
+    user_message_draft,
+    with_cause,
+)
+
+__all__ = ["AsyncLLMCall", "AsyncRecorder", "AsyncToolCall"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class AsyncAppending(Protocol):
+    """What an async recorder needs of its store (:class:`agentstore.aio.AsyncStore` has it)."""
+
+    async def append(
+        self, session_id: str, event: Event, *, expected_seq: int | None = None
+    ) -> Event:
+        """Append ``event`` to a session and return it as stored."""
+
+
+class AsyncRecorder(RecorderSettings):
+    """Records one session's events: ``async_store.recorder(session_id)``.
+
+    The arguments are :class:`agentstore.recording.Recorder`'s; every method raises what
+    :meth:`agentstore.aio.AsyncStore.append` raises.
+    """
+
+    __slots__ = ()
+    store: AsyncAppending
+
+    def __init__(
+        self, store: AsyncAppending, session_id: str, *, worker_id: str = "", price: bool = True
+    ) -> None:
+        super().__init__(store, session_id, worker_id=worker_id, price=price)
+
+    async def record(
+        self,
+        type: str,
+        payload: Any = None,
+        *,
+        metadata: Metadata | None = None,
+        cause: Event | None = None,
+    ) -> Event:
+        """See :meth:`agentstore.recording.Recorder.record`."""
+        return await self._append((type, payload, with_cause(metadata, cause)))
+
+    async def user_message(self, content: Any, **fields: Any) -> Event:
+        """See :meth:`agentstore.recording.Recorder.user_message`."""
+        return await self._append(user_message_draft(content, fields, self.worker_id))
+
+    async def plan(self, steps: Any, **fields: Any) -> Event:
+        """See :meth:`agentstore.recording.Recorder.plan`."""
+        return await self._append(plan_draft(steps, fields, self.worker_id))
+
+    async def state(self, data: Mapping[str, Any]) -> Event:
+        """See :meth:`agentstore.recording.Recorder.state`."""
+        return await self._append(state_draft(data, self.worker_id))
+
+    async def error(
+        self,
+        error: BaseException | str,
+        *,
+        tool_name: str = "",
+        cause: Event | None = None,
+        duration_ms: float | None = None,
+        **fields: Any,
+    ) -> Event:
+        """See :meth:`agentstore.recording.Recorder.error`."""
+        return await self._append(self._error_draft(error, tool_name, cause, duration_ms, fields))
+
+    async def tool_called(self, name: str, arguments: Any = None, **fields: Any) -> Event:
+        """See :meth:`agentstore.recording.Recorder.tool_called`."""
+        return await self._append(tool_called_draft(name, arguments, fields, self.worker_id))
+
+    async def tool_result(
+        self, called: Event, result: Any = None, *, duration_ms: float | None = None, **fields: Any
+    ) -> Event:
+        """See :meth:`agentstore.recording.Recorder.tool_result`."""
+        draft = tool_result_draft(called, result, duration_ms, fields, self.worker_id)
+        return await self._append(draft)
+
+    async def llm_request(
+        self, model: str = "", request: Any = None, *, provider: str = "", **fields: Any
+    ) -> Event:
+        """See :meth:`agentstore.recording.Recorder.llm_request`."""
+        draft = llm_request_draft(model, request, provider, fields, self.worker_id)
+        return await self._append(draft)
+
+    async def llm_response(
+        self,
+        request: Event | None = None,
+        response: Any = None,
+        *,
+        content: Any = None,
+        model: str | None = None,
+        provider: str | None = None,
+        tokens_in: int | None = None,
+        tokens_out: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        cost_usd: float | None = None,
+        duration_ms: float | None = None,
+        **fields: Any,
+    ) -> Event:
+        """See :meth:`agentstore.recording.Recorder.llm_response`."""
+        facts = dict(locals())  # the keywords above, by name, as the draft takes them
+        del facts["self"], facts["request"], facts["response"], facts["fields"]
+        return await self._append(self._response_draft(request, response, **facts, **fields))
+
+    def tool_call(self, name: str, arguments: Any = None) -> AsyncToolCall:
+        """An async context manager around a tool call (see ``Recorder.tool_call``)."""
+        return AsyncToolCall(self, name, arguments)
+
+    def llm_call(self, model: str = "", request: Any = None, *, provider: str = "") -> AsyncLLMCall:
+        """An async context manager around an LLM call (see ``Recorder.llm_call``)."""
+        return AsyncLLMCall(self, model, request, provider)
+
+    @overload
+    def tool(self, function: Callable[P, Awaitable[R]], /) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def tool(
+        self, /, *, name: str | None = None
+    ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]: ...
+    def tool(self, function: Any = None, /, *, name: str | None = None) -> Any:
+        """Decorate a coroutine function so that every call is recorded as a tool call.
+
+        Raises:
+            TypeError: the function is not a coroutine function. Recording awaits the
+                store, so a sync function would have to become a coroutine function;
+                use the sync :class:`~agentstore.recording.Recorder` for it instead.
+        """
+
+        def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
+            if not inspect.iscoroutinefunction(target):
+                raise TypeError(
+                    f"{target.__qualname__} is not an async function: an AsyncRecorder "
+                    "records async tools; record sync ones with a sync Recorder"
+                )
+            return _recorded(self, target, name or target.__name__)
+
+        return decorate if function is None else decorate(function)
+
+    async def _append(self, draft: Draft) -> Event:
+        try:
+            return await self.store.append(self.session_id, draft_event(draft))
+        except InvalidEventError as error:
+            return await self.store.append(self.session_id, json_fallback(draft, error))
+
+
+def _recorded(
+    recorder: AsyncRecorder, target: Callable[..., Awaitable[Any]], name: str
+) -> Callable[..., Awaitable[Any]]:
+    signature = signature_of(target)
+
+    @functools.wraps(target)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        async with recorder.tool_call(name, tool_arguments(signature, args, kwargs)) as call:
+            return call.set_result(await target(*args, **kwargs))
+
+    return run
+
+
+class _AsyncScope(CallScope):
+    """Entering and leaving a call on an async recorder: its events' appends awaited."""
+
+    __slots__ = ()
+    _recorder: AsyncRecorder
+
+    async def __aenter__(self) -> Self:
+        self._begin(await self._recorder._append(self._opening()))
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        draft = self._closing(error)
+        if draft is not None:
+            self.outcome = await self._recorder._append(draft)
+
+
+class AsyncToolCall(_AsyncScope, ToolCallScope):
+    """A tool call being recorded (see :meth:`AsyncRecorder.tool_call`)."""
+
+    __slots__ = ()
+
+
+class AsyncLLMCall(_AsyncScope, LLMCallScope):
+    """An LLM call being recorded (see :meth:`AsyncRecorder.llm_call`)."""
+
+    __slots__ = ()
