@@ -261,6 +261,18 @@ def stored_event(
     return event
 
 
+def place(event: Event, session_id: str, seq: int, timestamp: datetime) -> None:
+    """Give a prepared event its session, seq and time, in place: the append's last step.
+
+    Only for the private copy :func:`agentstore.core.sequencing.prepare` makes, which no
+    one else sees until the store returns it; the backend places it under its session's
+    lock. Every other event is built whole and never changes.
+    """
+    event._session_id = session_id
+    event._seq = seq
+    event._timestamp = timestamp
+
+
 def new_event(
     type: EventType | str,
     payload: Any = None,

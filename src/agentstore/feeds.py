@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import TracebackType
 
-from agentstore.core.feeds import Feed
+from agentstore.core.feeds import Feed, FeedFace
 from agentstore.core.running import run
 from agentstore.events import Event
 
 __all__ = ["Watch"]
 
 
-class Watch(Iterator[Event]):
+class Watch(FeedFace, Iterator[Event]):
     """Events of one session (or all) as they are appended; iterate it, stop it from anywhere.
 
     The feed starts when the watch is made: events appended after that are kept for it.
@@ -23,18 +22,8 @@ class Watch(Iterator[Event]):
     """
 
     def __init__(self, feed: Feed) -> None:
-        self._feed = feed
+        super().__init__(feed)
         run(feed.subscribe())
-
-    @property
-    def session_id(self) -> str | None:
-        """The session watched, or None for all sessions."""
-        return self._feed.session_id
-
-    @property
-    def stopped(self) -> bool:
-        """Whether the feed has ended."""
-        return self._feed.stopped
 
     def __iter__(self) -> Watch:
         return self
@@ -45,23 +34,12 @@ class Watch(Iterator[Event]):
             raise StopIteration
         return event
 
-    def stop(self) -> None:
-        """End the feed and release its subscription; a blocked ``next()`` returns at once."""
-        self._feed.stop()
-
-    close = stop
+    def close(self) -> None:
+        """The same as :meth:`stop`."""
+        self.stop()
 
     def __enter__(self) -> Watch:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    def __del__(self) -> None:
-        if hasattr(self, "_feed"):
-            self.stop()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
 
 from agentstore.backends.adapters import DirectBackend
 from agentstore.backends.base import Backend
@@ -17,10 +16,9 @@ from agentstore.core.operations import StoreCore
 from agentstore.core.running import run
 from agentstore.events import Event, EventType
 from agentstore.feeds import Watch
-from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from agentstore.recording.recorder import Recorder
 from agentstore.sessions import Session
-from agentstore.state import Reducer, State
+from agentstore.state import State
 
 __all__ = ["Store"]
 
@@ -36,37 +34,21 @@ class Store(StoreCore[Backend]):
         snapshot_interval: save the materialized state every this many events (0: never).
         reducer: derives state from events; :func:`agentstore.default_reducer` if None.
         max_payload_bytes: the largest payload accepted, as compact UTF-8 JSON.
+
+    Raises:
+        InvalidArgumentError: a backend of another kind, or a bad setting.
     """
 
     _backend_type = Backend
 
-    def __init__(
-        self,
-        backend: Backend,
-        *,
-        snapshot_interval: int = 100,
-        reducer: Reducer | None = None,
-        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-    ) -> None:
-        self._check_backend(backend)
-        super().__init__(
-            backend,
-            DirectBackend(backend),
-            snapshot_interval=snapshot_interval,
-            reducer=reducer,
-            max_payload_bytes=max_payload_bytes,
-        )
+    def _awaited(self, backend: Backend) -> DirectBackend:
+        return DirectBackend(backend)
 
     def __enter__(self) -> Store:
         self._check_open()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # Sessions

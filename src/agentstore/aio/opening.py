@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 from collections.abc import Generator
-from types import TracebackType
 from typing import Any
 
 from agentstore.aio.store import AsyncStore
 from agentstore.backends.adapters import InlineBackend, ThreadedBackend
 from agentstore.backends.base import AsyncBackend
 from agentstore.backends.memory import MemoryBackend
-from agentstore.backends.targets import is_postgres_url, open_backend, postgres_url_options
+from agentstore.backends.targets import (
+    is_postgres_url,
+    open_backend,
+    postgres_backends,
+    postgres_url_options,
+)
 from agentstore.errors import InvalidArgumentError
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from agentstore.state import Reducer
@@ -66,12 +69,7 @@ class Opening:
         self._store = await self._open()
         return self._store
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._store is not None:
             await self._store.aclose()
 
@@ -90,13 +88,7 @@ async def _open_backend(target: str | os.PathLike[str], options: dict[str, Any])
         if isinstance(memory, MemoryBackend):
             return InlineBackend(memory)
     if is_postgres_url(target):
-        try:  # psycopg comes with the postgres extra: imported only for a PostgreSQL store
-            postgres = importlib.import_module("agentstore.backends.postgres.async_backend")
-        except ImportError as error:
-            raise InvalidArgumentError(
-                f"PostgreSQL stores need the postgres extra: pip install 'agentstore[postgres]' "
-                f"({error})"
-            ) from None
+        postgres = postgres_backends()
         url, options = postgres_url_options(os.fspath(target), options)
         backend: AsyncBackend = await postgres.AsyncPostgresBackend.open(url, **options)
         return backend

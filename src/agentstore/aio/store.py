@@ -10,17 +10,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from types import TracebackType
+from typing import Unpack
 
 from agentstore.aio.feeds import AsyncWatch
 from agentstore.aio.loops import running_loop
 from agentstore.backends.base import AsyncBackend
-from agentstore.core.operations import StoreCore
+from agentstore.core.operations import StoreCore, StoreSettings
 from agentstore.events import Event, EventType
-from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from agentstore.recording.async_recorder import AsyncRecorder
 from agentstore.sessions import Session
-from agentstore.state import Reducer, State
+from agentstore.state import State
 
 __all__ = ["AsyncStore"]
 
@@ -33,33 +32,18 @@ class AsyncStore(StoreCore[AsyncBackend]):
     answers and errors, as a coroutine; :meth:`watch` returns an async iterator. A store
     is used from one event loop and is an async context manager that closes it.
 
-    Args:
-        backend: where sessions, events and snapshots are kept.
-        snapshot_interval: save the materialized state every this many events (0: never).
-        reducer: derives state from events; :func:`agentstore.default_reducer` if None.
-        max_payload_bytes: the largest payload accepted, as compact UTF-8 JSON.
+    It takes the arguments of :class:`agentstore.Store`, with an async backend.
     """
 
     _backend_type = AsyncBackend
 
-    def __init__(
-        self,
-        backend: AsyncBackend,
-        *,
-        snapshot_interval: int = 100,
-        reducer: Reducer | None = None,
-        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-    ) -> None:
-        self._check_backend(backend)
-        super().__init__(
-            backend,
-            backend,
-            snapshot_interval=snapshot_interval,
-            reducer=reducer,
-            max_payload_bytes=max_payload_bytes,
-        )
+    def __init__(self, backend: AsyncBackend, **settings: Unpack[StoreSettings]) -> None:
+        super().__init__(backend, **settings)
         self._inline = backend.inline
         self._loop = None if backend.inline is not None else running_loop()
+
+    def _awaited(self, backend: AsyncBackend) -> AsyncBackend:
+        return backend
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -75,12 +59,7 @@ class AsyncStore(StoreCore[AsyncBackend]):
         self._check_open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     # Sessions
@@ -88,32 +67,17 @@ class AsyncStore(StoreCore[AsyncBackend]):
     async def create_session(
         self, *, id: str | None = None, name: str = "", labels: Mapping[str, str] | None = None
     ) -> Session:
-        """Create a session (an agent run) and return it (see :meth:`Store.create_session`).
-
-        Raises:
-            SessionExistsError: a session with this id exists.
-            InvalidSessionIdError: ``id`` is not a valid session id.
-            InvalidArgumentError: ``name`` or ``labels`` are not strings.
-        """
+        """See :meth:`agentstore.Store.create_session`."""
         return await self._create_session(id, name, labels)
 
     async def get_session(self, session_id: str) -> Session:
-        """Return a session with its current event count.
-
-        Raises:
-            SessionNotFoundError: no such session.
-            InvalidSessionIdError: ``session_id`` is not a valid session id.
-        """
+        """See :meth:`agentstore.Store.get_session`."""
         return await self._get_session(session_id)
 
     async def list_sessions(
         self, *, limit: int = 100, offset: int = 0, labels: Mapping[str, str] | None = None
     ) -> list[Session]:
-        """Return sessions, newest first; see :meth:`agentstore.Store.list_sessions`.
-
-        Raises:
-            InvalidArgumentError: a negative limit or offset, or bad labels.
-        """
+        """See :meth:`agentstore.Store.list_sessions`."""
         return await self._list_sessions(limit, offset, labels)
 
     # Appending
@@ -121,16 +85,10 @@ class AsyncStore(StoreCore[AsyncBackend]):
     async def append(
         self, session_id: str, event: Event, *, expected_seq: int | None = None
     ) -> Event:
-        """Append ``event`` to a session and return it as stored, with its seq and time.
+        """See :meth:`agentstore.Store.append`.
 
-        Idempotent by event id, as :meth:`agentstore.Store.append`. A task cancelled while
-        its append is under way leaves the event stored once or not at all.
-
-        Raises:
-            SessionNotFoundError: no such session.
-            ConcurrencyError: ``expected_seq`` is not the session's last seq.
-            InvalidEventError: the payload is not plain JSON or too large.
-            InvalidSessionIdError, InvalidArgumentError: bad arguments.
+        A task cancelled while its append is under way leaves the event stored once or not
+        at all.
         """
         prepared = self._prepared(session_id, event, expected_seq)
         inline = self._inline
@@ -141,25 +99,13 @@ class AsyncStore(StoreCore[AsyncBackend]):
     async def append_batch(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None = None
     ) -> list[Event]:
-        """Append several events atomically (all or none) with consecutive seqs.
-
-        Raises:
-            SessionNotFoundError: no such session.
-            ConcurrencyError: ``expected_seq`` is not the session's last seq.
-            InvalidEventError: an event is bad (its index is in the message).
-            InvalidSessionIdError, InvalidArgumentError: bad arguments.
-        """
+        """See :meth:`agentstore.Store.append_batch`."""
         return await self._append_batch(session_id, events, expected_seq)
 
     # Reading
 
     async def get_events(self, session_id: str, from_seq: int = 0) -> list[Event]:
-        """Return the session's events with ``seq >= from_seq`` (0: all), in order.
-
-        Raises:
-            SessionNotFoundError: no such session.
-            InvalidArgumentError: ``from_seq`` is negative or not an int.
-        """
+        """See :meth:`agentstore.Store.get_events`."""
         return await self._get_events(session_id, from_seq)
 
     async def replay(
@@ -172,21 +118,11 @@ class AsyncStore(StoreCore[AsyncBackend]):
         from_seq: int | None = None,
         to_seq: int | None = None,
     ) -> list[Event]:
-        """Return the session's events in order, filtered; every range is inclusive.
-
-        Raises:
-            SessionNotFoundError: no such session.
-            InvalidArgumentError: a bad type name, naive datetime or negative seq.
-        """
+        """See :meth:`agentstore.Store.replay`."""
         return await self._replay(session_id, types, since, until, from_seq, to_seq)
 
     async def get_state(self, session_id: str, *, at_seq: int | None = None) -> State:
-        """Return the session's state, derived from its events by the store's reducer.
-
-        Raises:
-            SessionNotFoundError: no such session.
-            InvalidArgumentError: ``at_seq`` is negative, not an int, or past the last event.
-        """
+        """See :meth:`agentstore.Store.get_state`."""
         return await self._get_state(session_id, at_seq)
 
     # Forks and live feeds
@@ -200,15 +136,7 @@ class AsyncStore(StoreCore[AsyncBackend]):
         labels: Mapping[str, str] | None = None,
         id: str | None = None,
     ) -> Session:
-        """Create a new session whose history is the first ``at_seq`` events of another.
-
-        See :meth:`agentstore.Store.fork`.
-
-        Raises:
-            SessionNotFoundError: no such session.
-            SessionExistsError: a session with ``id`` exists.
-            InvalidArgumentError: ``at_seq`` is negative, not an int, or past the last event.
-        """
+        """See :meth:`agentstore.Store.fork`."""
         return await self._fork(session_id, at_seq, name, labels, id)
 
     def watch(
@@ -233,17 +161,7 @@ class AsyncStore(StoreCore[AsyncBackend]):
     ) -> AsyncRecorder:
         """Return an :class:`~agentstore.aio.AsyncRecorder` of one session's events.
 
-        It records messages, plans, tool and LLM calls with their durations, tokens and
-        costs in one line each.
-
-        Args:
-            session_id: the session to record into (it must exist when events are recorded).
-            worker_id: recorded in each event's metadata, if given.
-            price: price LLM calls from their tokens when no cost is given (needs the
-                ``prices`` extra).
-
-        Raises:
-            InvalidSessionIdError: ``session_id`` is not a valid id.
+        See :meth:`agentstore.Store.recorder` for the arguments.
         """
         return AsyncRecorder(self, self._check_id(session_id), worker_id=worker_id, price=price)
 

@@ -19,6 +19,7 @@ from agentstore.errors import InvalidEventError
 from agentstore.events import (
     Event,
     _type_names,
+    stored_event,
     type_name,
 )
 from agentstore.metadata import EMPTY_METADATA, Metadata, trusted_metadata
@@ -131,7 +132,7 @@ def _decode_line(index: int, line: bytes) -> Event:
         raise LineError(index, str(error)) from None
 
 
-_new_event = object.__new__
+_stored_event = stored_event
 _times: dict[str, datetime] = {}  # the events of a batch share their time
 
 
@@ -157,16 +158,16 @@ def event_from_record(record: Any) -> Event:
     if time is None:
         time = _time(moment)
     metadata = record.get("metadata")
-    event = _new_event(Event)
-    event._id = record.get("id") or f"seq-{seq}"
-    event._session_id = session_id
-    event._seq = seq
-    event._type = (_type_names.get(kind) if type(kind) is str else None) or _kind(kind)
     payload = record.get("payload")
-    event._payload = {} if payload is None else payload
-    event._timestamp = time
-    event._metadata = metadata_from_record(metadata) if metadata else EMPTY_METADATA
-    return event
+    return _stored_event(
+        record.get("id") or f"seq-{seq}",
+        session_id,
+        seq,
+        (_type_names.get(kind) if type(kind) is str else None) or _kind(kind),
+        {} if payload is None else payload,
+        time,
+        metadata_from_record(metadata) if metadata else EMPTY_METADATA,
+    )
 
 
 def _missing(record: object) -> str:

@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 from agentstore.backends.base import Backend, Subscription, matches_labels
 from agentstore.core import sequencing
 from agentstore.errors import ConcurrencyError, SessionExistsError, SessionNotFoundError
-from agentstore.events import Event
+from agentstore.events import Event, place
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
 
@@ -123,9 +123,7 @@ class MemoryBackend(Backend):
             moment = _now(UTC)
             if moment < (floor := events[-1]._timestamp if events else log.session.created_at):
                 moment = floor  # the clock stepped back: time never does here
-            event._session_id = session_id
-            event._seq = last_seq + 1
-            event._timestamp = moment
+            place(event, session_id, last_seq + 1, moment)
             events.append(event)
             log.by_id[event._id] = event
             if self._subscriptions:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -17,6 +18,7 @@ __all__ = [
     "is_postgres_url",
     "local_path",
     "open_backend",
+    "postgres_backends",
     "postgres_url_options",
 ]
 
@@ -112,14 +114,22 @@ def _sqlite(path: str, options: dict[str, Any]) -> Backend:
 
 def _postgres(url: str, options: dict[str, Any]) -> Backend:
     url, options = postgres_url_options(url, options)
-    try:  # psycopg comes with the postgres extra: imported only for a PostgreSQL store
-        postgres = importlib.import_module("agentstore.backends.postgres.backend")
+    return _made("PostgreSQL", postgres_backends().PostgresBackend, url, options)
+
+
+def postgres_backends() -> ModuleType:
+    """The PostgreSQL backends' package, imported only for a PostgreSQL store.
+
+    Raises:
+        InvalidArgumentError: psycopg, of the ``postgres`` extra, is not installed.
+    """
+    try:
+        return importlib.import_module("agentstore.backends.postgres")
     except ImportError as error:
         raise InvalidArgumentError(
             f"PostgreSQL stores need the postgres extra: pip install 'agentstore[postgres]' "
             f"({error})"
         ) from None
-    return _made("PostgreSQL", postgres.PostgresBackend, url, options)
 
 
 def postgres_url_options(url: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:

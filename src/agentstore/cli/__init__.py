@@ -6,11 +6,6 @@ The commands only parse, call the library and format what it returns (see
 
 from __future__ import annotations
 
-from agentstore.cli.app import cli
+from agentstore.cli.app import cli, main
 
 __all__ = ["cli", "main"]
-
-
-def main() -> None:
-    """Run the ``agentstore`` command with the process's arguments and exit."""
-    cli.main(prog_name="agentstore")

@@ -30,7 +30,7 @@ from agentstore.reports.stats import session_stats
 from agentstore.store import Store
 from agentstore.verifying import Problem, verify
 
-__all__ = ["cli"]
+__all__ = ["cli", "main"]
 
 _SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -394,3 +394,8 @@ def _progress(ids: list[str], label: str) -> ContextManager[Iterable[str]]:
 
 def _short(session_id: str | None) -> str | None:
     return session_id[:8] if session_id else None
+
+
+def main() -> None:
+    """Run the ``agentstore`` command with the process's arguments and exit."""
+    cli.main(prog_name="agentstore")

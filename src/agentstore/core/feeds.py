@@ -15,7 +15,7 @@ from agentstore.backends.base import AsyncBackend, AsyncSubscription
 from agentstore.errors import AgentStoreError
 from agentstore.events import Event
 
-__all__ = ["Backlog", "Feed"]
+__all__ = ["Backlog", "Feed", "FeedFace"]
 
 
 class Backlog:
@@ -124,3 +124,28 @@ class Feed:
         self._stopped = True
         if self._subscription is not None:
             self._subscription.close()
+
+
+class FeedFace:
+    """What a watch, sync or async, is besides its iteration: a view of its feed."""
+
+    def __init__(self, feed: Feed) -> None:
+        self._feed = feed
+
+    @property
+    def session_id(self) -> str | None:
+        """The session watched, or None for all sessions."""
+        return self._feed.session_id
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the feed has ended."""
+        return self._feed.stopped
+
+    def stop(self) -> None:
+        """End the feed and release its subscription; a waiting iteration returns at once."""
+        self._feed.stop()
+
+    def __del__(self) -> None:
+        if hasattr(self, "_feed"):
+            self.stop()  # an abandoned watch lets its feed go

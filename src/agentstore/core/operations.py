@@ -19,7 +19,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 from agentstore.backends.base import AsyncBackend
 from agentstore.core import checks, plans, sequencing
@@ -28,21 +28,32 @@ from agentstore.core.feeds import Feed
 from agentstore.core.materializer import Materializer
 from agentstore.errors import InvalidArgumentError, StoreClosedError
 from agentstore.events import Event, EventType
+from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from agentstore.sessions import Session
 from agentstore.state import Reducer, State, default_reducer
 
-__all__ = ["StoreCore"]
+__all__ = ["StoreCore", "StoreSettings"]
 
 _Backend = TypeVar("_Backend")
 _prepare = sequencing.prepare
+
+
+class StoreSettings(TypedDict, total=False):
+    """The settings of a store, as keyword arguments (see :class:`StoreCore`)."""
+
+    snapshot_interval: int
+    reducer: Reducer | None
+    max_payload_bytes: int
 
 
 class StoreCore(Generic[_Backend]):
     """A store's settings, checks and operations around a backend of type ``_Backend``.
 
     Args:
-        backend: the face's own backend (a Backend, or an AsyncBackend).
-        flows: the same backend as the operations await it.
+        backend: where sessions, events and snapshots are kept.
+        snapshot_interval: save the materialized state every this many events (0: never).
+        reducer: derives state from events; :func:`agentstore.default_reducer` if None.
+        max_payload_bytes: the largest payload accepted, as compact UTF-8 JSON.
     """
 
     _backend_type: type[Any]  # checked by __init__: Backend, or AsyncBackend
@@ -50,16 +61,18 @@ class StoreCore(Generic[_Backend]):
     def __init__(
         self,
         backend: _Backend,
-        flows: AsyncBackend,
         *,
-        snapshot_interval: int,
-        reducer: Reducer | None,
-        max_payload_bytes: int,
+        snapshot_interval: int = 100,
+        reducer: Reducer | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
     ) -> None:
+        if not isinstance(backend, self._backend_type):
+            kind = self._backend_type.__name__
+            raise InvalidArgumentError(f"backend must be a {kind}, not {type(backend).__name__}")
         if reducer is not None and not callable(reducer):
             raise InvalidArgumentError("reducer must be a callable (state, event) -> state")
         self._backend = backend
-        self._flows = flows
+        self._flows = self._awaited(backend)
         self._snapshot_interval = check_count(snapshot_interval, "snapshot_interval")
         self._max_payload_bytes = check_count(max_payload_bytes, "max_payload_bytes")
         self._reducer: Reducer = reducer if reducer is not None else default_reducer
@@ -69,11 +82,9 @@ class StoreCore(Generic[_Backend]):
         self._feeds: weakref.WeakSet[Feed] = weakref.WeakSet()
         self._closed = False
 
-    @classmethod
-    def _check_backend(cls, backend: object) -> None:
-        if not isinstance(backend, cls._backend_type):
-            kind = cls._backend_type.__name__
-            raise InvalidArgumentError(f"backend must be a {kind}, not {type(backend).__name__}")
+    def _awaited(self, backend: _Backend) -> AsyncBackend:
+        """The face's backend as the operations await it."""
+        raise NotImplementedError
 
     @property
     def backend(self) -> _Backend:

@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 _stored_event = _events.stored_event
+_place = _events.place
 _copy_payload = copy_payload
 
 
@@ -106,12 +107,8 @@ def stamp(session_id: str, fresh: Sequence[Event], *, last_seq: int, moment: dat
 
     Take the time from :func:`commit_time`: every event of a commit gets the same one.
     """
-    seq = last_seq
-    for event in fresh:
-        seq += 1
-        event._session_id = session_id
-        event._seq = seq
-        event._timestamp = moment
+    for seq, event in enumerate(fresh, start=last_seq + 1):
+        _place(event, session_id, seq, moment)
 
 
 def check_import(

@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
 from typing import Any, ParamSpec, Protocol, Self, TypeVar, overload
 
 from agentstore.errors import InvalidEventError
 from agentstore.events import Event, Metadata
+from agentstore.recording import drafts
 from agentstore.recording.calls import (
     CallScope,
     LLMCallScope,
@@ -24,17 +24,7 @@ from agentstore.recording.calls import (
     json_fallback,
     signature_of,
 )
-from agentstore.recording.drafts import (
-    Draft,
-    llm_request_draft,
-    plan_draft,
-    state_draft,
-    tool_arguments,
-    tool_called_draft,
-    tool_result_draft,
-    user_message_draft,
-    with_cause,
-)
+from agentstore.recording.drafts import Draft
 
 __all__ = ["AsyncLLMCall", "AsyncRecorder", "AsyncToolCall"]
 
@@ -75,19 +65,19 @@ class AsyncRecorder(RecorderSettings):
         cause: Event | None = None,
     ) -> Event:
         """See :meth:`agentstore.recording.Recorder.record`."""
-        return await self._append((type, payload, with_cause(metadata, cause)))
+        return await self._append((type, payload, drafts.with_cause(metadata, cause)))
 
     async def user_message(self, content: Any, **fields: Any) -> Event:
         """See :meth:`agentstore.recording.Recorder.user_message`."""
-        return await self._append(user_message_draft(content, fields, self.worker_id))
+        return await self._append(drafts.user_message_draft(content, fields, self.worker_id))
 
     async def plan(self, steps: Any, **fields: Any) -> Event:
         """See :meth:`agentstore.recording.Recorder.plan`."""
-        return await self._append(plan_draft(steps, fields, self.worker_id))
+        return await self._append(drafts.plan_draft(steps, fields, self.worker_id))
 
     async def state(self, data: Mapping[str, Any]) -> Event:
         """See :meth:`agentstore.recording.Recorder.state`."""
-        return await self._append(state_draft(data, self.worker_id))
+        return await self._append(drafts.state_draft(data, self.worker_id))
 
     async def error(
         self,
@@ -103,20 +93,20 @@ class AsyncRecorder(RecorderSettings):
 
     async def tool_called(self, name: str, arguments: Any = None, **fields: Any) -> Event:
         """See :meth:`agentstore.recording.Recorder.tool_called`."""
-        return await self._append(tool_called_draft(name, arguments, fields, self.worker_id))
+        return await self._append(drafts.tool_called_draft(name, arguments, fields, self.worker_id))
 
     async def tool_result(
         self, called: Event, result: Any = None, *, duration_ms: float | None = None, **fields: Any
     ) -> Event:
         """See :meth:`agentstore.recording.Recorder.tool_result`."""
-        draft = tool_result_draft(called, result, duration_ms, fields, self.worker_id)
+        draft = drafts.tool_result_draft(called, result, duration_ms, fields, self.worker_id)
         return await self._append(draft)
 
     async def llm_request(
         self, model: str = "", request: Any = None, *, provider: str = "", **fields: Any
     ) -> Event:
         """See :meth:`agentstore.recording.Recorder.llm_request`."""
-        draft = llm_request_draft(model, request, provider, fields, self.worker_id)
+        draft = drafts.llm_request_draft(model, request, provider, fields, self.worker_id)
         return await self._append(draft)
 
     async def llm_response(
@@ -187,7 +177,7 @@ def _recorded(
 
     @functools.wraps(target)
     async def run(*args: Any, **kwargs: Any) -> Any:
-        async with recorder.tool_call(name, tool_arguments(signature, args, kwargs)) as call:
+        async with recorder.tool_call(name, drafts.tool_arguments(signature, args, kwargs)) as call:
             return call.set_result(await target(*args, **kwargs))
 
     return run
@@ -203,12 +193,7 @@ class _AsyncScope(CallScope):
         self._begin(await self._recorder._append(self._opening()))
         return self
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
         draft = self._closing(error)
         if draft is not None:
             self.outcome = await self._recorder._append(draft)

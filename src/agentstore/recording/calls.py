@@ -41,15 +41,7 @@ R = TypeVar("R")
 
 
 class RecorderSettings:
-    """What a recorder is: its store, session, worker id and whether it prices calls.
-
-    Args:
-        store: the store to append to.
-        session_id: the session (it must exist).
-        worker_id: recorded in every event's metadata, if given.
-        price: price LLM calls from their tokens when no cost is given (needs the
-            ``prices`` extra).
-    """
+    """What a recorder is: its store, session, worker id and whether it prices calls."""
 
     __slots__ = ("_price", "session_id", "store", "worker_id")
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any, ParamSpec, Protocol, Self, TypeVar, overload
 
 from agentstore.errors import InvalidEventError
 from agentstore.events import Event, Metadata
+from agentstore.recording import drafts
 from agentstore.recording.calls import (
     CallScope,
     LLMCallScope,
@@ -29,17 +29,7 @@ from agentstore.recording.calls import (
     json_fallback,
     signature_of,
 )
-from agentstore.recording.drafts import (
-    Draft,
-    llm_request_draft,
-    plan_draft,
-    state_draft,
-    tool_arguments,
-    tool_called_draft,
-    tool_result_draft,
-    user_message_draft,
-    with_cause,
-)
+from agentstore.recording.drafts import Draft
 
 __all__ = ["LLMCall", "Recorder", "ToolCall"]
 
@@ -86,19 +76,19 @@ class Recorder(RecorderSettings):
         cause: Event | None = None,
     ) -> Event:
         """Append an event of any type; ``cause`` is the event it answers, if any."""
-        return self._append((type, payload, with_cause(metadata, cause)))
+        return self._append((type, payload, drafts.with_cause(metadata, cause)))
 
     def user_message(self, content: Any, **fields: Any) -> Event:
         """Record what the user said: ``user_message`` ``{"content": ..., **fields}``."""
-        return self._append(user_message_draft(content, fields, self.worker_id))
+        return self._append(drafts.user_message_draft(content, fields, self.worker_id))
 
     def plan(self, steps: Any, **fields: Any) -> Event:
         """Record a plan: ``plan_created`` ``{"steps": [...], **fields}``."""
-        return self._append(plan_draft(steps, fields, self.worker_id))
+        return self._append(drafts.plan_draft(steps, fields, self.worker_id))
 
     def state(self, data: Mapping[str, Any]) -> Event:
         """Record the agent's own state: ``state_updated`` with ``data`` as payload."""
-        return self._append(state_draft(data, self.worker_id))
+        return self._append(drafts.state_draft(data, self.worker_id))
 
     def error(
         self,
@@ -114,7 +104,7 @@ class Recorder(RecorderSettings):
 
     def tool_called(self, name: str, arguments: Any = None, **fields: Any) -> Event:
         """Record a tool call starting; answer it with :meth:`tool_result` or :meth:`error`."""
-        return self._append(tool_called_draft(name, arguments, fields, self.worker_id))
+        return self._append(drafts.tool_called_draft(name, arguments, fields, self.worker_id))
 
     def tool_result(
         self, called: Event, result: Any = None, *, duration_ms: float | None = None, **fields: Any
@@ -123,13 +113,17 @@ class Recorder(RecorderSettings):
 
         ``duration_ms`` defaults to the time since ``called`` was stored.
         """
-        return self._append(tool_result_draft(called, result, duration_ms, fields, self.worker_id))
+        return self._append(
+            drafts.tool_result_draft(called, result, duration_ms, fields, self.worker_id)
+        )
 
     def llm_request(
         self, model: str = "", request: Any = None, *, provider: str = "", **fields: Any
     ) -> Event:
         """Record an LLM call starting; answer it with :meth:`llm_response` or :meth:`error`."""
-        return self._append(llm_request_draft(model, request, provider, fields, self.worker_id))
+        return self._append(
+            drafts.llm_request_draft(model, request, provider, fields, self.worker_id)
+        )
 
     def llm_response(
         self,
@@ -211,14 +205,14 @@ def _recorded(recorder: Recorder, target: Callable[..., Any], name: str) -> Call
 
         @functools.wraps(target)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            with recorder.tool_call(name, tool_arguments(signature, args, kwargs)) as call:
+            with recorder.tool_call(name, drafts.tool_arguments(signature, args, kwargs)) as call:
                 return call.set_result(await target(*args, **kwargs))
 
         return run_async
 
     @functools.wraps(target)
     def run(*args: Any, **kwargs: Any) -> Any:
-        with recorder.tool_call(name, tool_arguments(signature, args, kwargs)) as call:
+        with recorder.tool_call(name, drafts.tool_arguments(signature, args, kwargs)) as call:
             return call.set_result(target(*args, **kwargs))
 
     return run
@@ -234,12 +228,7 @@ class _Scope(CallScope):
         self._begin(self._recorder._append(self._opening()))
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
         draft = self._closing(error)
         if draft is not None:
             self.outcome = self._recorder._append(draft)

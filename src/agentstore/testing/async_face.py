@@ -17,22 +17,32 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
-from datetime import datetime
-from types import TracebackType
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 import agentstore.aio
 from agentstore.aio import AsyncBackend, AsyncStore, AsyncWatch
 from agentstore.backends.base import Backend, Subscription
 from agentstore.errors import StoreClosedError
-from agentstore.events import Event, EventType
+from agentstore.events import Event
 from agentstore.feeds import Watch
 from agentstore.sessions import Session
-from agentstore.state import Snapshot, State
+from agentstore.state import Snapshot
 from agentstore.store import Store
 
 __all__ = ["LoopThread", "SyncFace"]
+
+STORE_OPERATIONS = (
+    "create_session",
+    "get_session",
+    "list_sessions",
+    "append",
+    "append_batch",
+    "get_events",
+    "replay",
+    "get_state",
+    "fork",
+)
 
 _Result = TypeVar("_Result")
 
@@ -96,71 +106,6 @@ class SyncFace(Store):
             raise StoreClosedError()
         return self
 
-    def create_session(
-        self, *, id: str | None = None, name: str = "", labels: Mapping[str, str] | None = None
-    ) -> Session:
-        """See :meth:`AsyncStore.create_session`."""
-        return self._loop.run(self.async_store.create_session(id=id, name=name, labels=labels))
-
-    def get_session(self, session_id: str) -> Session:
-        """See :meth:`AsyncStore.get_session`."""
-        return self._loop.run(self.async_store.get_session(session_id))
-
-    def list_sessions(
-        self, *, limit: int = 100, offset: int = 0, labels: Mapping[str, str] | None = None
-    ) -> list[Session]:
-        """See :meth:`AsyncStore.list_sessions`."""
-        listing = self.async_store.list_sessions(limit=limit, offset=offset, labels=labels)
-        return self._loop.run(listing)
-
-    def append(self, session_id: str, event: Event, *, expected_seq: int | None = None) -> Event:
-        """See :meth:`AsyncStore.append`."""
-        return self._loop.run(self.async_store.append(session_id, event, expected_seq=expected_seq))
-
-    def append_batch(
-        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None = None
-    ) -> list[Event]:
-        """See :meth:`AsyncStore.append_batch`."""
-        appending = self.async_store.append_batch(session_id, events, expected_seq=expected_seq)
-        return self._loop.run(appending)
-
-    def get_events(self, session_id: str, from_seq: int = 0) -> list[Event]:
-        """See :meth:`AsyncStore.get_events`."""
-        return self._loop.run(self.async_store.get_events(session_id, from_seq))
-
-    def replay(
-        self,
-        session_id: str,
-        *,
-        types: Iterable[EventType | str] | EventType | str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        from_seq: int | None = None,
-        to_seq: int | None = None,
-    ) -> list[Event]:
-        """See :meth:`AsyncStore.replay`."""
-        replaying = self.async_store.replay(
-            session_id, types=types, since=since, until=until, from_seq=from_seq, to_seq=to_seq
-        )
-        return self._loop.run(replaying)
-
-    def get_state(self, session_id: str, *, at_seq: int | None = None) -> State:
-        """See :meth:`AsyncStore.get_state`."""
-        return self._loop.run(self.async_store.get_state(session_id, at_seq=at_seq))
-
-    def fork(
-        self,
-        session_id: str,
-        *,
-        at_seq: int,
-        name: str = "",
-        labels: Mapping[str, str] | None = None,
-        id: str | None = None,
-    ) -> Session:
-        """See :meth:`AsyncStore.fork`."""
-        forking = self.async_store.fork(session_id, at_seq=at_seq, name=name, labels=labels, id=id)
-        return self._loop.run(forking)
-
     def watch(
         self, session_id: str | None = None, *, from_seq: int = 0, timeout: float | None = None
     ) -> Watch:
@@ -176,17 +121,11 @@ class SyncFace(Store):
 class _SyncWatch(Watch):
     """An AsyncWatch behind the sync Watch API."""
 
-    def __init__(self, watch: AsyncWatch, loop: LoopThread) -> None:  # no super(): no feed
+    def __init__(self, watch: AsyncWatch, loop: LoopThread) -> None:
+        # No Watch.__init__: the feed is the async watch's, already started on the loop.
+        self._feed = watch._feed
         self._watch = watch
         self._loop = loop
-
-    @property
-    def session_id(self) -> str | None:
-        return self._watch.session_id
-
-    @property
-    def stopped(self) -> bool:
-        return self._watch.stopped
 
     def __next__(self) -> Event:
         try:
@@ -199,17 +138,6 @@ class _SyncWatch(Watch):
             self._watch.stop()
         else:
             self._loop.run(self._watch.aclose())
-
-    def close(self) -> None:
-        self.stop()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 async def _next(watch: AsyncWatch) -> Event:
@@ -261,3 +189,20 @@ class _SyncBackend(Backend):
 
     def close(self) -> None:
         self._loop.run(self._backend.close())
+
+
+def _on_loop(name: str, target: str) -> Callable[..., Any]:
+    """A sync method that runs the coroutine method ``name`` of ``self.<target>`` on the loop."""
+
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._loop.run(getattr(getattr(self, target), name)(*args, **kwargs))
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"See :meth:`AsyncStore.{name}`."
+    return call
+
+
+# Each operation of the sync API runs its async twin on the loop: the same names and
+# arguments (tests/test_faces.py holds the two faces to that).
+for _name in STORE_OPERATIONS:
+    setattr(SyncFace, _name, _on_loop(_name, "async_store"))

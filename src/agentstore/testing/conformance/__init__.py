@@ -6,29 +6,7 @@ it returns opens a store on the same data (the data outlives a closed store), an
 the keyword options of :func:`agentstore.open` (``snapshot_interval``, ``reducer``, ...).
 """
 
-from agentstore.testing.conformance.appends import AppendScenarios
-from agentstore.testing.conformance.bad_input import BadInputScenarios
-from agentstore.testing.conformance.base import StoreFactory, StoreFixtures
-from agentstore.testing.conformance.concurrency import ConcurrencyScenarios
-from agentstore.testing.conformance.copies import CopyScenarios
-from agentstore.testing.conformance.reads import ReadScenarios
-from agentstore.testing.conformance.sessions import SessionScenarios
-from agentstore.testing.conformance.state import StateScenarios
-from agentstore.testing.conformance.watch import ForkScenarios, WatchScenarios
+from agentstore.testing.conformance.base import StoreFactory
+from agentstore.testing.conformance.suite import StoreConformance
 
 __all__ = ["StoreConformance", "StoreFactory"]
-
-
-class StoreConformance(
-    SessionScenarios,
-    AppendScenarios,
-    ReadScenarios,
-    StateScenarios,
-    ForkScenarios,
-    WatchScenarios,
-    ConcurrencyScenarios,
-    CopyScenarios,
-    BadInputScenarios,
-    StoreFixtures,
-):
-    """Every scenario of the suite; subclass it as ``Test<Backend>`` and provide ``open_store``."""

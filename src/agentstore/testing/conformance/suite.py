@@ -1,0 +1,30 @@
+"""The whole suite as one class: every scenario, for a backend's test class to subclass."""
+
+from __future__ import annotations
+
+from agentstore.testing.conformance.appends import AppendScenarios
+from agentstore.testing.conformance.bad_input import BadInputScenarios
+from agentstore.testing.conformance.base import StoreFixtures
+from agentstore.testing.conformance.concurrency import ConcurrencyScenarios
+from agentstore.testing.conformance.copies import CopyScenarios
+from agentstore.testing.conformance.reads import ReadScenarios
+from agentstore.testing.conformance.sessions import SessionScenarios
+from agentstore.testing.conformance.state import StateScenarios
+from agentstore.testing.conformance.watch import ForkScenarios, WatchScenarios
+
+__all__ = ["StoreConformance"]
+
+
+class StoreConformance(
+    SessionScenarios,
+    AppendScenarios,
+    ReadScenarios,
+    StateScenarios,
+    ForkScenarios,
+    WatchScenarios,
+    ConcurrencyScenarios,
+    CopyScenarios,
+    BadInputScenarios,
+    StoreFixtures,
+):
+    """Every scenario of the suite; subclass it as ``Test<Backend>`` and provide ``open_store``."""
