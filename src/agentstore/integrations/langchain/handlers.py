@@ -1,11 +1,16 @@
-"""The callback handlers: a sync one for a Store, an async one for an AsyncStore."""
+"""The callback handlers: a sync one for a Store, an async one for an AsyncStore.
+
+Both are thin shells over :class:`~agentstore.integrations.langchain.callbacks.Callbacks`,
+which decides what each callback records: the sync handler makes that call on its
+Recorder, the async one awaits it on its AsyncRecorder, on the store's event loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
@@ -16,24 +21,12 @@ from agentstore.aio.loops import on_loop
 from agentstore.aio.store import AsyncStore
 from agentstore.errors import SessionExistsError
 from agentstore.events import Event
-from agentstore.integrations.langchain.runs import (
-    NewSession,
-    Runs,
-    chain_name,
-    chat_request,
-    failed_tool,
-    prompt_request,
-    read_answer,
-    tool_call,
-    tool_output,
-)
+from agentstore.integrations.langchain.callbacks import Callbacks, Write
 from agentstore.recording import Recorder
 from agentstore.recording.async_recorder import AsyncRecorder
 from agentstore.store import Store
 
 __all__ = ["AgentStoreCallbackHandler", "AsyncAgentStoreCallbackHandler"]
-
-_T = TypeVar("_T")
 
 
 class AgentStoreCallbackHandler(BaseCallbackHandler):
@@ -73,8 +66,7 @@ class AgentStoreCallbackHandler(BaseCallbackHandler):
         self.store = store
         self.recorder = store.recorder(session_id, worker_id=worker_id)
         self.raise_error = raise_error
-        self._new_session = NewSession(name, dict(labels or {}))
-        self._runs = Runs()
+        self._callbacks = Callbacks(name, labels)
 
     def on_chat_model_start(
         self,
@@ -86,9 +78,9 @@ class AgentStoreCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record an ``llm_request`` with the model's name and the messages sent."""
-        request = chat_request(serialized, messages, metadata, kwargs)
-        event = self._recorder().llm_request(request.model, request.body, provider=request.provider)
-        self._runs.call_started(run_id, event)
+        self._record(
+            self._callbacks.chat_model_start(serialized, messages, run_id, metadata, kwargs)
+        )
 
     def on_llm_start(
         self,
@@ -100,23 +92,11 @@ class AgentStoreCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record an ``llm_request`` with the model's name and the prompts sent."""
-        request = prompt_request(serialized, prompts, metadata, kwargs)
-        event = self._recorder().llm_request(request.model, request.body, provider=request.provider)
-        self._runs.call_started(run_id, event)
+        self._record(self._callbacks.llm_start(serialized, prompts, run_id, metadata, kwargs))
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """Record the ``llm_response`` to the run's request, with its tokens and cost."""
-        answer = read_answer(response)
-        self._recorder().llm_response(
-            self._runs.ended(run_id),
-            content=answer.content,
-            model=answer.model,
-            tokens_in=answer.tokens_in,
-            tokens_out=answer.tokens_out,
-            cache_read_tokens=answer.cache_read_tokens,
-            cache_write_tokens=answer.cache_write_tokens,
-            **answer.fields,
-        )
+        self._record(self._callbacks.llm_end(response, run_id))
 
     def on_llm_error(
         self,
@@ -127,9 +107,7 @@ class AgentStoreCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record an ``error`` answering the run's request."""
-        failure = self._runs.failed(run_id, parent_run_id, error)
-        if failure is not None:
-            self._recorder().error(error, cause=failure.call)
+        self._record(self._callbacks.llm_error(error, run_id, parent_run_id))
 
     def on_tool_start(
         self,
@@ -141,16 +119,11 @@ class AgentStoreCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a ``tool_called`` with the tool's name and arguments."""
-        call = tool_call(serialized, input_str, inputs, kwargs)
-        event = self._recorder().tool_called(call.name, call.arguments, **call.fields)
-        self._runs.call_started(run_id, event)
+        self._record(self._callbacks.tool_start(serialized, input_str, run_id, inputs, kwargs))
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Record the ``tool_result`` of the run's call, with how long it took."""
-        called = self._runs.ended(run_id)
-        if called is not None:  # else recording the call failed, and was reported then
-            result, fields = tool_output(output)
-            self._recorder().tool_result(called, result, **fields)
+        self._record(self._callbacks.tool_end(output, run_id))
 
     def on_tool_error(
         self,
@@ -161,20 +134,17 @@ class AgentStoreCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record an ``error`` answering the run's call, with the tool's name."""
-        failure = self._runs.failed(run_id, parent_run_id, error)
-        if failure is not None:
-            name = failed_tool(failure, kwargs)
-            self._recorder().error(error, tool_name=name, cause=failure.call)
+        self._record(self._callbacks.tool_error(error, run_id, parent_run_id, kwargs))
 
     def on_chain_start(
         self, serialized: dict[str, Any], inputs: dict[str, Any], *, run_id: UUID, **kwargs: Any
     ) -> None:
         """Remember the chain's name, for the error it may end with; records nothing."""
-        self._runs.chain_started(run_id, chain_name(serialized, kwargs))
+        self._callbacks.chain_start(serialized, run_id, kwargs)
 
     def on_chain_end(self, outputs: dict[str, Any], *, run_id: UUID, **kwargs: Any) -> None:
         """Forget the chain; records nothing."""
-        self._runs.ended(run_id)
+        self._callbacks.chain_end(run_id)
 
     def on_chain_error(
         self,
@@ -185,19 +155,20 @@ class AgentStoreCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record an ``error`` naming the chain, unless a run inside it recorded it."""
-        failure = self._runs.failed(run_id, parent_run_id, error)
-        if failure is not None:
-            self._recorder().error(error, chain=failure.chain)
+        self._record(self._callbacks.chain_error(error, run_id, parent_run_id))
+
+    def _record(self, write: Write | None) -> None:
+        if write is not None:
+            self._callbacks.recorded(write, write.to(self._recorder()))
 
     def _recorder(self) -> Recorder:
-        if not self._new_session.ensured:
+        new_session = self._callbacks.session_to_create()
+        if new_session is not None:
             with suppress(SessionExistsError):
                 self.store.create_session(
-                    id=self.recorder.session_id,
-                    name=self._new_session.name,
-                    labels=self._new_session.labels,
+                    id=self.recorder.session_id, name=new_session.name, labels=new_session.labels
                 )
-            self._new_session.ensured = True
+            new_session.ensured = True
         return self.recorder
 
 
@@ -241,8 +212,7 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
         self.store = store
         self.recorder = store.recorder(session_id, worker_id=worker_id)
         self.raise_error = raise_error
-        self._new_session = NewSession(name, dict(labels or {}))
-        self._runs = Runs()
+        self._callbacks = Callbacks(name, labels)
         self._loop: asyncio.AbstractEventLoop | None = store.loop
         if self._loop is None:
             with suppress(RuntimeError):  # made outside a loop: its first callback tells
@@ -258,13 +228,9 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record an ``llm_request`` with the model's name and the messages sent."""
-        request = chat_request(serialized, messages, metadata, kwargs)
-        event = await self._record(
-            lambda recorder: recorder.llm_request(
-                request.model, request.body, provider=request.provider
-            )
+        await self._record(
+            self._callbacks.chat_model_start(serialized, messages, run_id, metadata, kwargs)
         )
-        self._runs.call_started(run_id, event)
 
     async def on_llm_start(
         self,
@@ -276,30 +242,11 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record an ``llm_request`` with the model's name and the prompts sent."""
-        request = prompt_request(serialized, prompts, metadata, kwargs)
-        event = await self._record(
-            lambda recorder: recorder.llm_request(
-                request.model, request.body, provider=request.provider
-            )
-        )
-        self._runs.call_started(run_id, event)
+        await self._record(self._callbacks.llm_start(serialized, prompts, run_id, metadata, kwargs))
 
     async def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """Record the ``llm_response`` to the run's request, with its tokens and cost."""
-        answer = read_answer(response)
-        request = self._runs.ended(run_id)
-        await self._record(
-            lambda recorder: recorder.llm_response(
-                request,
-                content=answer.content,
-                model=answer.model,
-                tokens_in=answer.tokens_in,
-                tokens_out=answer.tokens_out,
-                cache_read_tokens=answer.cache_read_tokens,
-                cache_write_tokens=answer.cache_write_tokens,
-                **answer.fields,
-            )
-        )
+        await self._record(self._callbacks.llm_end(response, run_id))
 
     async def on_llm_error(
         self,
@@ -310,9 +257,7 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record an ``error`` answering the run's request."""
-        failure = self._runs.failed(run_id, parent_run_id, error)
-        if failure is not None:
-            await self._record(lambda recorder: recorder.error(error, cause=failure.call))
+        await self._record(self._callbacks.llm_error(error, run_id, parent_run_id))
 
     async def on_tool_start(
         self,
@@ -324,18 +269,13 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record a ``tool_called`` with the tool's name and arguments."""
-        call = tool_call(serialized, input_str, inputs, kwargs)
-        event = await self._record(
-            lambda recorder: recorder.tool_called(call.name, call.arguments, **call.fields)
+        await self._record(
+            self._callbacks.tool_start(serialized, input_str, run_id, inputs, kwargs)
         )
-        self._runs.call_started(run_id, event)
 
     async def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Record the ``tool_result`` of the run's call, with how long it took."""
-        called = self._runs.ended(run_id)
-        if called is not None:  # else recording the call failed, and was reported then
-            result, fields = tool_output(output)
-            await self._record(lambda recorder: recorder.tool_result(called, result, **fields))
+        await self._record(self._callbacks.tool_end(output, run_id))
 
     async def on_tool_error(
         self,
@@ -346,22 +286,17 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record an ``error`` answering the run's call, with the tool's name."""
-        failure = self._runs.failed(run_id, parent_run_id, error)
-        if failure is not None:
-            name = failed_tool(failure, kwargs)
-            await self._record(
-                lambda recorder: recorder.error(error, tool_name=name, cause=failure.call)
-            )
+        await self._record(self._callbacks.tool_error(error, run_id, parent_run_id, kwargs))
 
     async def on_chain_start(
         self, serialized: dict[str, Any], inputs: dict[str, Any], *, run_id: UUID, **kwargs: Any
     ) -> None:
         """Remember the chain's name, for the error it may end with; records nothing."""
-        self._runs.chain_started(run_id, chain_name(serialized, kwargs))
+        self._callbacks.chain_start(serialized, run_id, kwargs)
 
     async def on_chain_end(self, outputs: dict[str, Any], *, run_id: UUID, **kwargs: Any) -> None:
         """Forget the chain; records nothing."""
-        self._runs.ended(run_id)
+        self._callbacks.chain_end(run_id)
 
     async def on_chain_error(
         self,
@@ -372,11 +307,13 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Record an ``error`` naming the chain, unless a run inside it recorded it."""
-        failure = self._runs.failed(run_id, parent_run_id, error)
-        if failure is not None:
-            await self._record(lambda recorder: recorder.error(error, chain=failure.chain))
+        await self._record(self._callbacks.chain_error(error, run_id, parent_run_id))
 
-    async def _record(self, write: Callable[[AsyncRecorder], Awaitable[Event]]) -> Event:
+    async def _record(self, write: Write | None) -> None:
+        if write is not None:
+            self._callbacks.recorded(write, await self._on_home_loop(write))
+
+    async def _on_home_loop(self, write: Write) -> Event:
         here = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = here
@@ -385,16 +322,15 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
         fix = "is it blocked by a sync invoke? Use ainvoke there"
         return await on_loop(self._loop, self._write(write), fix=fix, timeout=_HOME_LOOP_TIMEOUT)
 
-    async def _write(self, write: Callable[[AsyncRecorder], Awaitable[Event]]) -> Event:
-        if not self._new_session.ensured:
+    async def _write(self, write: Write) -> Event:
+        new_session = self._callbacks.session_to_create()
+        if new_session is not None:
             with suppress(SessionExistsError):
                 await self.store.create_session(
-                    id=self.recorder.session_id,
-                    name=self._new_session.name,
-                    labels=self._new_session.labels,
+                    id=self.recorder.session_id, name=new_session.name, labels=new_session.labels
                 )
-            self._new_session.ensured = True
-        return await write(self.recorder)
+            new_session.ensured = True
+        return await write.to(self.recorder)
 
 
 _HOME_LOOP_TIMEOUT = 30.0  # seconds; a store's loop records an event in milliseconds

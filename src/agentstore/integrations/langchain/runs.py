@@ -14,6 +14,7 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from agentstore.events import Event
 
 __all__ = [
+    "ModelRequest",
     "NewSession",
     "Runs",
     "chain_name",
@@ -103,7 +104,7 @@ def _is_control_flow(error: BaseException) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class _Request:
+class ModelRequest:
     model: str
     provider: str
     body: dict[str, Any]
@@ -135,7 +136,7 @@ def chat_request(
     messages: Sequence[Sequence[BaseMessage]],
     metadata: Mapping[str, Any] | None,
     options: Mapping[str, Any],
-) -> _Request:
+) -> ModelRequest:
     # LangChain starts one run per conversation of a batch, so this is mostly one list.
     body: dict[str, Any] = {"messages": [_message(m) for batch in messages for m in batch]}
     return _request(serialized, metadata, options, body)
@@ -146,7 +147,7 @@ def prompt_request(
     prompts: Sequence[str],
     metadata: Mapping[str, Any] | None,
     options: Mapping[str, Any],
-) -> _Request:
+) -> ModelRequest:
     return _request(serialized, metadata, options, {"prompts": list(prompts)})
 
 
@@ -155,7 +156,7 @@ def _request(
     metadata: Mapping[str, Any] | None,
     options: Mapping[str, Any],
     body: dict[str, Any],
-) -> _Request:
+) -> ModelRequest:
     metadata = metadata or {}
     params = options.get("invocation_params") or {}
     constructor = (serialized or {}).get("kwargs") or {}
@@ -168,7 +169,7 @@ def _request(
     ]
     model = next((name for name in candidates if isinstance(name, str) and name), "")
     provider = metadata.get("ls_provider")
-    return _Request(model, provider if isinstance(provider, str) else "", body)
+    return ModelRequest(model, provider if isinstance(provider, str) else "", body)
 
 
 def _message(message: BaseMessage) -> dict[str, Any]:

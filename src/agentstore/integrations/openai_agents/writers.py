@@ -10,9 +10,9 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from agentstore.aio import AsyncStore
 from agentstore.aio.loops import on_loop, running_loop
@@ -26,8 +26,6 @@ from agentstore.store import Store
 __all__ = ["AsyncStoreWriter", "Op", "StoreWriter", "Target"]
 
 logger = logging.getLogger(__name__)  # a child of agentstore.integrations.openai_agents
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +64,11 @@ class Writer:
         self._recorders: dict[str, Any] = {}
         self._events: dict[tuple[str, str], Event] = {}
 
-    def _arguments(self, op: Op) -> dict[str, Any] | None:
+    def _call_arguments(self, op: Op) -> dict[str, Any] | None:
+        """The arguments of the Recorder call to make for ``op``, or None for none."""
+        if not op.method:
+            self._forget(op)
+            return None
         arguments = dict(op.kwargs)
         for name, span_id in op.refs.items():
             arguments[name] = self._events.get((op.trace_id, span_id))
@@ -83,6 +85,17 @@ class Writer:
             del self._events[key]
         if not self._shared_session:
             self._recorders.pop(op.target.session_id, None)
+
+    @contextlib.contextmanager
+    def _logging_failure(self, op: Op) -> Iterator[None]:
+        # Logged, never raised, as the processor promises: an op that fails must not stop
+        # the ops queued after it.
+        try:
+            yield
+        except Exception:
+            logger.exception(
+                "agentstore could not record %s in %s", op.method, op.target.session_id
+            )
 
 
 class StoreWriter(Writer):
@@ -121,17 +134,10 @@ class StoreWriter(Writer):
             self._executor.shutdown(wait=False)
 
     def _run(self, op: Op) -> None:
-        if not op.method:
-            self._forget(op)
-            return
-        try:
-            arguments = self._arguments(op)
+        with self._logging_failure(op):
+            arguments = self._call_arguments(op)
             if arguments is not None:
                 self._remember(op, getattr(self._recorder(op.target), op.method)(**arguments))
-        except Exception:
-            logger.exception(
-                "agentstore could not record %s in %s", op.method, op.target.session_id
-            )
 
     def _recorder(self, target: Target) -> Recorder:
         recorder = self._recorders.get(target.session_id)
@@ -194,18 +200,11 @@ class AsyncStoreWriter(Writer):
             self._task = None
 
     async def _run(self, op: Op) -> None:
-        if not op.method:
-            self._forget(op)
-            return
-        try:
-            arguments = self._arguments(op)
+        with self._logging_failure(op):
+            arguments = self._call_arguments(op)
             if arguments is not None:
                 recorder = await self._recorder(op.target)
                 self._remember(op, await getattr(recorder, op.method)(**arguments))
-        except Exception:
-            logger.exception(
-                "agentstore could not record %s in %s", op.method, op.target.session_id
-            )
 
     async def _recorder(self, target: Target) -> AsyncRecorder:
         recorder = self._recorders.get(target.session_id)
