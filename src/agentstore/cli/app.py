@@ -27,6 +27,7 @@ from agentstore.copying import copy_sessions
 from agentstore.errors import AgentStoreError
 from agentstore.events import type_name
 from agentstore.reports.stats import session_stats
+from agentstore.reports.text import plural, printable
 from agentstore.store import Store
 from agentstore.verifying import Problem, verify
 
@@ -41,8 +42,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except AgentStoreError as error:
-            raise click.ClickException(str(error)) from None
+        except AgentStoreError as error:  # its message may quote stored data
+            raise click.ClickException(printable(str(error), lines=True)) from None
 
 
 @click.group(cls=_Group, context_settings=_SETTINGS)
@@ -327,7 +328,8 @@ def copy(session_ids: tuple[str, ...], target: str, command_store: str | None) -
             for session_id in sessions_to_copy:
                 report = copy_sessions(source, destination, [session_id])
                 created, events = created + report.created, events + report.events
-    click.echo(f"Copied {len(ids):,} sessions ({created:,} new) and {events:,} events to {target}.")
+    copied = f"{plural(len(ids), 'session')} ({created:,} new) and {plural(events, 'event')}"
+    click.echo(f"Copied {copied} to {target}.")
 
 
 @cli.command(name="verify", short_help="Check every log and snapshot; exit 1 on damage.")
@@ -366,12 +368,16 @@ def verify_command(session_ids: tuple[str, ...], fmt: str, command_store: str | 
 def _print_problems(problems: list[Problem], sessions: int, events: int) -> None:
     output = Output()
     output.write(
-        output.style(f"{p.severity}: ", fg="red" if p.severity == "error" else "yellow") + str(p)
+        output.style(f"{p.severity}: ", fg="red" if p.severity == "error" else "yellow")
+        + printable(str(p))
         for p in problems
     )
     errors = sum(problem.severity == "error" for problem in problems)
-    found = f"{errors} errors, {len(problems) - errors} warnings" if problems else "no problems"
-    output.write([f"Checked {sessions:,} sessions and {events:,} events: {found}."])
+    found = "no problems"
+    if problems:
+        found = f"{plural(errors, 'error')}, {plural(len(problems) - errors, 'warning')}"
+    checked = f"{plural(sessions, 'session')} and {plural(events, 'event')}"
+    output.write([f"Checked {checked}: {found}."])
 
 
 def _problem_dict(problem: Problem) -> dict[str, str]:

@@ -20,6 +20,7 @@ import orjson
 from agentstore.events import Event
 from agentstore.reports.stats import SessionStats
 from agentstore.reports.summaries import format_cost, format_duration, summarize
+from agentstore.reports.text import plural, printable
 from agentstore.sessions import Session
 from agentstore.state import TokenUsage
 
@@ -91,7 +92,9 @@ class Output:
 
     def sessions(self, sessions: Sequence[Session]) -> None:
         """The sessions table: ID, NAME, EVENTS, CREATED (UTC)."""
-        rows = [[s.id, s.name, f"{s.event_count:,}", _clock(s.created_at)] for s in sessions]
+        rows = [
+            [s.id, printable(s.name), f"{s.event_count:,}", _clock(s.created_at)] for s in sessions
+        ]
         self.table(["ID", "NAME", "EVENTS", "CREATED (UTC)"], rows, right={2})
 
     # Timelines
@@ -113,7 +116,7 @@ class Output:
         if len(shown) > _SHOWN_LIMIT:  # a long --follow: answers come soon after their calls
             shown.clear()
         for event in events:
-            kind = event.type
+            kind = printable(event.type)  # another writer's type may be any text
             colour = _TYPE_COLOURS.get(kind)
             shown[event.id] = event.seq
             cause = shown.get(event.metadata.cause_id) if event.metadata.cause_id else None
@@ -133,11 +136,11 @@ class Output:
         """The line under a timeline: events, tokens, cost, tool calls, errors, wall time."""
         tokens = stats.tokens
         parts = [
-            _count(stats.events, "event"),
+            plural(stats.events, "event"),
             f"{tokens.total:,} tokens ({tokens.input:,} in / {tokens.output:,} out)",
             _cost(tokens),
-            _count(stats.tool_calls, "tool call"),
-            _count(stats.errors, "error"),
+            plural(stats.tool_calls, "tool call"),
+            plural(stats.errors, "error"),
             f"{format_duration(stats.duration_ms)} wall",
         ]
         separator = " · " if self.terminal else ", "
@@ -151,10 +154,10 @@ class Output:
         labels = ", ".join(f"{key}={value}" for key, value in sorted(session.labels.items()))
         fields = [
             ("Session", session.id),
-            ("Name", session.name or "-"),
+            ("Name", printable(session.name) or "-"),
             ("Created", _clock(session.created_at) + " UTC"),
             ("Duration", format_duration(stats.duration_ms)),
-            ("Labels", labels or "-"),
+            ("Labels", printable(labels) or "-"),
             ("Events", f"{stats.events:,}"),
             ("Tool calls", f"{stats.tool_calls:,}"),
             ("Errors", f"{stats.errors:,}"),
@@ -166,7 +169,8 @@ class Output:
             fields.insert(-1, ("Cached", cached))
         self.write(self.style(f"{name + ':':<12}", bold=True) + value for name, value in fields)
         self._section("Events by type")
-        self.table(["TYPE", "COUNT"], [[k, f"{n:,}"] for k, n in sorted(stats.types.items())], {1})
+        types = [[printable(kind), f"{n:,}"] for kind, n in sorted(stats.types.items())]
+        self.table(["TYPE", "COUNT"], types, {1})
         if stats.models:
             self._section("Models")
             self.table(["MODEL", "CALLS", "IN", "OUT", "COST"], _model_rows(stats), {1, 2, 3, 4})
@@ -182,14 +186,14 @@ def _cost(tokens: TokenUsage) -> str:
     """The cost, and how many calls it leaves out for want of a price."""
     cost = format_cost(tokens.cost_usd)
     if tokens.unpriced:
-        cost += f" + {_count(tokens.unpriced, 'unpriced call')}"
+        cost += f" + {plural(tokens.unpriced, 'unpriced call')}"
     return cost
 
 
 def _model_rows(stats: SessionStats) -> list[list[str]]:
     return [
         [
-            name or "(no model)",
+            printable(name) or "(no model)",
             f"{max(model.requests, model.responses):,}",
             f"{model.tokens_in:,}",
             f"{model.tokens_out:,}",
@@ -204,7 +208,7 @@ def _tool_rows(stats: SessionStats) -> list[list[str]]:
     for name, tool in sorted(stats.tools.items()):
         mean = tool.mean_duration_ms
         shown = "-" if mean is None else format_duration(mean)
-        rows.append([name or "(no tool)", f"{tool.calls:,}", f"{tool.errors:,}", shown])
+        rows.append([printable(name) or "(no tool)", f"{tool.calls:,}", f"{tool.errors:,}", shown])
     return rows
 
 
@@ -220,7 +224,3 @@ def _elapsed(delta: Any) -> str:
 
 def _clock(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"

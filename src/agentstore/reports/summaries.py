@@ -7,12 +7,14 @@ keys agents and the seed library commonly use and falls back to the payload as c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 
 from agentstore.events import Event, Metadata
+from agentstore.reports.text import printable
 
 __all__ = ["format_cost", "format_duration", "summarize"]
 
@@ -22,11 +24,15 @@ _TOOL_KEYS = ("tool", "tool_name", "name")
 
 
 def summarize(event: Event, *, width: int = 100) -> str:
-    """Return a one-line human summary of ``event``, at most ``width`` characters."""
+    """Return a one-line human summary of ``event``, at most ``width`` characters.
+
+    Characters a terminal would act on are shown as escapes (:func:`printable`).
+    """
     payload = event.payload
     if not isinstance(payload, dict):
-        return _shorten(_compact(payload), width)
-    return _shorten(_SUMMARIES.get(event.type, _custom)(payload, event.metadata), width)
+        return _shorten(printable(_compact(payload)), width)
+    text = _SUMMARIES.get(event.type, _custom)(payload, event.metadata)
+    return _shorten(printable(text), width)  # stored text is untrusted: no escapes pass
 
 
 def format_duration(milliseconds: float) -> str:
@@ -44,7 +50,14 @@ def format_duration(milliseconds: float) -> str:
 
 
 def format_cost(cost_usd: float) -> str:
-    """Dollars with four decimals: LLM calls often cost fractions of a cent."""
+    """Dollars with four decimals, or two significant digits below a tenth of a cent.
+
+    LLM calls often cost fractions of a cent: ``$0.0180``, ``$0.00012``, ``$0.000027``,
+    never ``$0.0000`` for a call that cost something.
+    """
+    if 0 < abs(cost_usd) < 0.001:
+        decimals = 1 - math.floor(math.log10(abs(cost_usd)))  # two significant digits
+        return f"${cost_usd:.{decimals}f}".rstrip("0").ljust(7, "0")  # $0.0002, $0.00012
     return f"${cost_usd:.4f}"
 
 
