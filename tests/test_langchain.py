@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 from genai_prices import Usage, calc_price
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
+from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -25,7 +28,7 @@ from langchain_core.tools import BaseTool, tool
 
 import agentstore
 import agentstore.aio
-from agentstore import Event, State, StoreClosedError
+from agentstore import Event, InvalidArgumentError, State, StoreClosedError
 from agentstore.integrations.langchain import (
     AgentStoreCallbackHandler,
     AsyncAgentStoreCallbackHandler,
@@ -491,3 +494,121 @@ def test_the_handlers_are_langchain_callback_handlers() -> None:
     assert issubclass(AgentStoreCallbackHandler, BaseCallbackHandler)
     assert not issubclass(AgentStoreCallbackHandler, AsyncCallbackHandler)
     assert issubclass(AsyncAgentStoreCallbackHandler, AsyncCallbackHandler)
+
+
+# Options checked when the handler is made, not at its first event.
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"labels": {"team": 7}}, "labels must map non-empty str keys to str values"),
+        ({"labels": {"": "support"}}, "labels must map non-empty str keys to str values"),
+        ({"labels": ["support"]}, "labels must be a mapping of str to str, not list"),
+        ({"name": "x" * 300}, "session name must be at most 256 characters"),
+    ],
+    ids=["label-not-a-str", "empty-label-key", "labels-not-a-mapping", "name-too-long"],
+)
+def test_bad_labels_or_name_are_refused_when_a_handler_is_made(
+    options: dict[str, Any], message: str
+) -> None:
+    # Found at the first event instead, they would fail every callback, each failure only
+    # logged by LangChain, and the run would go on with nothing recorded.
+    with agentstore.open(":memory:") as store, pytest.raises(InvalidArgumentError, match=message):
+        AgentStoreCallbackHandler(store, "trip-1", **options)
+
+    async def make_async_handler() -> None:
+        async with agentstore.aio.open(":memory:") as store:
+            AsyncAgentStoreCallbackHandler(store, "trip-1", **options)
+
+    with pytest.raises(InvalidArgumentError, match=message):
+        asyncio.run(make_async_handler())
+
+
+# Several threads, one handler: LangChain's batch and thread pool call it at once.
+
+
+def traveller_model(number: int) -> ChatScripted:
+    route = f"ROUTE-{number}"
+    return scripted(
+        tool_call_reply("search_flights", {"route": route}, f"call_{number}"),
+        answer_reply(f"answer {number}"),
+    )
+
+
+def test_callbacks_from_many_threads_record_every_event_once(target: str) -> None:
+    travellers = 8
+    with agentstore.open(target) as store:
+        # The session does not exist yet: every thread's first event races to create it.
+        handler = AgentStoreCallbackHandler(store, "rush-hour", labels={"team": "travel"})
+        start_together = threading.Barrier(travellers)
+
+        def travel(number: int) -> AIMessage:
+            start_together.wait()
+            config: RunnableConfig = {"callbacks": [handler]}
+            return run_agent(traveller_model(number), f"question {number}", config)
+
+        with ThreadPoolExecutor(max_workers=travellers) as pool:
+            answers = list(pool.map(travel, range(travellers)))
+        events = store.get_events("rush-hour")
+        state = store.get_state("rush-hour")
+        assert store.get_session("rush-hour").labels == {"team": "travel"}
+
+    assert [a.content for a in answers] == [f"answer {n}" for n in range(travellers)]
+    assert len(events) == 6 * travellers
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert len({e.id for e in events}) == len(events)
+    by_id = {e.id: e for e in events}
+    answered = [e.metadata.cause_id for e in events if e.type in ("llm_response", "tool_result")]
+    assert len(answered) == len(set(answered)) == 3 * travellers  # each start answered once
+    # Each end answers its own thread's start, never another's.
+    for event in events:
+        if event.type == "llm_response" and event.payload.get("tool_calls"):
+            request = by_id[event.metadata.cause_id]
+            asked = request.payload["request"]["messages"][0]["content"]
+            route = event.payload["tool_calls"][0]["args"]["route"]
+            assert asked.replace("question ", "ROUTE-") == route
+        if event.type == "tool_result":
+            called = by_id[event.metadata.cause_id]
+            assert event.payload["result"].startswith(called.payload["arguments"]["route"])
+    assert state.tool_calls == travellers
+    assert (state.tokens.input, state.tokens.output) == (320 * travellers, 50 * travellers)
+
+
+def test_concurrent_runs_of_an_async_batch_are_each_paired(target: str) -> None:
+    model = scripted(*(answer_reply(f"answer {n}") for n in range(8)))
+    inputs: list[LanguageModelInput] = [f"question {n}" for n in range(8)]
+
+    async def scenario(config: RunnableConfig) -> None:
+        await model.abatch(inputs, config={**config, "max_concurrency": 4})
+
+    events, state = arecord(target, scenario)
+    requests = {e.id: e for e in events if e.type == "llm_request"}
+    responses = [e for e in events if e.type == "llm_response"]
+    assert len(requests) == len(responses) == 8
+    assert sorted(r.metadata.cause_id for r in responses) == sorted(requests)
+    assert state.tokens.input == 8 * 200
+
+
+# What a user reads back besides the agent loop.
+
+
+def test_a_completion_model_is_recorded_with_its_prompts(target: str) -> None:
+    model = FakeListLLM(responses=["Bonjour."])
+    events, _ = record(target, lambda config: model.invoke("Say hello in French", config=config))
+    assert [e.type for e in events] == ["llm_request", "llm_response"]
+    request, response = events
+    assert request.payload["request"] == {"prompts": ["Say hello in French"]}
+    assert response.metadata.cause_id == request.id
+    assert response.payload["content"] == "Bonjour."
+
+
+def test_the_worker_id_is_in_the_metadata_of_every_event(target: str) -> None:
+    with agentstore.open(target) as store:
+        handler = AgentStoreCallbackHandler(store, "trip-1", worker_id="planner-2")
+        run_agent(agent_model(), QUESTION, {"callbacks": [handler]})
+        with pytest.raises(TimeoutError):
+            book_flight.invoke({"flight": "LH1234"}, config={"callbacks": [handler]})
+        events = store.get_events("trip-1")
+    assert len(events) == 8
+    assert {e.metadata.worker_id for e in events} == {"planner-2"}

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import genai_prices
 import pytest
-from agents import Agent, Runner, function_tool
+from agents import Agent, RunConfig, Runner, function_tool
 from agents.memory import Session, SessionSettings
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 from agents.tracing import (
@@ -39,7 +39,13 @@ from openai.types.responses.response_usage import InputTokensDetails, OutputToke
 
 import agentstore
 import agentstore.aio
-from agentstore import Event, InvalidSessionIdError, SessionNotFoundError, Store
+from agentstore import (
+    Event,
+    InvalidArgumentError,
+    InvalidSessionIdError,
+    SessionNotFoundError,
+    Store,
+)
 from agentstore.integrations.openai_agents import (
     AgentStoreSession,
     AgentStoreTracingProcessor,
@@ -572,10 +578,260 @@ def test_a_bad_session_id_is_refused_up_front(store: Store) -> None:
         AgentStoreTracingProcessor(store, session_id="a/b")
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"labels": {"team": 7}}, "labels must map non-empty str keys to str values"),
+        ({"labels": {"": "support"}}, "labels must map non-empty str keys to str values"),
+        ({"name": "x" * 300}, "session name must be at most 256 characters"),
+    ],
+    ids=["label-not-a-str", "empty-label-key", "name-too-long"],
+)
+def test_bad_labels_or_name_are_refused_up_front(options: dict[str, Any], message: str) -> None:
+    # Not at the first use, inside a run, where the session would be created with them.
+    with agentstore.open(":memory:") as store, pytest.raises(InvalidArgumentError, match=message):
+        AgentStoreSession("refused", store, **options)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"labels": {"team": 5}}, "label"), ({"name": 7}, "name")],
+    ids=["labels", "name"],
+)
+def test_the_tracing_processor_refuses_bad_labels_or_name_up_front(
+    options: dict[str, Any], message: str
+) -> None:
+    # Not at each trace, where the error would only be logged and nothing recorded.
+    with agentstore.open(":memory:") as store, pytest.raises(InvalidArgumentError, match=message):
+        AgentStoreTracingProcessor(store, session_id="refused", **options)
+
+
 def test_a_missing_session_is_an_error_when_creating_is_off(store: Store) -> None:
     session = AgentStoreSession("absent", store, create=False)
     with pytest.raises(SessionNotFoundError):
         asyncio.run(session.get_items())
+
+
+# The Session protocol's contract, as the SDK's SQLiteSession keeps it, on every backend.
+
+
+def _history(count: int) -> list[Any]:
+    """A conversation of ``count`` items, the user and the assistant taking turns."""
+    roles = ("user", "assistant")
+    return [{"role": roles[n % 2], "content": f"message {n}"} for n in range(count)]
+
+
+def test_get_items_without_a_limit_returns_the_whole_history_oldest_first(store: Store) -> None:
+    session = AgentStoreSession("whole", store)
+    history = _history(6)
+
+    async def scenario() -> None:
+        assert await session.get_items() == []
+        await session.add_items(history[:2])
+        await session.add_items(history[2:])
+        assert await session.get_items() == history
+        assert await session.get_items(limit=None) == history
+
+    asyncio.run(scenario())
+
+
+# 6 items: limits below, at and above the history's length. From 7 to 11 (above the length,
+# below twice it) a start computed as ``length - limit`` is negative and counts from the end.
+@pytest.mark.parametrize("limit", [1, 3, 5, 6, 7, 10, 11, 12, 100])
+def test_get_items_with_a_limit_returns_the_latest_items_oldest_first(
+    store: Store, limit: int
+) -> None:
+    session = AgentStoreSession("latest", store)
+    history = _history(6)
+
+    async def scenario() -> list[Any]:
+        await session.add_items(history[:4])
+        await session.add_items(history[4:])
+        return list(await session.get_items(limit=limit))
+
+    assert asyncio.run(scenario()) == history[-limit:]
+
+
+def test_a_limit_of_zero_returns_no_items(store: Store) -> None:
+    session = AgentStoreSession("none", store, session_settings=SessionSettings(limit=4))
+
+    async def scenario() -> None:
+        await session.add_items(_history(6))
+        assert await session.get_items(limit=0) == []
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("limit", [4, 6, 10])
+@pytest.mark.parametrize("given_as", ["dict", "SessionSettings"])
+def test_the_settings_limit_applies_when_get_items_is_given_none(
+    store: Store, given_as: str, limit: int
+) -> None:
+    settings = {"limit": limit} if given_as == "dict" else SessionSettings(limit=limit)
+    session = AgentStoreSession("settled", store, session_settings=settings)
+    history = _history(6)
+
+    async def scenario() -> None:
+        await session.add_items(history)
+        assert await session.get_items() == history[-limit:]
+        # A limit given to the call wins over the settings.
+        assert await session.get_items(limit=2) == history[-2:]
+        assert await session.get_items(limit=0) == []
+
+    assert isinstance(session.session_settings, SessionSettings)
+    assert session.session_settings.limit == limit
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [None, {}, {"limit": None}, SessionSettings()],
+    ids=["none", "empty-dict", "dict-limit-none", "SessionSettings"],
+)
+def test_settings_without_a_limit_give_the_whole_history(store: Store, settings: Any) -> None:
+    session = AgentStoreSession("unlimited", store, session_settings=settings)
+    history = _history(6)
+
+    async def scenario() -> list[Any]:
+        await session.add_items(history)
+        return list(await session.get_items())
+
+    assert session.session_settings == SessionSettings()
+    assert asyncio.run(scenario()) == history
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"limt": 10}, r"unknown session_settings field 'limt'; accepted: 'limit'"),
+        ({"limit": 10, "max_age": 60}, r"field 'max_age'; accepted: 'limit'"),
+        ({"limit": "ten"}, r"invalid session_settings: limit: Input should be a valid integer"),
+        (10, r"session_settings must be a SessionSettings or a dict, not int"),
+    ],
+    ids=["misspelt-field", "extra-field", "bad-limit", "not-a-dict"],
+)
+def test_bad_session_settings_are_refused_up_front(settings: Any, message: str) -> None:
+    with agentstore.open(":memory:") as store, pytest.raises(InvalidArgumentError, match=message):
+        AgentStoreSession("refused", store, session_settings=settings)
+
+
+def test_add_items_appends_to_its_own_session_only(store: Store) -> None:
+    first, second = AgentStoreSession("first", store), AgentStoreSession("second", store)
+    history, other = _history(5), _history(1)
+
+    async def scenario() -> None:
+        await first.add_items(history[:2])
+        await second.add_items(other)
+        await first.add_items([])
+        await first.add_items(history[2:])
+        assert await first.get_items() == history
+        assert await second.get_items() == other
+        # Another object over the same session reads the same history.
+        assert await AgentStoreSession("first", store).get_items() == history
+
+    asyncio.run(scenario())
+
+
+def test_pop_item_returns_and_removes_the_last_item_of_its_own_session_only(
+    store: Store,
+) -> None:
+    ours, theirs = AgentStoreSession("ours", store), AgentStoreSession("theirs", store)
+    history, other = _history(3), _history(2)
+
+    async def scenario() -> None:
+        assert await ours.pop_item() is None  # nothing to pop yet
+        await ours.add_items(history)
+        await theirs.add_items(other)
+
+        assert await ours.pop_item() == history[2]
+        assert await ours.get_items() == history[:2]
+        assert await theirs.get_items() == other
+        assert [await ours.pop_item(), await ours.pop_item()] == [history[1], history[0]]
+        assert await ours.pop_item() is None
+        assert await ours.get_items() == []
+        assert await theirs.get_items() == other
+
+        assert await theirs.pop_item() == other[1]
+        assert await AgentStoreSession("theirs", store).get_items() == other[:1]
+
+    asyncio.run(scenario())
+
+
+def test_clear_session_empties_its_own_session_only(store: Store) -> None:
+    cleared, kept = AgentStoreSession("cleared", store), AgentStoreSession("kept", store)
+    history = _history(4)
+
+    async def scenario() -> None:
+        await cleared.add_items(history)
+        await kept.add_items(history)
+
+        await cleared.clear_session()
+        assert await cleared.get_items() == []
+        assert await cleared.get_items(limit=2) == []
+        assert await cleared.pop_item() is None
+        assert await kept.get_items() == history
+        await cleared.clear_session()  # clearing an empty session is allowed
+
+        await cleared.add_items(history[:1])  # the conversation starts again
+        assert await AgentStoreSession("cleared", store).get_items() == history[:1]
+        assert await kept.get_items() == history
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_add_items_from_many_tasks_keep_every_item_once(store: Store) -> None:
+    session = AgentStoreSession("busy", store)
+    batches: list[list[Any]] = [
+        [{"role": "user", "content": f"task {task} item {n}"} for n in range(3)]
+        for task in range(20)
+    ]
+
+    async def scenario() -> list[Any]:
+        await asyncio.gather(*(session.add_items(batch) for batch in batches))
+        return list(await AgentStoreSession("busy", store).get_items())
+
+    items = asyncio.run(scenario())
+    assert len(items) == 60
+    # Each call's items stay together and in order, in the order the store appended them.
+    appended = [items[start : start + 3] for start in range(0, 60, 3)]
+    assert sorted(appended, key=str) == sorted(batches, key=str)
+    events = store.get_events("busy")
+    assert [e.type for e in events] == ["conversation.items"] * 20
+
+
+@pytest.mark.parametrize(
+    ("length", "session_settings", "run_settings"),
+    [
+        pytest.param(14, None, {"limit": 10}, id="run-config-dict"),
+        pytest.param(14, None, SessionSettings(limit=10), id="run-config-SessionSettings"),
+        pytest.param(14, {"limit": 10}, None, id="session-dict"),
+        pytest.param(14, SessionSettings(limit=10), None, id="session-SessionSettings"),
+        pytest.param(14, {"limit": 3}, {"limit": 10}, id="run-config-over-session-dict"),
+        pytest.param(7, None, {"limit": 10}, id="history-shorter-than-the-limit"),
+    ],
+)
+def test_a_limited_run_sends_the_model_the_latest_items_and_the_new_input(
+    store: Store, length: int, session_settings: Any, run_settings: Any
+) -> None:
+    model = ScriptedModel([ModelStep(output=[assistant_message("Noted.")])])
+    agent = Agent(name="assistant", model=model)
+    session = AgentStoreSession("long-chat", store, session_settings=session_settings)
+    config = RunConfig(session_settings=run_settings, tracing_disabled=True)
+    history = _history(length)
+    question = {"role": "user", "content": "And now?"}
+
+    async def scenario() -> None:
+        await session.add_items(history)
+        result = await Runner.run(agent, "And now?", session=session, run_config=config)
+        assert result.final_output == "Noted."
+
+    asyncio.run(scenario())
+    model.assert_complete()
+    assert model.calls[0].input == [*history[-10:], question]
+    # The limit is on what the model reads: the session keeps every item, and the turn.
+    kept = asyncio.run(AgentStoreSession("long-chat", store).get_items())
+    assert kept[: length + 1] == [*history, question]
+    assert len(kept) == length + 2
 
 
 # An AsyncStore: the session awaits it, the processor hands writes to its loop.

@@ -33,6 +33,7 @@ from agentstore.integrations.langchain.runs import (
 )
 from agentstore.recording import Recorder
 from agentstore.recording.async_recorder import AsyncRecorder
+from agentstore.sessions import check_labels, check_name
 
 __all__ = ["Callbacks", "Write"]
 
@@ -67,10 +68,15 @@ class Callbacks:
     Args:
         name: the session's name, if the handler creates it.
         labels: the session's labels, if the handler creates it.
+
+    Raises:
+        InvalidArgumentError: ``name`` or ``labels`` could not name a session.
     """
 
     def __init__(self, name: str, labels: Mapping[str, str] | None) -> None:
-        self._new_session = NewSession(name, dict(labels or {}))
+        # Checked now: found at the first event, they would fail every callback, each
+        # failure only logged by LangChain, and the run would go on recording nothing.
+        self._new_session = NewSession(check_name(name), dict(check_labels(labels)))
         self._runs = Runs()
 
     def session_to_create(self) -> NewSession | None:

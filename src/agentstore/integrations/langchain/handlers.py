@@ -48,6 +48,8 @@ class AgentStoreCallbackHandler(BaseCallbackHandler):
 
     Raises:
         InvalidSessionIdError: ``session_id`` is not a valid session id.
+        InvalidArgumentError: ``name`` or ``labels`` could not name a session (labels
+            must map non-empty str keys to str values).
     """
 
     recorder: Recorder
@@ -194,6 +196,8 @@ class AsyncAgentStoreCallbackHandler(AsyncCallbackHandler):
 
     Raises:
         InvalidSessionIdError: ``session_id`` is not a valid session id.
+        InvalidArgumentError: ``name`` or ``labels`` could not name a session (labels
+            must map non-empty str keys to str values).
     """
 
     recorder: AsyncRecorder

@@ -7,10 +7,11 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
+import pydantic
 from agents.items import TResponseInputItem
 from agents.memory import SessionSettings
 from agents.memory.session_settings import resolve_session_limit
@@ -18,9 +19,15 @@ from agents.memory.session_settings import resolve_session_limit
 from agentstore.aio import AsyncStore
 from agentstore.aio.loops import on_loop
 from agentstore.backends import MemoryBackend
-from agentstore.errors import ConcurrencyError, SessionExistsError, SessionNotFoundError
+from agentstore.errors import (
+    ConcurrencyError,
+    InvalidArgumentError,
+    SessionExistsError,
+    SessionNotFoundError,
+)
 from agentstore.events import Event, new_event
 from agentstore.ids import validate_session_id
+from agentstore.sessions import check_labels, check_name
 from agentstore.store import Store
 
 __all__ = [
@@ -88,6 +95,47 @@ class _History:
                 return
 
 
+def _latest(entries: list[_Entry], limit: int | None) -> list[_Entry]:
+    # A negative limit gives every item, as SQLite's ``LIMIT -1`` does in SQLiteSession.
+    if limit is None or limit < 0:
+        return entries
+    # Counted from the end, so a limit above the history's length gives all of it; 0 is
+    # guarded because ``entries[-0:]`` would too.
+    return entries[-limit:] if limit else []
+
+
+def _session_settings(given: object) -> SessionSettings:
+    """The SDK's settings from a SessionSettings, a dict of its fields or None.
+
+    The runner calls ``resolve`` on a session's settings, so a dict must not be kept as it
+    came; the SDK's own coercion raises TypeError, where a bad argument here is an
+    InvalidArgumentError like every other.
+    """
+    if given is None:
+        return SessionSettings()
+    if isinstance(given, SessionSettings):
+        return given
+    if not isinstance(given, Mapping):
+        raise InvalidArgumentError(
+            f"session_settings must be a SessionSettings or a dict, not {type(given).__name__}"
+        )
+    accepted = [field.name for field in fields(SessionSettings) if field.init]
+    unknown = sorted(repr(name) for name in given if name not in accepted)
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown session_settings field {', '.join(unknown)}; "
+            f"accepted: {', '.join(map(repr, accepted))}"
+        )
+    try:
+        return SessionSettings(**given)
+    except pydantic.ValidationError as error:
+        # One line per field, without pydantic's links to its documentation.
+        reasons = "; ".join(
+            f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" for problem in error.errors()
+        )
+        raise InvalidArgumentError(f"invalid session_settings: {reasons}") from None
+
+
 def _copy_items(entries: Iterable[_Entry]) -> list[TResponseInputItem]:
     # The folded items are shared by every call; the SDK and its callers get their own.
     items: list[TResponseInputItem] = orjson.loads(orjson.dumps([e.item for e in entries]))
@@ -124,12 +172,16 @@ class AgentStoreSession:
         name: the name of the session when it is created.
         labels: labels of the session when it is created, added to
             ``{"source": "openai-agents"}``.
-        session_settings: the SDK's settings; its ``limit`` is the default of ``get_items``.
+        session_settings: the SDK's settings, a :class:`~agents.memory.SessionSettings` or a
+            dict of its fields (``{"limit": 10}``); its ``limit`` is the default of
+            ``get_items``.
         loop: the event loop an AsyncStore was opened on (ignored with a Store).
 
     Raises:
         InvalidSessionIdError: ``session_id`` is not a valid agentstore session id (1-128
             characters from ``A-Za-z0-9._-``, not starting with ``.`` or ``-``).
+        InvalidArgumentError: ``session_settings`` is not a SessionSettings or a dict of its
+            fields, or ``name`` or ``labels`` could not name a session.
     """
 
     session_settings: SessionSettings | None
@@ -142,15 +194,16 @@ class AgentStoreSession:
         create: bool = True,
         name: str = "",
         labels: Mapping[str, str] | None = None,
-        session_settings: SessionSettings | None = None,
+        session_settings: SessionSettings | Mapping[str, Any] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.session_id = validate_session_id(session_id)
-        self.session_settings = session_settings or SessionSettings()
+        self.session_settings = _session_settings(session_settings)
         self._store = store
         self._create = create
-        self._name = name
-        self._labels = {**SOURCE_LABELS, **(labels or {})}
+        # Checked now, not when the session is first created inside a run.
+        self._name = check_name(name)
+        self._labels = {**SOURCE_LABELS, **check_labels(labels)}
         self._inline = isinstance(store, Store) and isinstance(store.backend, MemoryBackend)
         # An in-memory AsyncStore has no futures of its own: any loop may call it directly.
         self._bound = isinstance(store, AsyncStore) and store.backend.inline is None
@@ -179,9 +232,7 @@ class AgentStoreSession:
         """
         limit = resolve_session_limit(limit, self.session_settings)
         _, entries = await self._refresh()
-        if limit is not None and limit >= 0:
-            entries = entries[len(entries) - limit :] if limit else []
-        return _copy_items(entries)
+        return _copy_items(_latest(entries, limit))
 
     async def add_items(self, items: list[TResponseInputItem]) -> None:
         """Append ``items`` to the conversation, as one ``conversation.items`` event.

@@ -38,6 +38,7 @@ from agentstore.integrations.openai_agents.writers import (
     Target,
 )
 from agentstore.recording.usage import extract_usage
+from agentstore.sessions import check_labels, check_name
 from agentstore.store import Store
 
 __all__ = [
@@ -185,8 +186,8 @@ class AgentStoreTracingProcessor(TracingProcessor):
         flush_timeout: float = 10.0,
     ) -> None:
         self._session_id = None if session_id is None else validate_session_id(session_id)
-        self._name = name
-        self._labels = dict(labels or {})
+        self._name = check_name(name)  # checked now: a bad one would fail every trace later
+        self._labels = dict(check_labels(labels))
         self._model = model
         self._provider = provider
         self._flush_timeout = flush_timeout
