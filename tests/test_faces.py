@@ -136,7 +136,7 @@ def test_the_two_openers_take_the_same_arguments() -> None:
 
 def test_a_face_gaining_a_parameter_is_caught() -> None:
     class Wider(agentstore.aio.AsyncStore):
-        async def get_events(  # type: ignore[override]
+        async def get_events(
             self, session_id: str, from_seq: int = 0, *, limit: int = 0
         ) -> list[agentstore.Event]:
             raise NotImplementedError

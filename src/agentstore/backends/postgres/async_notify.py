@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from agentstore.backends.base import AsyncSubscription
-from agentstore.backends.postgres.notify import Notices
+from agentstore.backends.base import AsyncBackend, AsyncSubscription
+from agentstore.backends.postgres.notify import Listening, Notices
 from agentstore.events import Event
 
 __all__ = ["AsyncListener", "AsyncPoller"]
@@ -41,6 +40,19 @@ class AsyncPoller:
     def feed(self, fetch: Fetch) -> AsyncSubscription:
         """A feed that awaits ``fetch`` for the events new since its last call."""
         return _PolledFeed(self, fetch)
+
+    async def session_feed(self, backend: AsyncBackend, session_id: str) -> AsyncSubscription:
+        """A feed of one session's events appended from now on, read by seq."""
+        next_seq = await backend.last_seq(session_id) + 1
+
+        async def new_events() -> list[Event]:
+            nonlocal next_seq
+            events = await backend.read(session_id, from_seq=next_seq)
+            if events:
+                next_seq = events[-1].seq + 1
+            return events
+
+        return self.feed(new_events)
 
     async def sleep(self, signal: asyncio.Event, seconds: float) -> None:
         """Wait for ``signal`` (taken before looking) or ``seconds``."""
@@ -83,14 +95,14 @@ class _PolledFeed(AsyncSubscription):
         self._poller.notify()
 
 
-class AsyncListener:
+class AsyncListener(Listening):
     """A task that LISTENs on an async connection and wakes the feeds."""
 
+    # The backend's marking waits on the feeds' signal for its marker to arrive.
+    wakes_on_marks = True
+
     def __init__(self, url: str, channel: str, notices: Notices, poller: AsyncPoller) -> None:
-        self._url = url
-        self._channel = channel
-        self._notices = notices
-        self._poller = poller
+        super().__init__(url, channel, notices, poller)
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -102,9 +114,8 @@ class AsyncListener:
     async def _run(self) -> None:
         while True:
             try:
-                async for notice in self._notifies():
-                    if self._notices.take(notice.payload) or notice.payload.startswith("mark"):
-                        self._poller.notify()
+                async for arrived in self._notifies():
+                    self.deliver(arrived.payload)
             except psycopg.Error:
                 await self._reconnect()
 
@@ -115,7 +126,7 @@ class AsyncListener:
 
     async def _listen(self) -> psycopg.AsyncConnection[Any]:
         connection = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
-        await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+        await connection.execute(self.statement)
         return connection
 
     async def _reconnect(self) -> None:
@@ -124,12 +135,12 @@ class AsyncListener:
             with contextlib.suppress(psycopg.Error):
                 await self._connection.close()
         while True:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(self.retry)
             try:
                 self._connection = await self._listen()
             except psycopg.Error:
                 continue
-            self._poller.notify()  # session feeds look again by seq
+            self.listening_again()
             return
 
     async def close(self) -> None:

@@ -13,62 +13,41 @@ and migrated by :func:`migrations`, whose position is the version kept in the sc
 from __future__ import annotations
 
 import contextlib
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, TypeVar
 
 import orjson
 import psycopg
-from psycopg import sql
 from psycopg.types.json import set_json_loads
 from psycopg_pool import ConnectionPool
 
 from agentstore.backends.base import Backend, Subscription, translating
 from agentstore.backends.polling import Poller
-from agentstore.backends.postgres.notify import Listener, Notices
-from agentstore.backends.postgres.rows import (
-    append_error,
-    append_values,
-    appended,
-    event_from_pg_row,
-    insert_values,
-    read_values,
-    session_values,
-    snapshot_values,
+from agentstore.backends.postgres.notify import (
+    MARK_WAIT,
+    WAKE,
+    Listener,
+    Notices,
+    mark_notice,
+    silent_channel,
 )
+from agentstore.backends.postgres.operations import Operation, Operations, Query, Rows
 from agentstore.backends.postgres.sql import (
-    ADVANCE_SESSION,
-    APPEND,
     CONNECT_TIMEOUT,
-    CREATE_SCHEMA,
-    CREATE_SESSION,
-    CREATE_VERSION_TABLE,
-    EVENTS_BY_ID,
-    GET_SESSION,
-    INSERT_EVENTS,
-    LAST_SEQ,
-    LIST_SESSIONS,
-    LOCK_SESSION,
-    MIGRATION_LOCK,
-    NOTIFY,
-    READ_EVENTS,
-    READ_SNAPSHOT,
-    RECORD_VERSION,
-    SCHEMA_VERSION,
-    SESSION_EXISTS,
-    WRITE_SNAPSHOT,
     check_options,
     migrations,
+    pool_options,
 )
-from agentstore.backends.rows import json_text, session_from_row, snapshot_from_row
-from agentstore.core import sequencing
-from agentstore.errors import SessionExistsError, SessionNotFoundError, StorageError
+from agentstore.errors import StorageError
 from agentstore.events import Event
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
 
 __all__ = ["PostgresBackend", "migrations"]  # migrations: re-exported from postgres_sql
+
+_T = TypeVar("_T")
+_Db = psycopg.Connection[Any]
 
 _translated = translating(
     (psycopg.Error, OSError), lambda backend: f"PostgreSQL ({backend.schema})"
@@ -77,6 +56,9 @@ _translated = translating(
 
 class PostgresBackend(Backend):
     """Sessions, events and snapshots in a PostgreSQL schema.
+
+    Each operation is made by :class:`~agentstore.backends.postgres.operations.Operations`;
+    this face runs its queries on a pooled connection.
 
     Args:
         url: a libpq connection string, ``postgresql://user@host:port/database``.
@@ -97,8 +79,7 @@ class PostgresBackend(Backend):
     ) -> None:
         check_options(schema, partitions)
         self.schema = schema
-        self._channel = f"agentstore_{schema}"
-        self._url = url
+        self._operations = Operations(schema)
         self._poller = Poller(poll_interval)
         self._notices = Notices()
         try:
@@ -106,52 +87,30 @@ class PostgresBackend(Backend):
             # the server's own words, where the pool would retry for half a minute.
             psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
             self._pool = ConnectionPool(
-                url,
-                min_size=1,
-                max_size=pool_size,
-                kwargs={"options": "-c TimeZone=UTC", "autocommit": True},
-                configure=_configure,
-                open=True,
+                url, **pool_options(pool_size), configure=_configure, open=True
             )
             self._pool.wait()  # fail now, not at the first call, if the server is not there
-            self._migrate(partitions)
+            self._run(self._operations.migrate(partitions))
         except psycopg.Error as error:
             raise StorageError(0, f"PostgreSQL: {error}") from error
-        self._listener = Listener(url, self._channel, self._notices, self._poller)
+        channel = self._operations.channel
+        self._listener = Listener(url, channel, self._notices, self._poller)
 
     # Sessions
 
     @_translated
     def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
-        with self._transaction() as db:
-            try:
-                db.execute(self._sql(CREATE_SESSION), session_values(session, history))
-            except psycopg.errors.UniqueViolation:
-                raise SessionExistsError(session.id) from None
-            self._insert(db, history)  # a fork's copied history: not news for watchers
-        return self.get_session(session.id)
+        return self._run(self._operations.create_session(session, history))
 
     @_translated
     def get_session(self, session_id: str) -> Session:
-        with self._pool.connection() as db:
-            row = db.execute(
-                self._sql(GET_SESSION),
-                (session_id,),
-            ).fetchone()
-        if row is None:
-            raise SessionNotFoundError(session_id)
-        return session_from_row(*row)
+        return self._run(self._operations.get_session(session_id))
 
     @_translated
     def list_sessions(
         self, *, limit: int, offset: int, labels: Mapping[str, str] | None
     ) -> list[Session]:
-        with self._pool.connection() as db:
-            rows = db.execute(
-                self._sql(LIST_SESSIONS),
-                (json_text(dict(labels or {})), min(limit, 2**62), min(offset, 2**62)),
-            ).fetchall()
-        return [session_from_row(*row) for row in rows]
+        return self._run(self._operations.list_sessions(limit, offset, labels))
 
     # Events
 
@@ -159,69 +118,30 @@ class PostgresBackend(Backend):
     def append(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
     ) -> list[Event]:
-        # One round trip: append_events (see APPEND_FUNCTION) numbers, stamps, writes and
-        # notifies under the session's lock, and commits.
-        values = append_values(session_id, events, expected_seq, self._channel)
-        try:
-            with self._pool.connection() as db:
-                rows = db.execute(self._sql(APPEND), values).fetchall()
-        except psycopg.Error as error:
-            raise append_error(error, session_id, expected_seq) from None
-        known_ids = [event.id for event, row in zip(events, rows, strict=True) if row[3]]
-        found = self.events_by_id(session_id, known_ids) if known_ids else {}
-        return appended(session_id, events, rows, found)
-
-    def events_by_id(self, session_id: str, ids: list[str]) -> dict[str, Event]:
-        """The stored events of a session with these ids."""
-        with self._pool.connection() as db:
-            return self._by_ids(db, session_id, ids)
+        # The hot path: one round trip (append_events), no coroutine and no thread hop.
+        return self._run(self._operations.append(session_id, events, expected_seq))
 
     @_translated
     def import_events(self, session_id: str, events: Sequence[Event]) -> None:
-        if not events:
-            self.last_seq(session_id)
-            return
-        with self._transaction() as db:
-            row = db.execute(self._sql(LOCK_SESSION), (session_id,)).fetchone()
-            if row is None:
-                raise SessionNotFoundError(session_id)
-            found = self._by_ids(db, session_id, [event.id for event in events])
-            sequencing.check_import(session_id, events, row[0], found.get)
-            self._insert(db, events)
-            db.execute(
-                self._sql(ADVANCE_SESSION), (events[-1].seq, events[-1].timestamp, session_id)
-            )
-            self._notify(db, session_id, events[0].seq, events[-1].seq)
+        self._run(self._operations.import_events(session_id, events))
 
     @_translated
     def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
-        with self._pool.connection() as db:
-            values = read_values(session_id, from_seq, to_seq)
-            rows = db.execute(self._sql(READ_EVENTS), values).fetchall()
-            if not rows:
-                self._require(db, session_id)
-        return [event_from_pg_row(row) for row in rows]
+        return self._run(self._operations.read(session_id, from_seq, to_seq))
 
     @_translated
     def last_seq(self, session_id: str) -> int:
-        with self._pool.connection() as db:
-            row = db.execute(self._sql(LAST_SEQ), (session_id,)).fetchone()
-        if row is None:
-            raise SessionNotFoundError(session_id)
-        return int(row[0])
+        return self._run(self._operations.last_seq(session_id))
 
     # Snapshots
 
     @_translated
     def read_snapshot(self, session_id: str) -> Snapshot | None:
-        with self._pool.connection() as db:
-            row = db.execute(self._sql(READ_SNAPSHOT), (session_id,)).fetchone()
-        return None if row is None else snapshot_from_row(*row)
+        return self._run(self._operations.read_snapshot(session_id))
 
     @_translated
     def write_snapshot(self, snapshot: Snapshot) -> None:
-        with self._transaction() as db:
-            db.execute(self._sql(WRITE_SNAPSHOT), snapshot_values(snapshot))
+        self._run(self._operations.write_snapshot(snapshot))
 
     # Feeds and closing
 
@@ -229,16 +149,18 @@ class PostgresBackend(Backend):
     def subscribe(self, session_id: str | None) -> Subscription:
         if session_id is not None:
             return self._poller.session_feed(self, session_id)
-        cursor = [self._mark()]
+        cursor = self._mark()
 
         def all_events() -> list[Event]:
-            cursor[0], ranges = self._notices.since(cursor[0])
-            events: list[Event] = []
-            for changed, first, last in ranges:
-                events.extend(self.read(changed, from_seq=first, to_seq=last))
-            return events
+            nonlocal cursor
+            cursor, ranges = self._notices.since(cursor)
+            return self._read_ranges(ranges)
 
         return self._poller.feed(all_events)
+
+    @_translated
+    def _read_ranges(self, ranges: list[tuple[str, int, int]]) -> list[Event]:
+        return self._run(self._operations.read_ranges(ranges))
 
     def _mark(self) -> int:
         """Where the notices of commits made after this call begin.
@@ -246,70 +168,49 @@ class PostgresBackend(Backend):
         Notifications arrive in commit order but late; a marker notified now arrives after
         every commit made before it, so the feed starts right after the marker.
         """
-        token = uuid.uuid4().hex
-        arrived = self._notices.expect(token)
-        with self._pool.connection() as db:
-            db.execute(NOTIFY, (self._channel, f"mark {token}"))
-            db.commit()
-        if not arrived.wait(10):
-            raise StorageError(0, "PostgreSQL: the notification channel does not answer")
+        token, arrived = self._notices.new_mark()
+        self._run(self._operations.notify(mark_notice(token)))
+        if not arrived.wait(MARK_WAIT):
+            raise silent_channel()
         return self._notices.marked(token)
 
     def close(self) -> None:
         self._listener.stop()
-        with contextlib.suppress(psycopg.Error), self._pool.connection() as db:
-            db.execute(NOTIFY, (self._channel, "wake"))  # the listener's wait
-            db.commit()
+        with contextlib.suppress(psycopg.Error):
+            self._run(self._operations.notify(WAKE))  # the listener's wait
         self._listener.close()
         self._poller.close()
         self._pool.close()
 
     # Internals
 
-    def _sql(self, text: str) -> sql.Composed:
-        return sql.SQL(text).format(s=sql.Identifier(self.schema))
-
-    @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._pool.connection() as db, db.transaction():  # BEGIN ... COMMIT
-            yield db
-
-    def _migrate(self, partitions: int) -> None:
-        steps = migrations(partitions)
-        with self._transaction() as db:
-            db.execute(MIGRATION_LOCK, (self._channel,))
-            db.execute(self._sql(CREATE_SCHEMA))
-            db.execute(self._sql(CREATE_VERSION_TABLE))
-            row = db.execute(self._sql(SCHEMA_VERSION)).fetchone()
-            version = row[0] if row and row[0] is not None else 0
-            for number, statements in enumerate(steps[version:], start=version + 1):
-                for statement in statements:
-                    db.execute(self._sql(statement))
-                db.execute(self._sql(RECORD_VERSION), (number,))
-
-    def _require(self, db: psycopg.Connection[Any], session_id: str) -> None:
-        row = db.execute(self._sql(SESSION_EXISTS), (session_id,))
-        if row.fetchone() is None:
-            raise SessionNotFoundError(session_id)
-
-    def _by_ids(
-        self, db: psycopg.Connection[Any], session_id: str, ids: list[str]
-    ) -> dict[str, Event]:
-        rows = db.execute(
-            self._sql(EVENTS_BY_ID),
-            (session_id, ids),
-        )
-        return {row[2]: event_from_pg_row(row) for row in rows}
-
-    def _insert(self, db: psycopg.Connection[Any], events: Sequence[Event]) -> None:
-        if not events:
-            return
-        with db.cursor() as cursor:
-            cursor.executemany(self._sql(INSERT_EVENTS), insert_values(events))
-
-    def _notify(self, db: psycopg.Connection[Any], session_id: str, first: int, last: int) -> None:
-        db.execute(NOTIFY, (self._channel, f"{first} {last} {session_id}"))
+    def _run(self, operation: Operation[_T]) -> _T:
+        query = operation.start()
+        if query is not None:  # else answered without the database (nothing to read)
+            with self._pool.connection() as db, _atomic(db, operation):
+                while query is not None:
+                    query = operation.advance(_fetch(db, query))
+        return operation.result
 
 
-def _configure(connection: psycopg.Connection[Any]) -> None:
+def _fetch(db: _Db, query: Query) -> Rows | psycopg.Error:
+    # The driver's error is handed to the operation, which knows what it means there.
+    try:
+        if query.many:
+            with db.cursor() as cursor:
+                cursor.executemany(query.statement, query.values)
+            return []
+        cursor = db.execute(query.statement, query.values)
+        return cursor.fetchall() if cursor.description is not None else []
+    except psycopg.Error as error:
+        return error
+
+
+def _atomic(db: _Db, operation: Operation[Any]) -> AbstractContextManager[Any]:
+    # Autocommit otherwise: a single statement is its own transaction, without the round
+    # trips of BEGIN and COMMIT.
+    return db.transaction() if operation.atomic else nullcontext()
+
+
+def _configure(connection: _Db) -> None:
     set_json_loads(orjson.loads, connection)  # three times the standard library's speed

@@ -6,12 +6,27 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from agentstore.errors import InvalidArgumentError
 
-__all__ = ["APPEND_FUNCTION", "CONNECT_TIMEOUT", "check_options", "migrations"]
+__all__ = ["APPEND_FUNCTION", "CONNECT_TIMEOUT", "check_options", "migrations", "pool_options"]
 
 CONNECT_TIMEOUT = 10  # seconds to reach the server when a store opens
+
+
+def pool_options(pool_size: int) -> dict[str, Any]:
+    """The options of either face's connection pool, up to ``pool_size`` connections.
+
+    Times come back in UTC, and each statement outside a transaction commits by itself
+    (an append is one statement: autocommit spares it the round trips of BEGIN and COMMIT).
+    """
+    return {
+        "min_size": 1,
+        "max_size": pool_size,
+        "kwargs": {"options": "-c TimeZone=UTC", "autocommit": True},
+    }
+
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 
