@@ -16,6 +16,7 @@ from agentstore.aio.feeds import AsyncWatch
 from agentstore.aio.loops import running_loop
 from agentstore.backends.base import AsyncBackend
 from agentstore.core.operations import StoreCore, StoreSettings
+from agentstore.core.plans import replay_plan
 from agentstore.events import Event, EventType
 from agentstore.recording.async_recorder import AsyncRecorder
 from agentstore.sessions import Session
@@ -68,17 +69,18 @@ class AsyncStore(StoreCore[AsyncBackend]):
         self, *, id: str | None = None, name: str = "", labels: Mapping[str, str] | None = None
     ) -> Session:
         """See :meth:`agentstore.Store.create_session`."""
-        return await self._create_session(id, name, labels)
+        return await self._backend.create_session(self._new_session(id, name, labels))
 
     async def get_session(self, session_id: str) -> Session:
         """See :meth:`agentstore.Store.get_session`."""
-        return await self._get_session(session_id)
+        return await self._backend.get_session(self._open_id(session_id))
 
     async def list_sessions(
         self, *, limit: int = 100, offset: int = 0, labels: Mapping[str, str] | None = None
     ) -> list[Session]:
         """See :meth:`agentstore.Store.list_sessions`."""
-        return await self._list_sessions(limit, offset, labels)
+        size, start, wanted = self._page(limit, offset, labels)
+        return await self._backend.list_sessions(limit=size, offset=start, labels=wanted)
 
     # Appending
 
@@ -100,13 +102,18 @@ class AsyncStore(StoreCore[AsyncBackend]):
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None = None
     ) -> list[Event]:
         """See :meth:`agentstore.Store.append_batch`."""
-        return await self._append_batch(session_id, events, expected_seq)
+        prepared = self._prepared_batch(session_id, events, expected_seq)
+        if not prepared:
+            await self._backend.last_seq(session_id)  # an unknown session is still an error
+            return []
+        return await self._backend.append(session_id, prepared, expected_seq=expected_seq)
 
     # Reading
 
     async def get_events(self, session_id: str, from_seq: int = 0) -> list[Event]:
         """See :meth:`agentstore.Store.get_events`."""
-        return await self._get_events(session_id, from_seq)
+        session_id, start = self._read_from(session_id, from_seq)
+        return await self._backend.read(session_id, from_seq=start)
 
     async def replay(
         self,
@@ -119,7 +126,9 @@ class AsyncStore(StoreCore[AsyncBackend]):
         to_seq: int | None = None,
     ) -> list[Event]:
         """See :meth:`agentstore.Store.replay`."""
-        return await self._replay(session_id, types, since, until, from_seq, to_seq)
+        session_id = self._open_id(session_id)
+        plan = replay_plan(types, since, until, from_seq, to_seq)
+        return plan.keep(await self._backend.read(session_id, from_seq=plan.start, to_seq=plan.end))
 
     async def get_state(self, session_id: str, *, at_seq: int | None = None) -> State:
         """See :meth:`agentstore.Store.get_state`."""

@@ -84,12 +84,20 @@ class Materializer:
 
     # The decisions
 
-    def cached(self, session_id: str, last: int) -> State | None:
-        """Return the cached state if it is after event ``last``, else None."""
-        cached = self._latest.get(session_id)
-        if cached is not None and cached.state.version >= last:
-            return cached.state
-        return None
+    def cached_start(self, session_id: str) -> Start | None:
+        """The cached latest state of the session, to fold on from, if any."""
+        return self._latest.get(session_id)
+
+    def fold_on(
+        self, session_id: str, start: Start, events: Sequence[Event], last: int
+    ) -> State | None:
+        """The cached ``start`` folded on to ``last`` and cached; None if a snapshot is due.
+
+        :meth:`latest` without its I/O, for a face that read ``events`` itself; when a
+        snapshot is due, :meth:`latest` is the way (it saves it).
+        """
+        state, due = self.fold(start, events, last)
+        return None if due is not None else self.keep(session_id, state, start.snapshot_version)
 
     def start(self, session_id: str, snapshot: Snapshot | None, target: int, last: int) -> Start:
         """Where to fold from towards ``target``, given the session's saved snapshot."""

@@ -17,8 +17,7 @@ here too but called by each face directly: a coroutine would add a fifth to thei
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypedDict, TypeVar
 
 from agentstore.backends.base import AsyncBackend
@@ -27,7 +26,7 @@ from agentstore.core.checks import check_count
 from agentstore.core.feeds import Feed
 from agentstore.core.materializer import Materializer
 from agentstore.errors import InvalidArgumentError, StoreClosedError
-from agentstore.events import Event, EventType
+from agentstore.events import Event
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
 from agentstore.sessions import Session
 from agentstore.state import Reducer, State, default_reducer
@@ -138,61 +137,38 @@ class StoreCore(Generic[_Backend]):
             check_count(expected_seq, "expected_seq")
         return _prepare(event, self._max_payload_bytes)
 
-    # The operations
+    # Checks before one backend call, which each face makes itself: a coroutine around
+    # one call would cost the sync face more than the call (a third of a get_session).
 
-    async def _create_session(
-        self, id: str | None, name: str, labels: Mapping[str, str] | None
-    ) -> Session:
+    def _new_session(self, id: str | None, name: str, labels: Mapping[str, str] | None) -> Session:
         self._check_open()
-        return await self._flows.create_session(checks.new_session(id, name, labels))
+        return checks.new_session(id, name, labels)
 
-    async def _get_session(self, session_id: str) -> Session:
+    def _open_id(self, session_id: str) -> str:
         self._check_open()
-        return await self._flows.get_session(self._check_id(session_id))
+        return self._check_id(session_id)
 
-    async def _list_sessions(
+    def _page(
         self, limit: int, offset: int, labels: Mapping[str, str] | None
-    ) -> list[Session]:
+    ) -> tuple[int, int, Mapping[str, str] | None]:
         self._check_open()
-        size, start, wanted = checks.page(limit, offset, labels)
-        return await self._flows.list_sessions(limit=size, offset=start, labels=wanted)
+        return checks.page(limit, offset, labels)
 
-    async def _append_batch(
+    def _prepared_batch(
         self, session_id: str, events: Sequence[Event], expected_seq: int | None
     ) -> list[Event]:
         self._check_open()
         self._check_id(session_id)
         if expected_seq is not None:
             check_count(expected_seq, "expected_seq")
-        prepared = sequencing.prepare_batch(events, self._max_payload_bytes)
-        if not prepared:
-            await self._flows.last_seq(session_id)  # an unknown session is still an error
-            return []
-        return await self._flows.append(session_id, prepared, expected_seq=expected_seq)
+        return sequencing.prepare_batch(events, self._max_payload_bytes)
 
-    async def _get_events(self, session_id: str, from_seq: int) -> list[Event]:
+    def _read_from(self, session_id: str, from_seq: int) -> tuple[str, int]:
         self._check_open()
-        start = check_count(from_seq, "from_seq")
-        return await self._flows.read(self._check_id(session_id), from_seq=max(start, 1))
+        start = max(check_count(from_seq, "from_seq"), 1)
+        return self._check_id(session_id), start
 
-    async def _replay(
-        self,
-        session_id: str,
-        types: Iterable[EventType | str] | EventType | str | None,
-        since: datetime | None,
-        until: datetime | None,
-        from_seq: int | None,
-        to_seq: int | None,
-    ) -> list[Event]:
-        self._check_open()
-        session_id = self._check_id(session_id)
-        if types is None and since is None and until is None and from_seq is to_seq is None:
-            return await self._flows.read(session_id, from_seq=1)  # the whole log: no plan
-        plan = plans.replay_plan(types, since, until, from_seq, to_seq)
-        if plan.empty:
-            await self._flows.last_seq(session_id)  # an unknown session is still an error
-            return []
-        return plan.keep(await self._flows.read(session_id, from_seq=plan.start, to_seq=plan.end))
+    # The flows of several backend calls, once for both faces
 
     async def _get_state(self, session_id: str, at_seq: int | None) -> State:
         self._check_open()

@@ -17,7 +17,7 @@ from agentstore.events import Event, EventType, stored_event
 from agentstore.ids import new_session_id, validate_session_id
 from agentstore.sessions import Session, check_labels, check_name
 
-__all__ = ["ReplayPlan", "fork_history", "fork_record", "replay_plan"]
+__all__ = ["WHOLE_LOG", "ReplayPlan", "fork_history", "fork_record", "replay_plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +30,6 @@ class ReplayPlan:
     since: datetime | None
     until: datetime | None
 
-    @property
-    def empty(self) -> bool:
-        """Whether the seq range holds nothing (the session must still exist)."""
-        return self.end is not None and self.end < self.start
-
     def keep(self, events: list[Event]) -> list[Event]:
         """The events read that pass the type and time filters."""
         if self.types is not None:
@@ -45,6 +40,10 @@ class ReplayPlan:
         return events
 
 
+WHOLE_LOG = ReplayPlan(start=1, end=None, types=None, since=None, until=None)
+"""The plan of a replay without filters: every event."""
+
+
 def replay_plan(
     types: Iterable[EventType | str] | EventType | str | None,
     since: datetime | None,
@@ -52,7 +51,13 @@ def replay_plan(
     from_seq: int | None,
     to_seq: int | None,
 ) -> ReplayPlan:
-    """Check the filters of ``replay``."""
+    """Check the filters of ``replay``.
+
+    Raises:
+        InvalidArgumentError: a bad type, a naive time or a negative seq.
+    """
+    if types is None and since is None and until is None and from_seq is to_seq is None:
+        return WHOLE_LOG  # the usual replay: nothing to check
     wanted = check_types(types)  # the checks run in the order of the arguments
     return ReplayPlan(
         start=1 if from_seq is None else max(check_count(from_seq, "from_seq"), 1),
