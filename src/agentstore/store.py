@@ -12,6 +12,7 @@ from datetime import datetime
 
 from agentstore.backends.adapters import DirectBackend
 from agentstore.backends.base import Backend
+from agentstore.core.checks import check_at_seq
 from agentstore.core.operations import StoreCore
 from agentstore.core.plans import replay_plan
 from agentstore.core.running import run
@@ -198,7 +199,10 @@ class Store(StoreCore[Backend]):
             state = self._states.fold_on(session_id, start, events, last)
             if state is not None:
                 return state
-        return run(self._state(session_id, at_seq, last))
+        if at_seq is None:
+            return run(self._states.latest(self._flows, session_id, last))
+        target = check_at_seq(session_id, at_seq, last)
+        return run(self._states.at(self._flows, session_id, target, last))
 
     # Forks and live feeds
 
