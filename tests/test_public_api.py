@@ -125,3 +125,12 @@ def test_the_async_store_has_every_operation_under_the_same_name_and_arguments()
     assert list(inspect.signature(agentstore.aio.open).parameters) == sync_open
     for name in ASYNC_PUBLIC:
         assert inspect.getdoc(getattr(agentstore.aio, name)), name
+
+
+def test_the_import_paths_users_hold_keep_working() -> None:
+    from agentstore.recording import CALLER, CallScope, LLMCall, Recorder, ToolCall, to_json
+    from agentstore.testing import StoreConformance, StoreFactory
+
+    assert Recorder is agentstore.Recorder
+    assert {CALLER, CallScope, LLMCall, ToolCall, to_json, StoreConformance, StoreFactory}
+    assert agentstore.aio.AsyncRecorder.__module__ == "agentstore.recording.async_recorder"
