@@ -12,7 +12,17 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "agentstore"
 MAP = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
 
-MODEL = {"events", "metadata", "sessions", "state", "errors", "payloads", "ids", "timestamps"}
+MODEL = {
+    "events",
+    "metadata",
+    "sessions",
+    "state",
+    "errors",
+    "payloads",
+    "frozen",
+    "ids",
+    "timestamps",
+}
 CORE_RULES = {"core.checks", "core.plans", "core.sequencing"}
 
 # The rooms of ARCHITECTURE.md, and the rooms each may import from (its own included).

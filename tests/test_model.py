@@ -155,7 +155,7 @@ class TestPayloads:
         copied = copy_payload(OrderedDict(kind=EventType.ERROR, level=Level.HIGH, flag=True))
         assert copied == {"kind": "error", "level": 2, "flag": True}
         assert [type(v) for v in copied.values()] == [str, int, bool]
-        assert type(copied) is dict
+        assert isinstance(copied, dict)  # a read-only dict: see agentstore.frozen
 
     def test_the_size_limit_counts_encoded_bytes(self) -> None:
         text = "€" * 1000  # 3 bytes each in UTF-8
@@ -233,6 +233,35 @@ class TestReducer:
         assert state.tokens == TokenUsage(105, 50, 0.25)
         assert (state.tool_calls, state.errors, state.version) == (1, 2, 5)
         assert state.data["error"] == {"seq": 5}
+
+    def test_answers_of_unknown_usage_are_counted_apart_from_unpriced_ones(self) -> None:
+        start = datetime(2026, 11, 26, tzinfo=UTC)
+        answers = [
+            Metadata(model="m", tokens_in=10, tokens_out=2),  # tokens, no price: unpriced
+            Metadata(model="m", cost_source="unknown"),  # usage not read: unknown
+            Metadata(model="m", cost_source="unknown"),
+            Metadata(model="m", tokens_in=10, tokens_out=2, cost_usd=0.5, cost_source="caller"),
+            Metadata(model="m"),  # nothing said, nothing read: neither
+        ]
+        events = [
+            stored_event(f"e{seq}", "s", seq, "llm_response", {}, start, metadata)
+            for seq, metadata in enumerate(answers, start=1)
+        ]
+        one_by_one = reduce(default_reducer, events, State("s"))
+        state = fold(default_reducer, State("s"), events)
+        assert state == one_by_one
+        assert (state.tokens.unpriced, state.tokens.unknown) == (1, 2)
+        assert fold(default_reducer, fold(default_reducer, State("s"), events[:2]), events[2:]) == (
+            state
+        )
+
+    def test_token_usage_writes_its_unknown_count_only_when_there_is_one(self) -> None:
+        usage = TokenUsage(10, 2, 0.5, unpriced=1, unknown=3)
+        assert usage.to_dict() == {"in": 10, "out": 2, "cost_usd": 0.5, "unpriced": 1, "unknown": 3}
+        assert TokenUsage.from_dict(usage.to_dict()) == usage
+        assert "unknown" not in TokenUsage(10, 2).to_dict()
+        state = State.from_dict(State("s", tokens=usage).to_dict())
+        assert state.tokens.unknown == 3
 
     def test_snapshots_fall_on_multiples_of_the_interval(self) -> None:
         assert snapshot_due(100, snapshot_version=0, base=0, target=250) == 200

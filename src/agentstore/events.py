@@ -10,6 +10,7 @@ from typing import Any
 
 from agentstore import timestamps
 from agentstore.errors import InvalidArgumentError, InvalidEventError
+from agentstore.frozen import freeze as _freeze
 from agentstore.ids import new_event_id
 from agentstore.metadata import EMPTY_METADATA, Metadata
 from agentstore.payloads import check_text
@@ -248,14 +249,16 @@ def stored_event(
     """Build an event from trusted, already validated parts (the store's own fast path).
 
     It skips ``__init__``'s checks; filling the slots directly costs about a sixth of a
-    frozen dataclass's constructor (120 ns against 720 ns here).
+    frozen dataclass's constructor (120 ns against 720 ns here). The payload is frozen
+    (:func:`agentstore.frozen.freeze`; a payload frozen before is kept as it is): every
+    event a store gives out, stored, read or decoded, is read-only to the last list.
     """
     event = _new_object(Event)
     event._id = id
     event._session_id = session_id
     event._seq = seq
     event._type = type
-    event._payload = payload
+    event._payload = _freeze(payload)
     event._timestamp = timestamp
     event._metadata = metadata
     return event

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from agentstore.errors import InvalidEventError
+from agentstore.frozen import FrozenDict, FrozenList
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
@@ -46,6 +47,10 @@ _HINTS = {
 }
 
 
+_CONTAINERS = frozenset({dict, list, tuple, FrozenDict, FrozenList})
+_EMPTY = FrozenDict()
+
+
 class _InvalidValueError(Exception):
     """A bad value deep in a payload; each level adds its key on the way out."""
 
@@ -68,9 +73,11 @@ class _NotPlainJSONError(Exception):
 
 
 def copy_payload(value: Any, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Any:
-    """Return a private plain-JSON copy of ``value``; ``None`` becomes ``{}``.
+    """Return a private, frozen plain-JSON copy of ``value``; ``None`` becomes ``{}``.
 
-    The copy keeps later changes to the caller's objects out of the stored event.
+    The copy keeps later changes to the caller's objects out of the stored event, and its
+    dicts and lists are :mod:`frozen <agentstore.frozen>`, so no one who reads the event
+    can change it either.
 
     Raises:
         InvalidEventError: ``value`` is not plain JSON, nests deeper than 64 levels, or
@@ -78,7 +85,7 @@ def copy_payload(value: Any, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Any:
             ``payload['steps'][2]``.
     """
     if value is None:
-        return {}
+        return _EMPTY
     try:
         if type(value) is dict:  # the usual payload: one call less
             copied, estimate = _copy_dict(value, 0, max_bytes)
@@ -129,9 +136,9 @@ def check_integer(number: int, what: str) -> int:
 def _copy(value: Any, depth: int, limit: int) -> tuple[Any, int]:
     """Copy one value; return the copy and its size estimate."""
     kind = type(value)
-    if kind is dict:
+    if kind is dict or kind is FrozenDict:
         return _copy_dict(value, depth, limit)
-    if kind is list or kind is tuple:
+    if kind is list or kind is tuple or kind is FrozenList:
         return _copy_list(value, depth, limit)
     try:
         return _copy_scalar(value), len(value) + 1 if kind is str else 1
@@ -157,7 +164,7 @@ def _copy_scalar(value: Any) -> Any:
     raise _NotPlainJSONError
 
 
-def _copy_dict(value: dict[Any, Any], depth: int, limit: int) -> tuple[dict[str, Any], int]:
+def _copy_dict(value: dict[Any, Any], depth: int, limit: int) -> tuple[FrozenDict, int]:
     if depth >= MAX_DEPTH:
         raise _TooDeepError
     out = {}
@@ -177,7 +184,7 @@ def _copy_dict(value: dict[Any, Any], depth: int, limit: int) -> tuple[dict[str,
                 out[key] = item
                 estimate += len(key) + len(item) + 2
                 continue
-            if kind is dict or kind is list or kind is tuple:
+            if kind in _CONTAINERS:
                 out[key], item_estimate = _copy(item, depth + 1, limit)
                 if estimate + item_estimate > limit:
                     raise _TooLargeError
@@ -191,10 +198,12 @@ def _copy_dict(value: dict[Any, Any], depth: int, limit: int) -> tuple[dict[str,
             bad.keys.append(key)
             raise
         estimate += item_estimate + len(key) + 1
-    return out, estimate
+    return FrozenDict(out), estimate
 
 
-def _copy_list(value: list[Any] | tuple[Any, ...], depth: int, limit: int) -> tuple[list[Any], int]:
+def _copy_list(
+    value: list[Any] | tuple[Any, ...], depth: int, limit: int
+) -> tuple[FrozenList, int]:
     if depth >= MAX_DEPTH:
         raise _TooDeepError
     out = []
@@ -202,7 +211,7 @@ def _copy_list(value: list[Any] | tuple[Any, ...], depth: int, limit: int) -> tu
     for index, item in enumerate(value):
         kind = type(item)
         try:
-            if kind is dict or kind is list or kind is tuple:
+            if kind in _CONTAINERS:
                 copied, item_estimate = _copy(item, depth + 1, limit)
                 if estimate + item_estimate > limit:
                     raise _TooLargeError
@@ -217,7 +226,7 @@ def _copy_list(value: list[Any] | tuple[Any, ...], depth: int, limit: int) -> tu
             raise
         out.append(copied)
         estimate += item_estimate
-    return out, estimate
+    return FrozenList(out), estimate
 
 
 def _copy_subclass(value: Any, depth: int, limit: int) -> tuple[Any, int]:

@@ -21,9 +21,10 @@ from typing import NamedTuple
 
 from agentstore.backends.base import AsyncBackend
 from agentstore.events import Event
+from agentstore.frozen import FrozenDict, freeze
 from agentstore.state import Reducer, Snapshot, State, fold, reducer_name, snapshot_due
 
-__all__ = ["Materializer", "Start", "snapshot_failed"]
+__all__ = ["Materializer", "Start", "sealed", "snapshot_failed"]
 
 log = logging.getLogger("agentstore")
 
@@ -80,7 +81,7 @@ class Materializer:
             snapshot = await backend.read_snapshot(session_id) if self.reads_snapshots else None
             base = self.start(session_id, snapshot, target, last).state
         events = await backend.read(session_id, from_seq=base.version + 1, to_seq=target)
-        return fold(self._reducer, base, events)
+        return sealed(fold(self._reducer, base, events))
 
     # The decisions
 
@@ -128,12 +129,12 @@ class Materializer:
             target=last,
         )
         if boundary is None:
-            return fold(self._reducer, base, events), None
+            return sealed(fold(self._reducer, base, events)), None
         split = boundary - base.version
-        at_boundary = fold(self._reducer, base, events[:split])
+        at_boundary = sealed(fold(self._reducer, base, events[:split]))
         tag = self._reducer_name or ""  # set: snapshots are off without a name
         snapshot = Snapshot(base.session_id, boundary, at_boundary, reducer=tag)
-        return fold(self._reducer, at_boundary, events[split:]), snapshot
+        return sealed(fold(self._reducer, at_boundary, events[split:])), snapshot
 
     def keep(self, session_id: str, state: State, snapshot_version: int) -> State:
         """Cache ``state`` as the session's latest (unless a newer one is) and return it."""
@@ -149,6 +150,19 @@ class Materializer:
     def clear(self) -> None:
         """Forget every cached state."""
         self._latest.clear()
+
+
+def sealed(state: State) -> State:
+    """``state`` with its data frozen (:mod:`agentstore.frozen`), as the store hands it out.
+
+    A state is cached, saved in snapshots and returned to every caller of ``get_state``:
+    data one of them could change in place would change it for the others, and be saved.
+    """
+    if type(state.data) is not FrozenDict:
+        # Sealed in place rather than the state copied (dataclasses.replace: 2 µs): a state
+        # is just folded, and freezing its data changes no value, only who may change it.
+        object.__setattr__(state, "data", freeze(state.data))
+    return state
 
 
 def snapshot_failed(snapshot: Snapshot, error: OSError) -> None:

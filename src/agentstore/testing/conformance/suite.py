@@ -8,6 +8,7 @@ from agentstore.testing.conformance.base import StoreFixtures
 from agentstore.testing.conformance.concurrency import ConcurrencyScenarios
 from agentstore.testing.conformance.copies import CopyScenarios
 from agentstore.testing.conformance.reads import ReadScenarios
+from agentstore.testing.conformance.records import RecordScenarios
 from agentstore.testing.conformance.sessions import SessionScenarios
 from agentstore.testing.conformance.state import StateScenarios
 from agentstore.testing.conformance.watch import ForkScenarios, WatchScenarios
@@ -19,6 +20,7 @@ class StoreConformance(
     SessionScenarios,
     AppendScenarios,
     ReadScenarios,
+    RecordScenarios,
     StateScenarios,
     ForkScenarios,
     WatchScenarios,
