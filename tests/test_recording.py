@@ -97,6 +97,29 @@ ANTHROPIC_MESSAGE = {
         "cache_creation_input_tokens": 500,
     },
 }
+# A google-genai GenerateContentResponse's model_dump(): the prompt count includes the
+# cached tokens, and thinking is billed as output.
+GEMINI_RESPONSE = {
+    "candidates": [
+        {
+            "content": {
+                "role": "model",
+                "parts": [{"text": "The user wants…", "thought": True}, {"text": "Hallo"}],
+            },
+            "finish_reason": "STOP",
+            "index": 0,
+        },
+    ],
+    "model_version": "gemini-2.5-flash",
+    "response_id": "r-1",
+    "usage_metadata": {
+        "prompt_token_count": 1500,
+        "candidates_token_count": 40,
+        "thoughts_token_count": 60,
+        "cached_content_token_count": 1024,
+        "total_token_count": 1600,
+    },
+}
 
 
 @pytest.fixture(params=["memory", "jsonl"])
@@ -208,6 +231,75 @@ def test_the_duration_is_the_time_the_tool_took(recorder: Recorder) -> None:
     assert call.outcome.payload == {"tool": "sleep", "result": "slept"}
 
 
+def test_a_decorated_method_is_recorded_without_self_or_cls(recorder: Recorder) -> None:
+    class Flights:
+        def __init__(self, airline: str) -> None:
+            self.airline = airline
+
+        @recorder.tool
+        def search(self, origin: str, destination: str = "MUC") -> str:
+            return f"{self.airline} {origin}-{destination}"
+
+        @classmethod
+        @recorder.tool
+        def carriers(cls, country: str) -> list[str]:
+            return [cls.__name__, country]
+
+        def book(self, flight: str) -> str:
+            return f"{self.airline}{flight}"
+
+    flights = Flights("LH")
+    assert flights.search("BER") == "LH BER-MUC"
+    assert Flights.carriers("DE") == ["Flights", "DE"]
+    assert recorder.tool(flights.book)("1234") == "LH1234"  # a bound method, too
+    arguments = [e.payload["arguments"] for e in events(recorder) if e.type == "tool_called"]
+    assert arguments == [
+        {"origin": "BER", "destination": "MUC"},
+        {"country": "DE"},
+        {"flight": "1234"},
+    ]
+
+
+def test_a_method_called_with_arguments_it_does_not_take_is_recorded_without_self(
+    recorder: Recorder,
+) -> None:
+    class Clock:
+        @recorder.tool
+        def now(self, zone: str) -> str:
+            return zone
+
+    with pytest.raises(TypeError):
+        Clock().now("UTC", "extra")  # type: ignore[call-arg]
+    called, failed = events(recorder)
+    assert called.payload["arguments"] == {"args": ["UTC", "extra"], "kwargs": {}}
+    assert failed.payload["error_type"] == "TypeError"
+
+
+def test_an_async_recorder_records_a_decorated_method_without_self() -> None:
+    async def scenario() -> list[Event]:
+        async with agentstore.aio.open(":memory:") as store:
+            recorder = store.recorder((await store.create_session()).id)
+
+            class Weather:
+                @recorder.tool
+                async def forecast(self, city: str) -> str:
+                    await asyncio.sleep(0)
+                    return f"{city}: 3°C"
+
+                @recorder.tool
+                def units(self, system: str = "metric") -> str:
+                    return system
+
+            weather = Weather()
+            assert await weather.forecast("Oslo") == "Oslo: 3°C"
+            assert await weather.units() == "metric"
+            return await store.get_events(recorder.session_id)
+
+    recorded = asyncio.run(scenario())
+    arguments = [e.payload["arguments"] for e in recorded if e.type == "tool_called"]
+    assert arguments == [{"city": "Oslo"}, {"system": "metric"}]
+
+
 def test_a_sync_recorder_records_async_tools(recorder: Recorder) -> None:
     @recorder.tool
     async def fetch(url: str) -> dict[str, Any]:
@@ -299,8 +391,13 @@ def test_an_llm_call_that_raises_records_an_error_pointing_at_the_request(
         (RESPONSE, ("gpt-4o-mini", "", 300, 20, 100, 50)),
         # Anthropic counts cached tokens apart from input_tokens: tokens_in adds them up.
         (ANTHROPIC_MESSAGE, ("claude-sonnet-4-5", "anthropic", 2550, 10, 2000, 500)),
+        (
+            {k: v for k, v in ANTHROPIC_MESSAGE.items() if k not in ("type", "role")},
+            ("claude-sonnet-4-5", "anthropic", 2550, 10, 2000, 500),
+        ),
+        (GEMINI_RESPONSE, ("gemini-2.5-flash", "google", 1500, 100, 1024, 0)),
     ],
-    ids=["chat-completions", "responses", "anthropic-messages"],
+    ids=["chat-completions", "responses", "anthropic-messages", "anthropic-no-type", "gemini"],
 )
 def test_usage_is_read_from_each_client_shape_as_dict_and_object(
     response: dict[str, Any], expected: tuple[Any, ...]
@@ -320,8 +417,9 @@ def test_usage_is_read_from_each_client_shape_as_dict_and_object(
 
 
 def test_the_text_of_each_shape_becomes_the_content() -> None:
-    texts = [extract_usage(r).content for r in (CHAT_COMPLETION, RESPONSE, ANTHROPIC_MESSAGE)]  # type: ignore[union-attr]
-    assert texts == ["Two flights: LH1234 and EW5678.", "Done.", "Bonjour"]
+    shapes = (CHAT_COMPLETION, RESPONSE, ANTHROPIC_MESSAGE, GEMINI_RESPONSE)
+    texts = [extract_usage(r).content for r in shapes]  # type: ignore[union-attr]
+    assert texts == ["Two flights: LH1234 and EW5678.", "Done.", "Bonjour", "Hallo"]
     response = Response.model_validate(RESPONSE)  # the openai package's own object
     assert extract_usage(response) == extract_usage(RESPONSE)
 
@@ -330,6 +428,147 @@ def test_something_that_is_not_a_response_gives_no_usage() -> None:
     assert extract_usage({"text": "hello"}) is None
     assert extract_usage("hello") is None
     assert extract_usage(None) is None
+
+
+def test_a_message_sent_to_a_model_is_not_read_as_its_answer() -> None:
+    sent = {"type": "message", "role": "user", "content": [{"type": "text", "text": "Hi"}]}
+    assert extract_usage(sent) is None
+
+
+def test_geminis_rest_api_is_read_under_its_camel_case_names() -> None:
+    rest = {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "Hallo"}]}}],
+        "modelVersion": "gemini-2.5-flash",
+        "usageMetadata": {
+            "promptTokenCount": 1500,
+            "candidatesTokenCount": 40,
+            "thoughtsTokenCount": 60,
+            "cachedContentTokenCount": 1024,
+            "totalTokenCount": 1600,
+        },
+    }
+    usage = extract_usage(rest)
+    assert usage is not None
+    assert (usage.model, usage.tokens_in, usage.tokens_out, usage.content) == (
+        "gemini-2.5-flash",
+        1500,
+        100,
+        "Hallo",
+    )
+    assert usage == extract_usage(GEMINI_RESPONSE)
+
+
+def test_a_gemini_answer_without_candidate_counts_takes_its_output_from_the_total() -> None:
+    # What a tool-using turn reports: prompt and tool-use prompt in, the rest out.
+    usage = extract_usage(
+        {
+            "candidates": [],
+            "model_version": "gemini-2.0-flash",
+            "usage_metadata": {
+                "prompt_token_count": 100,
+                "tool_use_prompt_token_count": 20,
+                "total_token_count": 150,
+            },
+        }
+    )
+    assert usage is not None
+    assert (usage.tokens_in, usage.tokens_out, usage.content) == (120, 30, None)
+
+
+def test_a_gemini_call_is_priced_by_googles_table(recorder: Recorder) -> None:
+    answer = recorder.llm_response(None, _namespace(GEMINI_RESPONSE))  # as the SDK's object
+    assert answer.payload == {"content": "Hallo"}
+    assert (answer.metadata.model, answer.metadata.provider) == ("gemini-2.5-flash", "google")
+    assert answer.metadata.cost_usd == pytest.approx(
+        expected_cost("gemini-2.5-flash", 1500, 100, cache_read_tokens=1024)
+    )
+    assert store_of(recorder).get_state(recorder.session_id).tokens.unknown == 0
+
+
+# Responses the recorder cannot read: kept, and counted as calls of unknown usage
+
+
+@pytest.mark.parametrize(
+    ("response", "payload"),
+    [
+        ("Paris.", {"content": "Paris."}),
+        (
+            {"output": {"text": "Paris."}, "meta": {"billed_units": 12}},
+            {
+                "content": None,
+                "response": {"output": {"text": "Paris."}, "meta": {"billed_units": 12}},
+            },
+        ),
+        (
+            SimpleNamespace(answer="Paris.", tokens=12),
+            {"content": None, "response": "namespace(answer='Paris.', tokens=12)"},
+        ),
+    ],
+    ids=["text", "dict", "object"],
+)
+def test_a_response_the_recorder_cannot_read_is_kept_and_counted_as_unknown(
+    recorder: Recorder, response: Any, payload: dict[str, Any]
+) -> None:
+    request = recorder.llm_request("mistral-large", provider="mistral")
+    answer = recorder.llm_response(request, response)
+    assert answer.payload == payload
+    assert (answer.metadata.cost_source, answer.metadata.cost_usd) == ("unknown", 0.0)
+    assert (answer.metadata.model, answer.metadata.tokens_in) == ("mistral-large", 0)
+    tokens = store_of(recorder).get_state(recorder.session_id).tokens
+    assert (tokens.unknown, tokens.unpriced) == (1, 0)
+    assert tokens.to_dict()["unknown"] == 1
+
+
+def test_a_text_given_to_an_llm_call_is_its_content(recorder: Recorder) -> None:
+    with recorder.llm_call("llama3", provider="ollama") as llm:
+        llm.set_response("Bonjour")
+    assert llm.outcome is not None
+    assert llm.outcome.payload == {"content": "Bonjour"}
+    assert llm.outcome.metadata.cost_source == "unknown"
+
+
+def test_a_known_shape_that_says_nothing_of_its_tokens_is_of_unknown_usage(
+    recorder: Recorder,
+) -> None:
+    # A stream gathered into one completion carries no usage unless it was asked for.
+    streamed = {**CHAT_COMPLETION, "usage": None}
+    answer = recorder.llm_response(None, streamed)
+    assert answer.payload == {"content": "Two flights: LH1234 and EW5678."}
+    assert (answer.metadata.model, answer.metadata.cost_source) == ("gpt-4o-2024-08-06", "unknown")
+    for shape in (ANTHROPIC_MESSAGE, RESPONSE, GEMINI_RESPONSE):
+        without = {key: value for key, value in shape.items() if "usage" not in key}
+        usage = extract_usage(without)
+        assert usage is not None
+        assert not usage.tokens_known
+
+
+def test_tokens_or_a_cost_the_caller_gives_make_the_usage_known(recorder: Recorder) -> None:
+    counted = recorder.llm_response(None, "Paris.", model="our-model", tokens_in=9, tokens_out=2)
+    paid = recorder.llm_response(None, "Paris.", cost_usd=0.001)
+    assert (counted.payload, counted.metadata.cost_source) == ({"content": "Paris."}, "")
+    assert paid.metadata.cost_source == "caller"
+    tokens = store_of(recorder).get_state(recorder.session_id).tokens
+    assert (tokens.unknown, tokens.unpriced, tokens.cost_usd) == (0, 1, 0.001)
+
+
+def test_a_response_kept_as_json_keeps_the_content_the_caller_gives(recorder: Recorder) -> None:
+    answer = recorder.llm_response(None, {"reply": "Paris."}, content="Paris.")
+    assert answer.payload == {"content": "Paris.", "response": {"reply": "Paris."}}
+    assert answer.metadata.cost_source == "unknown"
+
+
+def test_a_snapshot_of_the_previous_default_reducer_is_not_read(tmp_path: Path) -> None:
+    # A "default/2" snapshot does not count answers of unknown usage: starting from it
+    # would count only those after it.
+    with agentstore.open(tmp_path / "data", snapshot_interval=0) as store:
+        agent = store.recorder(store.create_session().id)
+        for _ in range(4):
+            agent.llm_response(None, "an answer of unknown usage")
+        state = store.get_state(agent.session_id)
+        old = dataclasses.replace(state, tokens=dataclasses.replace(state.tokens, unknown=0))
+        store.backend.write_snapshot(Snapshot(agent.session_id, 4, old, reducer="default/2"))
+    with agentstore.open(tmp_path / "data") as store:
+        assert store.get_state(agent.session_id).tokens.unknown == 4
 
 
 def test_anthropic_cache_writes_are_priced(recorder: Recorder) -> None:
@@ -498,14 +737,56 @@ def test_an_async_agent_records_the_same_timeline(backend: str, tmp_path: Path) 
     )
 
 
-def test_the_async_recorder_refuses_to_decorate_a_sync_function() -> None:
-    async def scenario() -> None:
+def test_a_sync_function_decorated_by_an_async_recorder_becomes_a_coroutine_function() -> None:
+    async def scenario() -> list[Event]:
         async with agentstore.aio.open(":memory:") as store:
             recorder = store.recorder((await store.create_session()).id)
-            with pytest.raises(TypeError, match="not an async function"):
-                recorder.tool(lambda: 1)  # type: ignore[arg-type, return-value]
 
-    asyncio.run(scenario())
+            @recorder.tool
+            def convert(amount: float, *, rate: float = 1.1) -> float:
+                return round(amount * rate, 2)
+
+            @recorder.tool(name="parse")
+            def parse_amount(text: str) -> float:
+                return float(text)
+
+            assert inspect.iscoroutinefunction(convert)
+            assert convert.__name__ == "convert"
+            assert await convert(10) == 11.0
+            with pytest.raises(ValueError, match="ten"):
+                await parse_amount("ten")
+            return await store.get_events(recorder.session_id)
+
+    called, result, parse_called, failed = asyncio.run(scenario())
+    assert called.payload == {"tool": "convert", "arguments": {"amount": 10, "rate": 1.1}}
+    assert (result.payload["result"], result.metadata.cause_id) == (11.0, called.id)
+    assert parse_called.payload == {"tool": "parse", "arguments": {"text": "ten"}}
+    assert (failed.type, failed.payload["error_type"], failed.metadata.cause_id) == (
+        "error",
+        "ValueError",
+        parse_called.id,
+    )
+
+
+def test_an_async_recorder_awaits_what_a_callable_hiding_a_coroutine_returns() -> None:
+    class Lookup:
+        __name__ = "lookup"
+
+        async def __call__(self, key: str) -> str:
+            await asyncio.sleep(0.02)
+            return key.upper()
+
+    async def scenario() -> list[Event]:
+        async with agentstore.aio.open(":memory:") as store:
+            recorder = store.recorder((await store.create_session()).id)
+            lookup = recorder.tool(Lookup())
+            assert await lookup("oslo") == "OSLO"
+            return await store.get_events(recorder.session_id)
+
+    called, result = asyncio.run(scenario())
+    assert called.payload["arguments"] == {"key": "oslo"}
+    assert result.payload["result"] == "OSLO"
+    assert result.metadata.duration_ms >= 20
 
 
 def test_an_async_tool_call_that_fails_records_the_error() -> None:

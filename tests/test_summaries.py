@@ -157,3 +157,32 @@ def test_conversation_items_and_agent_spans_read_as_a_conversation() -> None:
     assert summarize(end) == "forecaster (tools: get_weather) in 1.4 s"
     handoff = new_event("agent.handoff", {"from_agent": "triage", "to_agent": "billing"})
     assert summarize(handoff) == "triage → billing"
+
+
+def test_an_answer_of_unknown_usage_says_so_and_shows_what_was_kept() -> None:
+    kept = new_event(
+        "llm_response",
+        {"content": None, "response": {"reply": "Paris."}},
+        metadata=Metadata(model="mistral-large", duration_ms=900, cost_source="unknown"),
+    )
+    assert summarize(kept) == 'mistral-large · usage unknown · 900 ms · {"reply":"Paris."}'
+    text = new_event(
+        "llm_response", {"content": "Paris."}, metadata=Metadata(cost_source="unknown")
+    )
+    assert summarize(text) == "llm · usage unknown · “Paris.”"
+
+
+def test_session_figures_count_answers_of_unknown_usage_per_model() -> None:
+    with agentstore.open(":memory:") as store:
+        session = store.create_session()
+        agent = store.recorder(session.id)
+        agent.llm_response(None, "Paris.", model="mistral-large")
+        agent.llm_response(None, {"reply": "Rome."}, model="mistral-large")
+        agent.llm_response(None, model="our-model", tokens_in=10, tokens_out=2)
+        stats = session_stats(store.get_session(session.id), store.get_events(session.id))
+        state = store.get_state(session.id)
+    assert stats.tokens == state.tokens
+    assert (stats.tokens.unknown, stats.tokens.unpriced) == (2, 1)
+    assert stats.models["mistral-large"].to_dict()["unknown"] == 2
+    assert "unknown" not in stats.models["our-model"].to_dict()
+    assert stats.to_dict()["tokens"]["unknown"] == 2

@@ -15,24 +15,32 @@ from agentstore.events import Event
 __all__ = [
     "DEFAULT_REDUCER_NAME",
     "SEED_REDUCER_NAME",
+    "UNKNOWN_USAGE",
     "Reducer",
     "Snapshot",
     "State",
     "TokenUsage",
     "default_reducer",
     "fold",
+    "is_unknown_usage",
     "is_unpriced",
     "reducer_name",
     "snapshot_due",
 ]
 
-DEFAULT_REDUCER_NAME = "default/2"
-"""The snapshot tag of :func:`default_reducer`: the seed's sums, plus cache tokens and
-unpriced answers. Its logic changed, so its name did."""
+DEFAULT_REDUCER_NAME = "default/3"
+"""The snapshot tag of :func:`default_reducer`: the seed's sums, plus cache tokens,
+unpriced answers and answers of unknown usage. Its logic changed, so its name did: a
+snapshot of ``"default/2"`` (without the unknown ones) is not read, and the state is folded
+from the events instead."""
 SEED_REDUCER_NAME = "default"
 """The tag of snapshots that carry no other: the seed library's and the first default
 reducer's, without cache tokens or unpriced answers. No reducer of agentstore reads them
 now; a state is folded from the events instead."""
+UNKNOWN_USAGE = "unknown"
+"""The ``cost_source`` of an ``llm_response`` whose usage could not be read from the
+response (a shape the recorder does not know, or one that did not say): its tokens and
+cost are unknown, not 0."""
 _TOKEN_TYPES = frozenset({"llm_request", "llm_response"})
 
 
@@ -43,9 +51,10 @@ class TokenUsage:
     ``input`` counts every prompt token, cached ones included; ``cache_read`` and
     ``cache_write`` are the parts of it read from and written to a prompt cache.
     ``unpriced`` counts the ``llm_response`` events with tokens but no cost and nothing
-    that priced them: ``cost_usd`` leaves them out, so it is a lower bound when this is not 0.
-    JSON: ``in``, ``out``, ``cost_usd`` (the seed's), then ``cache_read``, ``cache_write``
-    and ``unpriced`` when they are not 0.
+    that priced them; ``unknown`` those whose usage could not be read (``cost_source`` is
+    :data:`UNKNOWN_USAGE`): the totals leave both out, so they are lower bounds when either
+    is not 0. JSON: ``in``, ``out``, ``cost_usd`` (the seed's), then ``cache_read``,
+    ``cache_write``, ``unpriced`` and ``unknown`` when they are not 0.
     """
 
     input: int = 0
@@ -54,6 +63,7 @@ class TokenUsage:
     cache_read: int = 0
     cache_write: int = 0
     unpriced: int = 0
+    unknown: int = 0
 
     @property
     def total(self) -> int:
@@ -61,7 +71,7 @@ class TokenUsage:
         return self.input + self.output
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the seed's JSON form, plus the cache and unpriced counts that are set."""
+        """Return the seed's JSON form, plus the other counts that are not 0."""
         out: dict[str, Any] = {"in": self.input, "out": self.output, "cost_usd": self.cost_usd}
         if self.cache_read:
             out["cache_read"] = self.cache_read
@@ -69,6 +79,8 @@ class TokenUsage:
             out["cache_write"] = self.cache_write
         if self.unpriced:
             out["unpriced"] = self.unpriced
+        if self.unknown:
+            out["unknown"] = self.unknown
         return out
 
     @classmethod
@@ -81,6 +93,7 @@ class TokenUsage:
             int(data.get("cache_read", 0)),
             int(data.get("cache_write", 0)),
             int(data.get("unpriced", 0)),
+            int(data.get("unknown", 0)),
         )
 
 
@@ -93,6 +106,11 @@ def is_unpriced(event: Event) -> bool:
         and not metadata.cost_usd
         and not metadata.cost_source
     )
+
+
+def is_unknown_usage(event: Event) -> bool:
+    """Whether ``event`` is an ``llm_response`` whose usage could not be read."""
+    return event.type == "llm_response" and event.metadata.cost_source == UNKNOWN_USAGE
 
 
 NO_TOKENS = TokenUsage()
@@ -219,7 +237,8 @@ def _fold_default(state: State, events: Sequence[Event]) -> State:
     data = dict(state.data)
     tokens = state.tokens
     tokens_in, tokens_out, cost = tokens.input, tokens.output, tokens.cost_usd
-    cache_read, cache_write, unpriced = tokens.cache_read, tokens.cache_write, tokens.unpriced
+    cache_read, cache_write = tokens.cache_read, tokens.cache_write
+    unpriced, unknown = tokens.unpriced, tokens.unknown
     tool_calls, errors = state.tool_calls, state.errors
     token_types = _TOKEN_TYPES
     for event in events:
@@ -232,14 +251,15 @@ def _fold_default(state: State, events: Sequence[Event]) -> State:
             cost += metadata.cost_usd
             cache_read += metadata.cache_read_tokens
             cache_write += metadata.cache_write_tokens
-            # is_unpriced() inlined: a call per LLM event made cold folds 70% slower.
-            if (
-                kind == "llm_response"
-                and not metadata.cost_usd
-                and not metadata.cost_source
-                and (metadata.tokens_in or metadata.tokens_out)
-            ):
-                unpriced += 1
+            # is_unpriced() and is_unknown_usage() inlined: a call per LLM event made
+            # cold folds 70% slower.
+            if kind == "llm_response":
+                source = metadata.cost_source
+                if not source:
+                    if not metadata.cost_usd and (metadata.tokens_in or metadata.tokens_out):
+                        unpriced += 1
+                elif source == UNKNOWN_USAGE:
+                    unknown += 1
         elif kind == "tool_called":
             tool_calls += 1
         elif kind == "error":
@@ -251,7 +271,7 @@ def _fold_default(state: State, events: Sequence[Event]) -> State:
         data,
         last._timestamp,
         last._seq,
-        TokenUsage(tokens_in, tokens_out, cost, cache_read, cache_write, unpriced),
+        TokenUsage(tokens_in, tokens_out, cost, cache_read, cache_write, unpriced, unknown),
         tool_calls,
         errors,
     )

@@ -183,10 +183,12 @@ class Output:
 
 
 def _cost(tokens: TokenUsage) -> str:
-    """The cost, and how many calls it leaves out for want of a price."""
+    """The cost, and how many calls it leaves out for want of a price or of their usage."""
     cost = format_cost(tokens.cost_usd)
     if tokens.unpriced:
         cost += f" + {plural(tokens.unpriced, 'unpriced call')}"
+    if tokens.unknown:
+        cost += f" + {plural(tokens.unknown, 'call')} of unknown usage"
     return cost
 
 
@@ -197,7 +199,9 @@ def _model_rows(stats: SessionStats) -> list[list[str]]:
             f"{max(model.requests, model.responses):,}",
             f"{model.tokens_in:,}",
             f"{model.tokens_out:,}",
-            format_cost(model.cost_usd) + (" + unpriced" if model.unpriced else ""),
+            format_cost(model.cost_usd)
+            + (" + unpriced" if model.unpriced else "")
+            + (" + unknown" if model.unknown else ""),
         ]
         for name, model in sorted(stats.models.items())
     ]

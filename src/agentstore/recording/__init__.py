@@ -9,7 +9,7 @@ response (:mod:`~agentstore.recording.usage`) and the price of a call
 """
 
 from agentstore.recording.calls import CallScope
-from agentstore.recording.drafts import CALLER, to_json
+from agentstore.recording.drafts import CALLER, UNKNOWN_USAGE, to_json
 from agentstore.recording.recorder import LLMCall, Recorder, ToolCall
 
-__all__ = ["CALLER", "CallScope", "LLMCall", "Recorder", "ToolCall", "to_json"]
+__all__ = ["CALLER", "UNKNOWN_USAGE", "CallScope", "LLMCall", "Recorder", "ToolCall", "to_json"]

@@ -1,8 +1,9 @@
 """The async face of the recorder: :class:`AsyncRecorder`, for an :class:`AsyncStore`.
 
 The methods of :class:`agentstore.recording.Recorder`, with the same arguments, as
-coroutines; the tool and LLM calls are async context managers. Each drafts its event
-with the same pure functions as the sync face and awaits its append.
+coroutines; the tool and LLM calls are async context managers, and a function decorated
+with :meth:`AsyncRecorder.tool` is a coroutine function, sync or not before. Each drafts
+its event with the same pure functions as the sync face and awaits its append.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from agentstore.recording.calls import (
 )
 from agentstore.recording.drafts import Draft
 
-__all__ = ["AsyncLLMCall", "AsyncRecorder", "AsyncToolCall"]
+__all__ = ["AsyncLLMCall", "AsyncRecorder", "AsyncToolCall", "ToolDecorator"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -141,24 +142,21 @@ class AsyncRecorder(RecorderSettings):
     @overload
     def tool(self, function: Callable[P, Awaitable[R]], /) -> Callable[P, Awaitable[R]]: ...
     @overload
-    def tool(
-        self, /, *, name: str | None = None
-    ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]: ...
+    def tool(self, function: Callable[P, R], /) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def tool(self, /, *, name: str | None = None) -> ToolDecorator: ...
     def tool(self, function: Any = None, /, *, name: str | None = None) -> Any:
-        """Decorate a coroutine function so that every call is recorded as a tool call.
+        """Decorate a function so that every call is recorded as a tool call.
 
-        Raises:
-            TypeError: the function is not a coroutine function. Recording awaits the
-                store, so a sync function would have to become a coroutine function;
-                use the sync :class:`~agentstore.recording.Recorder` for it instead.
+        What is recorded is what :meth:`agentstore.recording.Recorder.tool` records. The
+        decorated function is always a coroutine function, since recording awaits the
+        store: a sync function becomes one too, so its calls must be awaited (it still
+        runs on the event loop's thread, as it would if called there directly). A sync
+        function that returns an awaitable (a callable hiding a coroutine) has it awaited
+        inside the call, so the recorded result and duration are the work's.
         """
 
-        def decorate(target: Callable[..., Any]) -> Callable[..., Any]:
-            if not inspect.iscoroutinefunction(target):
-                raise TypeError(
-                    f"{target.__qualname__} is not an async function: an AsyncRecorder "
-                    "records async tools; record sync ones with a sync Recorder"
-                )
+        def decorate(target: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
             return _recorded(self, target, name or target.__name__)
 
         return decorate if function is None else decorate(function)
@@ -170,15 +168,27 @@ class AsyncRecorder(RecorderSettings):
             return await self.store.append(self.session_id, json_fallback(draft, error))
 
 
+class ToolDecorator(Protocol):
+    """What ``AsyncRecorder.tool(name=...)`` returns: it decorates sync and async functions."""
+
+    @overload
+    def __call__(self, function: Callable[P, Awaitable[R]], /) -> Callable[P, Awaitable[R]]: ...
+    @overload
+    def __call__(self, function: Callable[P, R], /) -> Callable[P, Awaitable[R]]: ...
+
+
 def _recorded(
-    recorder: AsyncRecorder, target: Callable[..., Awaitable[Any]], name: str
+    recorder: AsyncRecorder, target: Callable[..., Any], name: str
 ) -> Callable[..., Awaitable[Any]]:
     signature = signature_of(target)
 
+    # One wrapper for both kinds: a coroutine function's call returns an awaitable, a sync
+    # function's its result (or, for a callable hiding a coroutine, an awaitable too).
     @functools.wraps(target)
     async def run(*args: Any, **kwargs: Any) -> Any:
         async with recorder.tool_call(name, drafts.tool_arguments(signature, args, kwargs)) as call:
-            return call.set_result(await target(*args, **kwargs))
+            result = target(*args, **kwargs)
+            return call.set_result(await result if inspect.isawaitable(result) else result)
 
     return run
 

@@ -19,10 +19,12 @@ from agentstore.events import Event, Metadata
 from agentstore.metadata import EMPTY_METADATA
 from agentstore.recording.pricing import price
 from agentstore.recording.usage import Usage, extract_usage
+from agentstore.state import UNKNOWN_USAGE
 
 __all__ = [
     "CALLER",
     "Draft",
+    "UNKNOWN_USAGE",
     "error_draft",
     "llm_request_draft",
     "llm_response_draft",
@@ -44,7 +46,10 @@ _MAX_DEPTH = 32
 CALLER = "caller"
 """The ``cost_source`` of a cost the caller gave the recorder."""
 _INT64 = 1 << 63
-_USAGE_FIELDS = tuple(field.name for field in dataclasses.fields(Usage))
+_USAGE_FIELDS = tuple(
+    field.name for field in dataclasses.fields(Usage) if field.name != "tokens_known"
+)
+_TOKEN_FACTS = frozenset({"tokens_in", "tokens_out"})
 
 
 def user_message_draft(content: Any, fields: Mapping[str, Any], worker: str) -> Draft:
@@ -130,22 +135,45 @@ def llm_response_draft(
     response's (the caller knows which server it called; a response's shape does not).
     A cost given is recorded with ``cost_source="caller"``, even 0; otherwise the tokens
     are priced (when ``priced``).
+
+    A response of no known shape is kept: a string as the content, anything else as JSON
+    under ``"response"``. When the response says nothing of its tokens (that, or a known
+    shape without usage) and the caller gives no tokens or cost either, the answer is
+    recorded with ``cost_source="unknown"`` (:data:`UNKNOWN_USAGE`): its tokens and cost
+    are unknown, not 0, and the state counts it in ``tokens.unknown``.
     """
-    usage = extract_usage(response) if response is not None else None
-    facts: dict[str, Any] = {} if usage is None else _usage_facts(usage)
+    facts, unread, unknown = _read_response(response)
+    if unread is not None:
+        fields = {"response": unread, **fields}
     if request is not None:
         facts["model"] = facts.get("model") or request.metadata.model
         facts["provider"] = request.metadata.provider or facts.get("provider", "")
         facts["cause_id"] = request.id
-    facts.update((key, value) for key, value in given.items() if value is not None)
+    stated = {key: value for key, value in given.items() if value is not None}
+    facts.update(stated)
     content = facts.pop("content", None)
     facts["duration_ms"] = _duration(request, facts.get("duration_ms"))
-    if given.get("cost_usd") is not None:
+    if "cost_usd" in stated:
         facts["cost_source"] = CALLER
+    elif unknown and not _TOKEN_FACTS.intersection(stated):
+        facts["cost_source"] = UNKNOWN_USAGE  # also keeps price() from calling it free
     metadata = Metadata(worker_id=worker, **facts)
     if priced:
         metadata = price(metadata)
     return "llm_response", {"content": content, **fields}, metadata
+
+
+def _read_response(response: Any) -> tuple[dict[str, Any], Any, bool]:
+    # What the response says, the response as JSON if none of it could be read (else
+    # None), and whether its usage is unknown.
+    if response is None:
+        return {}, None, False
+    usage = extract_usage(response)
+    if usage is not None:
+        return _usage_facts(usage), None, not usage.tokens_known
+    if isinstance(response, str):  # a client that returns the text alone
+        return {"content": response}, None, True
+    return {}, to_json(response), True
 
 
 def _usage_facts(usage: Usage) -> dict[str, Any]:
@@ -165,7 +193,13 @@ def with_cause(metadata: Metadata | None, cause: Event | None) -> Metadata:
 
 
 def tool_arguments(signature: inspect.Signature | None, args: Any, kwargs: Any) -> Any:
-    """The arguments of a call by parameter name (positional and keyword if unbindable)."""
+    """The arguments of a call by parameter name (positional and keyword if unbindable).
+
+    A method's ``self`` and a classmethod's ``cls`` (a first parameter of that name) are
+    left out: they are the object the tool belongs to, not an argument it was given, and
+    recording them would store the object's whole repr or dump with every call.
+    """
+    receiver = _receiver(signature)
     if signature is not None:
         try:
             bound = signature.bind(*args, **kwargs)
@@ -173,8 +207,25 @@ def tool_arguments(signature: inspect.Signature | None, args: Any, kwargs: Any) 
             pass
         else:
             bound.apply_defaults()
-            return dict(bound.arguments)
-    return {"args": list(args), "kwargs": dict(kwargs)}
+            arguments = dict(bound.arguments)
+            if receiver:
+                arguments.pop(receiver, None)
+            return arguments
+    return {"args": list(args[1:] if receiver and args else args), "kwargs": dict(kwargs)}
+
+
+def _receiver(signature: inspect.Signature | None) -> str:
+    """The name of the parameter a method is bound to (``self``, ``cls``), or ``""``."""
+    if signature is None:
+        return ""
+    first = next(iter(signature.parameters.values()), None)
+    if first is None or first.kind not in _POSITIONAL or first.name not in _RECEIVERS:
+        return ""
+    return first.name
+
+
+_RECEIVERS = frozenset({"self", "cls"})
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 def to_json(value: Any, depth: int = 0) -> Any:

@@ -147,8 +147,11 @@ class Recorder(RecorderSettings):
             request: the ``llm_request`` this answers (its model and provider are the
                 defaults; the duration defaults to the time since it was stored).
             response: the client's response object (OpenAI Chat Completions or Responses,
-                Anthropic Messages, or their dicts): model, provider, tokens and text
-                are read from it.
+                Anthropic Messages, Gemini ``GenerateContentResponse``, or their dicts):
+                model, provider, tokens and text are read from it. Anything else is kept
+                (a string as the content, an object as JSON under ``"response"``) and,
+                unless tokens or a cost are given, recorded as a call of unknown usage
+                (``cost_source="unknown"``), which the state counts apart.
             content, model, provider, tokens_in, tokens_out, cache_read_tokens,
             cache_write_tokens, cost_usd, duration_ms: override what ``response`` says.
             fields: more payload keys.
@@ -182,9 +185,9 @@ class Recorder(RecorderSettings):
     def tool(self, function: Any = None, /, *, name: str | None = None) -> Any:
         """Decorate a sync or async function so that every call is recorded as a tool call.
 
-        The arguments are recorded by parameter name; the return value as the result;
-        an exception as an ``error`` event, then re-raised. ``name`` defaults to the
-        function's name.
+        The arguments are recorded by parameter name, but for a method's ``self`` and a
+        classmethod's ``cls``; the return value as the result; an exception as an
+        ``error`` event, then re-raised. ``name`` defaults to the function's name.
         """
 
         def decorate(target: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,7 +16,14 @@ from typing import Any
 from agentstore import timestamps
 from agentstore.events import Event
 from agentstore.sessions import Session
-from agentstore.state import State, TokenUsage, default_reducer, fold, is_unpriced
+from agentstore.state import (
+    State,
+    TokenUsage,
+    default_reducer,
+    fold,
+    is_unknown_usage,
+    is_unpriced,
+)
 
 __all__ = ["ModelStats", "SessionStats", "ToolStats", "session_stats"]
 
@@ -25,7 +32,11 @@ _LLM_TYPES = frozenset({"llm_request", "llm_response"})
 
 @dataclass
 class ModelStats:
-    """One model's LLM calls in a session, with their tokens and cost."""
+    """One model's LLM calls in a session, with their tokens and cost.
+
+    ``unpriced`` and ``unknown`` count its answers nothing priced and those whose usage
+    could not be read, as :class:`agentstore.state.TokenUsage` does.
+    """
 
     requests: int = 0
     responses: int = 0
@@ -33,10 +44,11 @@ class ModelStats:
     tokens_out: int = 0
     cost_usd: float = 0.0
     unpriced: int = 0
+    unknown: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form."""
-        return {
+        """Return the JSON form (``unknown`` only when it is not 0)."""
+        out: dict[str, Any] = {
             "requests": self.requests,
             "responses": self.responses,
             "tokens_in": self.tokens_in,
@@ -44,6 +56,9 @@ class ModelStats:
             "cost_usd": self.cost_usd,
             "unpriced": self.unpriced,
         }
+        if self.unknown:
+            out["unknown"] = self.unknown
+        return out
 
 
 @dataclass
@@ -140,6 +155,7 @@ def _count_model(model: ModelStats, event: Event) -> None:
     model.tokens_out += metadata.tokens_out
     model.cost_usd += metadata.cost_usd
     model.unpriced += is_unpriced(event)
+    model.unknown += is_unknown_usage(event)
 
 
 def _count_tool(stats: SessionStats, event: Event) -> None:

@@ -15,6 +15,7 @@ import orjson
 
 from agentstore.events import Event, Metadata
 from agentstore.reports.text import printable
+from agentstore.state import UNKNOWN_USAGE
 
 __all__ = ["format_cost", "format_duration", "summarize"]
 
@@ -107,6 +108,8 @@ def _llm(payload: Mapping[str, Any], metadata: Metadata, *, answer: bool = False
         parts.append(format_cost(metadata.cost_usd))
     elif answer and tokens and not metadata.cost_source:
         parts.append("unpriced")  # the state counts it too: cost unknown, not free
+    elif answer and metadata.cost_source == UNKNOWN_USAGE:
+        parts.append("usage unknown")  # so are these: tokens and cost unknown, not 0
     if metadata.duration_ms:
         parts.append(format_duration(metadata.duration_ms))
     text = _first_text(payload, _TEXT_KEYS)
@@ -116,6 +119,8 @@ def _llm(payload: Mapping[str, Any], metadata: Metadata, *, answer: bool = False
         parts.append(_quoted(text))
     elif calls := _tool_call_names(payload.get("tool_calls")):
         parts.append("calls " + ", ".join(calls))
+    elif answer and payload.get("response") is not None:
+        parts.append(_compact(payload["response"]))  # a response the recorder could not read
     return " · ".join(parts)
 
 
