@@ -94,7 +94,8 @@ class Metadata:
         cache_write_tokens: the part of ``tokens_in`` written to a prompt cache (the two
             together are at most ``tokens_in``).
         cost_source: what priced ``cost_usd``: ``"genai-prices 0.2.3"``, ``"caller"`` for
-            a cost given to a recorder, ``""`` when nothing says.
+            a cost given to a recorder, ``"unknown"`` for an answer whose usage could not
+            be read (so its cost is unknown, not 0), ``""`` when nothing says.
         cause_id: the id of the event this one answers: a ``tool_result``'s
             ``tool_called``, an ``llm_response``'s ``llm_request``, an ``error``'s call.
 
