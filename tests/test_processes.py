@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ import pytest
 
 import agentstore
 from agentstore import new_event
+from agentstore.verifying import verify
 
 WORKERS = Path(__file__).parent / "workers.py"
 ROOT = Path(__file__).parent.parent
@@ -157,3 +160,47 @@ def test_killed_writers_lose_no_acknowledged_event(target: Target) -> None:
         after = store.append(session.id, new_event("after.crashes"))
         assert after.seq == len(events) + 1
     assert len(acknowledged) > kills
+
+
+# A store opened at import, before a pool of worker processes is forked from the process.
+_OPENED_BEFORE_THE_FORK: dict[str, agentstore.Store] = {}
+
+
+def _append_in_a_worker(session_id: str) -> list[tuple[str, int]]:
+    store = _OPENED_BEFORE_THE_FORK["store"]
+    return [
+        (event.id, event.seq)
+        for event in (
+            store.append(session_id, new_event("worker", {"pid": os.getpid(), "n": n}))
+            for n in range(20)
+        )
+    ]
+
+
+def test_a_pool_of_forked_workers_shares_the_store_its_parent_opened(target: Target) -> None:
+    with target.open() as store:
+        session = store.create_session()
+        store.append(session.id, new_event("before"))  # its files or connections are open
+        _OPENED_BEFORE_THE_FORK["store"] = store
+        with warnings.catch_warnings():
+            # Python 3.12+ warns that forking a process with threads may deadlock the
+            # child: that fork is the very thing tested here.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pool = multiprocessing.get_context("fork").Pool(4)
+        try:
+            work = pool.map_async(_append_in_a_worker, [session.id] * 8, chunksize=1)
+            ours = [store.append(session.id, new_event("parent")) for _ in range(20)]
+            theirs = [ack for acknowledged in work.get(timeout=120) for ack in acknowledged]
+        finally:
+            pool.terminate()
+            pool.join()
+            _OPENED_BEFORE_THE_FORK.clear()
+    with target.open() as fresh:
+        events = fresh.get_events(session.id)
+        assert [event.seq for event in events] == list(range(1, 182))
+        stored = {event.id: event.seq for event in events}
+        acknowledged = [*theirs, *((event.id, event.seq) for event in ours)]
+        assert {event_id: stored.get(event_id) for event_id, _ in acknowledged} == dict(
+            acknowledged
+        )
+        assert verify(fresh).problems == []

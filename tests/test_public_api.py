@@ -30,6 +30,7 @@ PUBLIC = [
     "StorageError",
     "Store",
     "StoreClosedError",
+    "StoreVersionError",
     "TokenUsage",
     "__version__",
     "copy_sessions",

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import agentstore
-from agentstore import Store, new_event
+import agentstore.aio
+from agentstore import StorageError, Store, StoreVersionError, new_event
+from agentstore.backends.errnos import sqlite_errno
 from agentstore.backends.sqlite import MIGRATIONS, SqliteBackend
 from agentstore.testing import StoreConformance, StoreFactory
+from agentstore.testing.conformance import FormatVersion
+
+
+def _user_version(path: Path) -> FormatVersion:
+    def version(new: int | None = None) -> int:
+        with closing(sqlite3.connect(path)) as db:
+            if new is not None:
+                db.execute(f"PRAGMA user_version = {new}")
+            found: int = db.execute("PRAGMA user_version").fetchone()[0]
+            return found
+
+    return version
 
 
 class TestSqliteBackend(StoreConformance):
@@ -23,6 +40,10 @@ class TestSqliteBackend(StoreConformance):
             return agentstore.open(f"sqlite:///{tmp_path / 'agent.db'}", **options)
 
         return open_store
+
+    @pytest.fixture
+    def format_version(self, tmp_path: Path) -> FormatVersion:
+        return _user_version(tmp_path / "agent.db")
 
 
 def test_a_path_ending_in_db_is_sqlite(tmp_path: Path) -> None:
@@ -105,3 +126,156 @@ def test_short_lived_threads_do_not_pile_up_connections(tmp_path: Path) -> None:
             thread.start()
             thread.join()
         assert len(os.listdir("/proc/self/fd")) < before + 20
+
+
+# Format versions: a file of a newer agentstore is refused before anything touches it.
+
+
+def _newer_file(path: Path) -> bytes:
+    with agentstore.open(path) as store:
+        store.append(store.create_session(id="kept").id, new_event("step"))
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("PRAGMA journal_mode = DELETE")  # one file, whose bytes are compared
+        db.execute("PRAGMA user_version = 99")
+    return path.read_bytes()
+
+
+def test_a_newer_file_is_refused_unread_and_unwritten(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    before = _newer_file(path)
+    with pytest.raises(StoreVersionError) as refused:
+        agentstore.open(path)
+    assert (refused.value.found, refused.value.supported) == (99, len(MIGRATIONS))
+    assert str(path) in str(refused.value)
+    assert "version 99" in str(refused.value)
+    assert f"version {len(MIGRATIONS)}" in str(refused.value)
+    assert path.read_bytes() == before  # not even switched to WAL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["newer.db"]
+
+
+def test_the_async_store_refuses_a_newer_file_too(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    before = _newer_file(path)
+
+    async def opening() -> None:
+        with pytest.raises(StoreVersionError) as refused:
+            await agentstore.aio.open(path)
+        assert refused.value.found == 99
+
+    asyncio.run(opening())
+    assert path.read_bytes() == before
+
+
+# Failures carry the errno of their cause, as the JSONL backend's do.
+
+
+class _NoRoomLeft(SqliteBackend):
+    """A database that may not grow past its size when opened: SQLite's SQLITE_FULL."""
+
+    def _connect(self) -> sqlite3.Connection:
+        db = super()._connect()
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        return db
+
+
+class _ReadOnly(SqliteBackend):
+    """A database SQLite may only read: SQLITE_READONLY on a write."""
+
+    def _connect(self) -> sqlite3.Connection:
+        db = super()._connect()
+        db.execute("PRAGMA query_only = 1")
+        return db
+
+
+def _existing(path: Path) -> str:
+    with agentstore.open(path) as store:
+        return store.create_session().id
+
+
+def test_a_full_disk_is_enospc_and_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "full.db"
+    session_id = _existing(path)
+    with Store(_NoRoomLeft(path)) as store:
+        with pytest.raises(StorageError) as full:
+            store.append(session_id, new_event("big", {"blob": "x" * 100_000}))
+        assert full.value.errno == errno.ENOSPC
+        assert "database or disk is full" in str(full.value)
+        assert isinstance(full.value.__cause__, sqlite3.Error)
+        assert store.get_events(session_id) == []
+    with agentstore.open(path) as store:
+        assert store.append(session_id, new_event("small")).seq == 1
+
+
+def test_a_read_only_database_is_erofs(tmp_path: Path) -> None:
+    path = tmp_path / "read-only.db"
+    session_id = _existing(path)
+    with Store(_ReadOnly(path)) as store:
+        assert store.get_session(session_id).event_count == 0
+        with pytest.raises(StorageError) as refused:
+            store.append(session_id, new_event("step"))
+        assert refused.value.errno == errno.EROFS
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [("missing/agents.db", errno.ENOENT), ("a-directory.db", errno.EISDIR)],
+)
+def test_a_database_that_cannot_be_opened_says_why(
+    tmp_path: Path, where: str, expected: int
+) -> None:
+    (tmp_path / "a-directory.db").mkdir()
+    with pytest.raises(StorageError) as refused:
+        agentstore.open(tmp_path / where)
+    assert refused.value.errno == expected
+    assert "unable to open database file" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (10 | (3 << 8), errno.EIO),  # SQLITE_IOERR_WRITE
+        (10 | (12 << 8), errno.ENOMEM),  # SQLITE_IOERR_NOMEM
+        (5, errno.EBUSY),  # SQLITE_BUSY: busy_timeout ran out
+        (3, errno.EACCES),  # SQLITE_PERM
+        (11, 0),  # SQLITE_CORRUPT: no system cause
+    ],
+)
+def test_sqlite_codes_become_errnos(tmp_path: Path, code: int, expected: int) -> None:
+    error = sqlite3.OperationalError("injected")
+    error.sqlite_errorcode = code
+    assert sqlite_errno(error, str(tmp_path / "agents.db")) == expected
+
+
+class _FailingDisk(SqliteBackend):
+    """Writes fail as a dying disk makes them: SQLITE_IOERR_WRITE, injected."""
+
+    def _connect(self) -> sqlite3.Connection:
+        return _FailingWrites.wrap(super()._connect())
+
+
+class _FailingWrites(sqlite3.Connection):
+    @staticmethod
+    def wrap(db: sqlite3.Connection) -> sqlite3.Connection:
+        path = db.execute("PRAGMA database_list").fetchone()[2]
+        db.close()
+        return sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, factory=_FailingWrites
+        )
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        error = sqlite3.OperationalError("disk I/O error")
+        error.sqlite_errorcode = 10 | (3 << 8)
+        raise error
+
+
+def test_a_failing_disk_is_eio(tmp_path: Path) -> None:
+    path = tmp_path / "failing.db"
+    session_id = _existing(path)
+    with Store(_FailingDisk(path)) as store:
+        with pytest.raises(StorageError) as failed:
+            store.append(session_id, new_event("step"))
+        assert failed.value.errno == errno.EIO
+        assert "disk I/O error" in str(failed.value)
+        assert store.get_events(session_id) == []

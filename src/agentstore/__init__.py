@@ -27,6 +27,7 @@ from agentstore.errors import (
     SessionNotFoundError,
     StorageError,
     StoreClosedError,
+    StoreVersionError,
 )
 from agentstore.events import Event, EventType, Metadata, new_event
 from agentstore.opening import open  # noqa: A004 - agentstore.open(target), on purpose
@@ -56,6 +57,7 @@ __all__ = [
     "StorageError",
     "Store",
     "StoreClosedError",
+    "StoreVersionError",
     "TokenUsage",
     "__version__",
     "copy_sessions",

@@ -19,6 +19,7 @@ __all__ = [
     "SessionNotFoundError",
     "StorageError",
     "StoreClosedError",
+    "StoreVersionError",
 ]
 
 
@@ -92,9 +93,11 @@ class StorageError(AgentStoreError, OSError):
     """
 
     def __str__(self) -> str:
-        if self.errno or self.strerror is None:
+        if self.strerror is None:
             return super().__str__()
-        return self.strerror  # a driver's failure has no errno: no "[Errno 0]" before it
+        # The message names the store and quotes its cause; the errno is ``.errno``, not
+        # an "[Errno N]" before it, whichever backend failed (a driver's words have none).
+        return self.strerror
 
 
 class StoreClosedError(AgentStoreError):
@@ -102,3 +105,20 @@ class StoreClosedError(AgentStoreError):
 
     def __init__(self) -> None:
         super().__init__("the store is closed")
+
+
+class StoreVersionError(AgentStoreError):
+    """The store's format is newer than this agentstore reads: upgrade agentstore to open it.
+
+    Raised when a store is opened, before anything is read or written. ``found`` is the
+    version of the store's format, ``supported`` the newest this library knows.
+    """
+
+    def __init__(self, where: str, *, found: int, supported: int) -> None:
+        super().__init__(
+            f"{where}: the store's format is version {found}, newer than version "
+            f"{supported}, the newest this agentstore reads; upgrade agentstore to open it"
+        )
+        self.where = where
+        self.found = found
+        self.supported = supported

@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
+from agentstore.backends import forked
 from agentstore.backends.base import (
     AppendRequest,
     AsyncBackend,
@@ -270,6 +271,16 @@ class ThreadedBackend(SyncAdapter):
         super().__init__(backend)
         self._workers = Workers(asyncio.get_running_loop(), workers, name="agentstore-io")
         self._lane = AppendLane(self._commit) if backend.commits_many else None
+        forked.reopen_after_fork(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: new worker threads, for the loop that calls next.
+
+        The sync backend reopens its own files (it is registered too); the appends the
+        parent was gathering are the parent's.
+        """
+        self._workers.after_fork_in_child()
+        self._lane = AppendLane(self._commit) if self.backend.commits_many else None
 
     async def append(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
@@ -298,5 +309,6 @@ class ThreadedBackend(SyncAdapter):
         await asyncio.to_thread(self._shut_down)
 
     def _shut_down(self) -> None:
+        forked.forget(self)
         self._workers.close()
         self.backend.close()

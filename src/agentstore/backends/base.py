@@ -276,18 +276,22 @@ def matches_labels(session: Session, labels: Mapping[str, str] | None) -> bool:
 
 
 def translating(
-    errors: tuple[type[BaseException], ...], where: Callable[[Any], str]
+    errors: tuple[type[BaseException], ...],
+    where: Callable[[Any], str],
+    *,
+    errno: Callable[[Any, BaseException], int] | None = None,
 ) -> Callable[[_Method], _Method]:
     """A decorator for backend methods, sync or async: the driver's ``errors`` become StorageError.
 
     The one place a backend translates its driver's failures: StorageError is an
-    AgentStoreError and an OSError (with the failure's ``errno``); ``where(backend)``
-    names the store in the message, and the driver's error is the ``__cause__``.
+    AgentStoreError and an OSError; ``where(backend)`` names the store in the message,
+    and the driver's error is the ``__cause__``. Its ``errno`` is the failure's own, or
+    ``errno(backend, error)`` for a driver that words failures in codes of its own.
     """
 
     def translate(backend: Any, error: BaseException) -> StorageError:
-        errno = getattr(error, "errno", 0) or 0
-        return StorageError(errno, f"{where(backend)}: {error}")
+        code = errno(backend, error) if errno is not None else getattr(error, "errno", 0) or 0
+        return StorageError(code, f"{where(backend)}: {error}")
 
     def decorate(method: _Method) -> _Method:
         if inspect.iscoroutinefunction(method):  # an async backend's method

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
+from agentstore.backends import forked
 from agentstore.backends.base import Backend, Subscription, matches_labels
 from agentstore.core import sequencing
 from agentstore.errors import ConcurrencyError, SessionExistsError, SessionNotFoundError
@@ -70,6 +71,7 @@ class MemoryBackend(Backend):
         self._creations = itertools.count()
         self._subscriptions: list[PushedFeed] = []
         self._closed = False
+        forked.reopen_after_fork(self)
 
     def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
         with self._lock:
@@ -178,8 +180,20 @@ class MemoryBackend(Backend):
         with self._lock:
             self._closed = True
             subscriptions, self._subscriptions = self._subscriptions, []
+        forked.forget(self)
         for subscription in subscriptions:
             subscription.close()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the data is this process's own copy; the parent's feeds end.
+
+        The lock is replaced, since a thread of the parent may have held it at the fork.
+        """
+        self._lock = threading.Lock()
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            if isinstance(subscription, _MemorySubscription):
+                subscription.end_in_child()
 
     def _log(self, session_id: str) -> _Log:
         try:
@@ -239,3 +253,9 @@ class _MemorySubscription(Subscription):
             self.closed = True
             self._pending.clear()
             self._ready.notify_all()
+
+    def end_in_child(self) -> None:
+        """End the feed in a forked child, without the lock a parent's thread may hold."""
+        self._ready = threading.Condition(threading.RLock())
+        self._pending.clear()
+        self.closed = True

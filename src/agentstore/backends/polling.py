@@ -105,6 +105,18 @@ class Poller:
 
         return self.feed(new_events)
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: end the feeds of the parent's watchers, start afresh.
+
+        Runs alone in the child (see :mod:`agentstore.backends.forked`): the condition
+        is replaced, since a thread of the parent may have held it at the fork.
+        """
+        self._changed = threading.Condition()
+        self._sleeping = 0
+        for feed in list(self._feeds):
+            feed.closed = True
+        self._feeds = weakref.WeakSet()
+
     def close(self) -> None:
         """End every feed."""
         with self._changed:

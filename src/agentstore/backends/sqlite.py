@@ -10,17 +10,20 @@ position is the schema version kept in ``PRAGMA user_version``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from orjson import loads
 
+from agentstore.backends import forked
 from agentstore.backends.base import AppendRequest, Backend, Subscription, translating
+from agentstore.backends.errnos import sqlite_errno
 from agentstore.backends.polling import Poller
 from agentstore.backends.rows import (
     event_from_row,
@@ -31,6 +34,7 @@ from agentstore.backends.rows import (
     snapshot_from_row,
     to_micros,
 )
+from agentstore.backends.sqlite_pool import ConnectionPool
 from agentstore.core import sequencing
 from agentstore.errors import (
     AgentStoreError,
@@ -38,7 +42,7 @@ from agentstore.errors import (
     SessionExistsError,
     SessionNotFoundError,
     StorageError,
-    StoreClosedError,
+    StoreVersionError,
 )
 from agentstore.events import Event
 from agentstore.sessions import Session
@@ -84,7 +88,11 @@ _SESSION_COLUMNS = """s.id, s.name, s.labels, s.created_at, s.parent_id, s.forke
     (SELECT timestamp FROM events WHERE session_id = s.id ORDER BY seq DESC LIMIT 1)"""
 _EVENT_COLUMNS = "session_id, seq, id, type, payload, timestamp, metadata"
 _MAX_SEQ = 2**62  # SQLite integers are 64-bit: larger bounds mean "all"
-_translated = translating((sqlite3.Error, OSError), lambda backend: backend.path)
+_translated = translating(
+    (sqlite3.Error, OSError),
+    lambda backend: backend.path,
+    errno=lambda backend, error: sqlite_errno(error, backend.path),
+)
 
 
 class SqliteBackend(Backend):
@@ -112,16 +120,23 @@ class SqliteBackend(Backend):
         self.path = os.fspath(path)
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
-        self._pool = _Pool(self._connect)
+        self._pool = ConnectionPool(self._connect)
         self._writing = threading.Lock()
         self._poller = Poller(poll_interval)
-        self._closed = False
         try:
-            self._use_wal()
-            self._migrate()
+            # First: a newer format is neither read nor written. A current one needs no
+            # write transaction, so a database this process may only read opens too.
+            if self._check_version() < len(MIGRATIONS):
+                self._use_wal()
+                self._migrate()
         except sqlite3.Error as error:
             self.close()
-            raise StorageError(0, f"{self.path}: {error}") from error
+            raise StorageError(sqlite_errno(error, self.path), f"{self.path}: {error}") from error
+        except BaseException:
+            self.close()
+            raise
+        forked.reopen_after_fork(self)
+        forked.pause_for_forks(self)
 
     # Sessions
 
@@ -315,8 +330,34 @@ class SqliteBackend(Backend):
         return self._poller.feed(all_events)
 
     def close(self) -> None:
+        forked.forget(self)
         self._poller.close()
         self._pool.close()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child, open new connections; leave the parent's alone.
+
+        SQLite forbids using a connection in a child process it was not opened in, and
+        even closing one: its cleanup may delete files the parent still uses. They are
+        kept open and unused (:func:`~agentstore.backends.forked.set_aside`).
+        """
+        forked.set_aside(self._pool)
+        self._pool = ConnectionPool(self._connect)
+        self._writing = threading.Lock()
+        self._poller.after_fork_in_child()
+
+    def pause_for_fork(self) -> None:
+        """Before a fork: wait until no connection is in use, and lend none meanwhile.
+
+        SQLite keeps the locks of every connection of a process to a file in memory they
+        all share: a transaction under way in another thread at the fork would leave the
+        child its lock, held by no one, and every write there "database is locked".
+        """
+        self._pool.pause(self._busy_timeout)
+
+    def resume_after_fork(self) -> None:
+        """After a fork, in the parent: lend connections again."""
+        self._pool.resume()
 
     # Internals
 
@@ -339,7 +380,11 @@ class SqliteBackend(Backend):
             try:
                 yield db
             except BaseException:
-                db.execute("ROLLBACK")
+                # SQLite rolls back by itself after some failures (a full disk, an I/O
+                # error): a second ROLLBACK would fail and hide the first error's cause.
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
 
@@ -357,9 +402,20 @@ class SqliteBackend(Backend):
                         raise
                     time.sleep(0.01)
 
+    def _check_version(self) -> int:
+        with self._lend() as db:
+            version: int = db.execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_newer(version)
+        return version
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > len(MIGRATIONS):
+            raise StoreVersionError(self.path, found=version, supported=len(MIGRATIONS))
+
     def _migrate(self) -> None:
         with self._transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
+            self._refuse_newer(version)  # made newer since it was checked: nothing written
             for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in statements:
                     db.execute(statement)
@@ -408,54 +464,6 @@ class SqliteBackend(Backend):
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-
-
-class _Pool:
-    """Connections lent to one operation at a time; closing waits for the ones lent."""
-
-    _IDLE = 8  # connections kept between operations; more are closed when returned
-
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
-        self._connect = connect
-        self._idle: list[sqlite3.Connection] = []
-        self._lent = 0
-        self._closed = False
-        self._changed = threading.Condition()
-
-    @contextmanager
-    def lend(self) -> Iterator[sqlite3.Connection]:
-        with self._changed:
-            if self._closed:
-                raise StoreClosedError()
-            self._lent += 1
-            db = self._idle.pop() if self._idle else None
-        try:
-            if db is None:
-                db = self._connect()
-            yield db
-        finally:
-            self._give_back(db)
-
-    def _give_back(self, db: sqlite3.Connection | None) -> None:
-        with self._changed:
-            self._lent -= 1
-            keep = db is not None and not self._closed and len(self._idle) < self._IDLE
-            if keep and db is not None and not db.in_transaction:
-                self._idle.append(db)
-                db = None
-            if self._closed:
-                self._changed.notify_all()  # close() waits for the last one back
-        if db is not None:
-            db.close()
-
-    def close(self) -> None:
-        """Refuse new loans, wait (10 s at most) for the lent connections, close all."""
-        with self._changed:
-            self._closed = True
-            self._changed.wait_for(lambda: self._lent == 0, timeout=10)
-            idle, self._idle = self._idle, []
-        for db in idle:
-            db.close()
 
 
 def _event_row(row: Sequence[Any]) -> Event:

@@ -34,15 +34,26 @@ class Workers:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, limit: int, *, name: str) -> None:
-        self._loop = loop
+        self._loop: asyncio.AbstractEventLoop | None = loop
         self._limit = limit
         self._name = name
+        self._closed = False
+        self._start_afresh()
+
+    def _start_afresh(self) -> None:
         self._jobs: SimpleQueue[_Job | None] = SimpleQueue()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._finished: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        self._closed = False
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the threads stayed in the parent; new ones start on demand.
+
+        They serve the loop that calls next: the parent's loop does not run here.
+        """
+        self._start_afresh()
+        self._loop = None
 
     def call(self, function: Callable[[], _Result]) -> asyncio.Future[_Result]:
         """Run ``function`` in a worker thread; await the returned future for its result.
@@ -50,7 +61,10 @@ class Workers:
         Raises:
             StoreClosedError: :meth:`close` was called.
         """
-        future: asyncio.Future[_Result] = self._loop.create_future()
+        loop = self._loop
+        if loop is None:  # first call in a forked child
+            loop = self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Result] = loop.create_future()
         with self._lock:
             if self._closed:
                 raise StoreClosedError()
@@ -91,11 +105,11 @@ class Workers:
                 self._finished.append(outcome)
                 self._idle += 1
             if first:
-                self._wake()
+                self._wake(future.get_loop())
 
-    def _wake(self) -> None:
+    def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
-            self._loop.call_soon_threadsafe(self._settle)
+            loop.call_soon_threadsafe(self._settle)
         except RuntimeError:  # the loop is closed: no one awaits these results any more
             with self._lock:
                 self._finished.clear()

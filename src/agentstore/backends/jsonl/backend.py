@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 
 import orjson
 
+from agentstore.backends import forked
 from agentstore.backends.base import (
     AppendRequest,
     Backend,
@@ -103,6 +104,7 @@ class JsonlBackend(Backend):
         self._listed: frozenset[str] = frozenset()
         self._poller = FilePoller(self, poll_interval)
         self._closed = False
+        forked.reopen_after_fork(self)
 
     # Sessions
 
@@ -260,9 +262,25 @@ class JsonlBackend(Backend):
             self._closed = True
             logs = list(self._logs.values())
             self._logs.clear()
+        forked.forget(self)
         self._poller.close()
         for log in logs:
             log.close()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child, forget the open logs: each reopens its file when next used.
+
+        Their descriptors share the parent's open files, and with them each file's
+        ``flock``: parent and child would both hold a log's lock at once and write over
+        each other's lines. Closing the child's copies leaves the parent's open, and its
+        locks held. What was read of the logs goes too: the parent may be mid-commit.
+        """
+        self._lock = threading.Lock()
+        for log in self._logs.values():
+            log.close_inherited()
+        self._logs = OrderedDict()
+        self._recent = OrderedDict()
+        self._poller.after_fork_in_child()
 
     # Used by the poller
 

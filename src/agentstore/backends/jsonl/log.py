@@ -10,6 +10,7 @@ line anywhere else is reported, never skipped.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import itertools
 import logging
 import threading
@@ -323,6 +324,17 @@ class SessionLog:
                 self._files.close(self._fd)
                 self._fd = None
             self._known = None
+
+    def close_inherited(self) -> None:
+        """In a forked child: close this process's copy of the descriptor, and nothing more.
+
+        No lock is taken (a thread of the parent may have held it at the fork) and the
+        file is not unlocked: its lock belongs to the parent's open file, which stays open.
+        """
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                self._files.close(self._fd)
+            self._fd = None
 
     # Internals
 

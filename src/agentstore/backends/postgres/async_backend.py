@@ -3,8 +3,9 @@
 The twin of :class:`agentstore.backends.postgres.backend.PostgresBackend`: the same
 operations (:mod:`agentstore.backends.postgres.operations`: their statements, values and
 decisions), their queries awaited on an :class:`psycopg_pool.AsyncConnectionPool`; watches
-are woken by ``LISTEN/NOTIFY`` on an async connection. Sync and async stores may share a
-schema, in one process or many.
+are woken by ``LISTEN/NOTIFY`` on an async connection; lost connections and outages are
+handled as :mod:`agentstore.backends.postgres.connecting` decides for both. Sync and
+async stores may share a schema, in one process or many.
 
 An append is one statement (``append_events``). The appends of concurrent tasks that
 arrive while others are being written go together in one transaction, pipelined in one
@@ -16,21 +17,33 @@ pool clean, so each append's events are stored once, whole, or not at all.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import Any, TypeVar
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from agentstore.backends import forked
 from agentstore.backends.base import AppendRequest, AsyncBackend, AsyncSubscription, translating
+from agentstore.backends.errnos import postgres_errno
 from agentstore.backends.lane import AppendLane, Outcomes
 from agentstore.backends.postgres.async_notify import AsyncListener, AsyncPoller
+from agentstore.backends.postgres.connecting import (
+    CONNECT_TIMEOUT,
+    RETRY_EVERY,
+    AsyncPooledConnection,
+    LostConnection,
+    Outage,
+    pool_options,
+)
 from agentstore.backends.postgres.notify import MARK_WAIT, Notices, mark_notice, silent_channel
 from agentstore.backends.postgres.operations import Operation, Operations, Query, Rows
-from agentstore.backends.postgres.sql import CONNECT_TIMEOUT, check_options, pool_options
+from agentstore.backends.postgres.sql import check_options
 from agentstore.errors import AgentStoreError, StorageError, StoreClosedError
 from agentstore.events import Event
 from agentstore.sessions import Session
@@ -39,10 +52,13 @@ from agentstore.state import Snapshot
 __all__ = ["AsyncPostgresBackend"]
 
 _T = TypeVar("_T")
-_Db = psycopg.AsyncConnection[Any]
+_P = ParamSpec("_P")
+_Db = AsyncPooledConnection
 
 _translated = translating(
-    (psycopg.Error, OSError), lambda backend: f"PostgreSQL ({backend.schema})"
+    (psycopg.Error, OSError),
+    lambda backend: f"PostgreSQL ({backend.schema})",
+    errno=lambda backend, error: postgres_errno(error),
 )
 
 
@@ -55,20 +71,30 @@ class AsyncPostgresBackend(AsyncBackend):
 
     def __init__(self, url: str, schema: str, pool_size: int, poll_interval: float) -> None:
         self.schema = schema
+        self._url = url
+        self._pool_size = pool_size
+        self._poll_interval = poll_interval
         self._operations = Operations(schema)
+        self._outage = Outage(url, f"PostgreSQL ({schema})")
+        self._reopen = False  # set in a forked child: open a pool and a listener there
+        self._closed = False
+        self._start_afresh()
+
+    def _start_afresh(self) -> None:
+        """Make the pool (not opened), the listener (not started) and the feeds' poller."""
+        options = pool_options(self._url, self._pool_size, self._outage)
         self._pool = AsyncConnectionPool(
-            url, **pool_options(pool_size), configure=_configure, open=False
+            self._url, connection_class=_Db, configure=_configure, open=False, **options
         )
         self._notices = Notices()
-        self._poller = AsyncPoller(poll_interval)
+        self._poller = AsyncPoller(self._poll_interval)
         channel = self._operations.channel
-        self._listener = AsyncListener(url, channel, self._notices, self._poller)
+        self._listener = AsyncListener(self._url, channel, self._notices, self._poller)
         self._writes: set[asyncio.Task[Any]] = set()
         # Two batches may be written at once, each on a connection (a server process) of
         # its own: as fast as one here (2 cores shared with the server), and a server
         # with more cores works on both. Five were slower here: smaller batches.
         self._lane = AppendLane(self._commit, parallel=2)
-        self._closed = False
 
     @classmethod
     async def open(
@@ -93,31 +119,32 @@ class AsyncPostgresBackend(AsyncBackend):
             probe = await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT)
             await probe.close()
             await backend._pool.open(wait=True)
-            await backend._run(backend._operations.migrate(partitions))
+            await backend._run(backend._operations.migrate, partitions)
             await backend._listener.start()
         except psycopg.Error as error:
             await backend.close()
-            raise StorageError(0, f"PostgreSQL: {error}") from error
+            raise StorageError(postgres_errno(error), f"PostgreSQL: {error}") from error
         except BaseException:
             await backend.close()
             raise
+        forked.reopen_after_fork(backend)
         return backend
 
     # Sessions
 
     @_translated
     async def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
-        return await self._run(self._operations.create_session(session, history))
+        return await self._run(self._operations.create_session, session, history)
 
     @_translated
     async def get_session(self, session_id: str) -> Session:
-        return await self._run(self._operations.get_session(session_id))
+        return await self._run(self._operations.get_session, session_id)
 
     @_translated
     async def list_sessions(
         self, *, limit: int, offset: int, labels: Mapping[str, str] | None
     ) -> list[Session]:
-        return await self._run(self._operations.list_sessions(limit, offset, labels))
+        return await self._run(self._operations.list_sessions, limit, offset, labels)
 
     # Events
 
@@ -160,7 +187,7 @@ class AsyncPostgresBackend(AsyncBackend):
         # batches never wait for each other in a circle.
         order = sorted(range(len(requests)), key=lambda index: requests[index][0])
         outcomes: Outcomes = [[] for _ in requests]
-        async with self._pool.connection() as db:
+        async with self._connection() as db:
             async with db.pipeline():
                 cursors = [
                     await _pipelined(db, self._operations.append_query(*requests[index]))
@@ -185,31 +212,31 @@ class AsyncPostgresBackend(AsyncBackend):
     async def _append(
         self, session_id: str, events: Sequence[Event], expected_seq: int | None
     ) -> list[Event]:
-        return await self._run(self._operations.append(session_id, events, expected_seq))
+        return await self._run(self._operations.append, session_id, events, expected_seq)
 
     @_translated
     async def import_events(self, session_id: str, events: Sequence[Event]) -> None:
-        await self._run(self._operations.import_events(session_id, events))
+        await self._run(self._operations.import_events, session_id, events)
 
     @_translated
     async def read(
         self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None
     ) -> list[Event]:
-        return await self._run(self._operations.read(session_id, from_seq, to_seq))
+        return await self._run(self._operations.read, session_id, from_seq, to_seq)
 
     @_translated
     async def last_seq(self, session_id: str) -> int:
-        return await self._run(self._operations.last_seq(session_id))
+        return await self._run(self._operations.last_seq, session_id)
 
     # Snapshots
 
     @_translated
     async def read_snapshot(self, session_id: str) -> Snapshot | None:
-        return await self._run(self._operations.read_snapshot(session_id))
+        return await self._run(self._operations.read_snapshot, session_id)
 
     @_translated
     async def write_snapshot(self, snapshot: Snapshot) -> None:
-        await self._run(self._operations.write_snapshot(snapshot))
+        await self._run(self._operations.write_snapshot, snapshot)
 
     # Feeds and closing
 
@@ -228,12 +255,12 @@ class AsyncPostgresBackend(AsyncBackend):
 
     @_translated
     async def _read_ranges(self, ranges: list[tuple[str, int, int]]) -> list[Event]:
-        return await self._run(self._operations.read_ranges(ranges))
+        return await self._run(self._operations.read_ranges, ranges)
 
     async def _mark(self) -> int:
         """Where the notices of commits made after this call begin (see the sync twin)."""
         token, arrived = self._notices.new_mark()
-        await self._run(self._operations.notify(mark_notice(token)))
+        await self._run(self._operations.notify, mark_notice(token))
         try:
             async with asyncio.timeout(MARK_WAIT):
                 while not arrived.is_set():  # the listener sets it, then wakes the poller
@@ -246,20 +273,93 @@ class AsyncPostgresBackend(AsyncBackend):
         if self._closed:
             return
         self._closed = True
+        forked.forget(self)
         if self._writes:  # appends under way, their callers perhaps cancelled: let them end
             await asyncio.wait(list(self._writes))
         self._poller.close()
         await self._listener.close()
         await self._pool.close()
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child, open a pool and a listener of its own at the first call.
+
+        The parent's connections are sockets shared with it, and its pool's tasks and its
+        listener belong to the parent's event loop: they are set aside, neither used nor
+        closed (psycopg closes a connection only in the process that opened it). The new
+        ones open on the loop that calls next.
+        """
+        forked.set_aside(self._pool, self._listener, self._writes)
+        self._outage = Outage(self._url, self._outage.where)
+        self._start_afresh()
+        self._reopening = asyncio.Lock()
+        self._reopen = True
+
     # Internals
 
-    async def _run(self, operation: Operation[_T]) -> _T:
+    async def _run(
+        self, begin: Callable[_P, Operation[_T]], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        operation = begin(*args, **kwargs)
         query = operation.start()
         if query is None:  # answered without the database (nothing to read)
             return operation.result
-        async with self._pool.connection() as db, _atomic(db, operation):
+        try:
+            return await self._once(operation, query)
+        except LostConnection as lost:
+            if not operation.repeatable:
+                raise self._outage.in_doubt(lost) from lost.__cause__
+        operation = begin(*args, **kwargs)  # once more, on a new connection
+        query = operation.start()
+        return await self._once(operation, query) if query is not None else operation.result
+
+    async def _once(self, operation: Operation[_T], query: Query) -> _T:
+        async with self._connection() as db, _atomic(db, operation):
             return await _finish(db, operation, query)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[_Db]:
+        db = await self._connect()
+        try:
+            yield db
+        except psycopg.Error as error:
+            if not db.broken:
+                raise
+            # A server restart or a dropped network breaks the idle connections too.
+            self._outage.lost(error)
+            await self._pool.drain()
+            raise LostConnection(str(error)) from error
+        finally:
+            await self._pool.putconn(db)
+
+    async def _connect(self) -> _Db:
+        if self._reopen:
+            await self._open_in_child()
+        try:
+            db = await self._pool.getconn(timeout=RETRY_EVERY)
+        except PoolTimeout:
+            db = await self._wait_for_connection()
+        self._outage.answered()
+        return db
+
+    async def _wait_for_connection(self) -> _Db:
+        """Wait for a connection while the pool reconnects or its connections are busy."""
+        started = time.monotonic() - RETRY_EVERY
+        while True:
+            stats = self._pool.get_stats()
+            wait = self._outage.waited(
+                started, stats.get("connections_errors", 0), stats.get("pool_size", 0)
+            )
+            if isinstance(wait, StorageError):
+                raise wait
+            with contextlib.suppress(PoolTimeout):
+                return await self._pool.getconn(timeout=wait)
+
+    async def _open_in_child(self) -> None:
+        async with self._reopening:
+            if self._reopen:
+                await self._pool.open()
+                await self._listener.start()
+                self._reopen = False
 
 
 async def _finish(db: _Db, operation: Operation[_T], query: Query | None = None) -> _T:

@@ -7,23 +7,37 @@ the primary key, so seqs stay gapless and unique whoever writes. Every commit se
 Tables live in ``schema`` (default ``agentstore``), so several stores share a database;
 ``partitions=N`` hash-partitions the events by session (PostgreSQL's declarative
 partitioning, the layout Citus can also distribute by session). The schema is created
-and migrated by :func:`migrations`, whose position is the version kept in the schema.
+and migrated by :func:`migrations`, whose position is the version kept in the schema; a
+newer schema is refused. Lost connections and a server that does not answer are handled
+as :mod:`~agentstore.backends.postgres.connecting` decides, for both faces.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
-from typing import Any, TypeVar
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from agentstore.backends import forked
 from agentstore.backends.base import Backend, Subscription, translating
+from agentstore.backends.errnos import postgres_errno
 from agentstore.backends.polling import Poller
+from agentstore.backends.postgres.connecting import (
+    CONNECT_TIMEOUT,
+    RETRY_EVERY,
+    LostConnection,
+    Outage,
+    PooledConnection,
+    pool_options,
+)
 from agentstore.backends.postgres.notify import (
     MARK_WAIT,
     WAKE,
@@ -33,12 +47,7 @@ from agentstore.backends.postgres.notify import (
     silent_channel,
 )
 from agentstore.backends.postgres.operations import Operation, Operations, Query, Rows
-from agentstore.backends.postgres.sql import (
-    CONNECT_TIMEOUT,
-    check_options,
-    migrations,
-    pool_options,
-)
+from agentstore.backends.postgres.sql import check_options, migrations
 from agentstore.errors import StorageError
 from agentstore.events import Event
 from agentstore.sessions import Session
@@ -47,10 +56,13 @@ from agentstore.state import Snapshot
 __all__ = ["PostgresBackend", "migrations"]  # migrations: re-exported from postgres_sql
 
 _T = TypeVar("_T")
-_Db = psycopg.Connection[Any]
+_P = ParamSpec("_P")
+_Db = PooledConnection
 
 _translated = translating(
-    (psycopg.Error, OSError), lambda backend: f"PostgreSQL ({backend.schema})"
+    (psycopg.Error, OSError),
+    lambda backend: f"PostgreSQL ({backend.schema})",
+    errno=lambda backend, error: postgres_errno(error),
 )
 
 
@@ -58,7 +70,8 @@ class PostgresBackend(Backend):
     """Sessions, events and snapshots in a PostgreSQL schema.
 
     Each operation is made by :class:`~agentstore.backends.postgres.operations.Operations`;
-    this face runs its queries on a pooled connection.
+    this face runs its queries on a pooled connection, and once more on another when the
+    connection breaks and the operation allows it.
 
     Args:
         url: a libpq connection string, ``postgresql://user@host:port/database``.
@@ -79,38 +92,46 @@ class PostgresBackend(Backend):
     ) -> None:
         check_options(schema, partitions)
         self.schema = schema
+        self._url = url
+        self._pool_size = pool_size
         self._operations = Operations(schema)
         self._poller = Poller(poll_interval)
         self._notices = Notices()
+        self._outage = Outage(url, f"PostgreSQL ({schema})")
+        self._listener: Listener | None = None
+        self._reopen = False  # set in a forked child: open a pool and a listener there
+        self._pool = self._new_pool()
         try:
             # One plain connection first: a wrong address or password fails at once with
             # the server's own words, where the pool would retry for half a minute.
             psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
-            self._pool = ConnectionPool(
-                url, **pool_options(pool_size), configure=_configure, open=True
-            )
+            self._pool.open()
             self._pool.wait()  # fail now, not at the first call, if the server is not there
-            self._run(self._operations.migrate(partitions))
+            self._run(self._operations.migrate, partitions)
+            self._listener = Listener(url, self._operations.channel, self._notices, self._poller)
         except psycopg.Error as error:
-            raise StorageError(0, f"PostgreSQL: {error}") from error
-        channel = self._operations.channel
-        self._listener = Listener(url, channel, self._notices, self._poller)
+            self._pool.close()
+            raise StorageError(postgres_errno(error), f"PostgreSQL: {error}") from error
+        except BaseException:
+            self._pool.close()
+            raise
+        forked.reopen_after_fork(self)
 
     # Sessions
 
     @_translated
     def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
-        return self._run(self._operations.create_session(session, history))
+        return self._run(self._operations.create_session, session, history)
 
     @_translated
     def get_session(self, session_id: str) -> Session:
-        return self._run(self._operations.get_session(session_id))
+        return self._run(self._operations.get_session, session_id)
 
     @_translated
     def list_sessions(
         self, *, limit: int, offset: int, labels: Mapping[str, str] | None
     ) -> list[Session]:
-        return self._run(self._operations.list_sessions(limit, offset, labels))
+        return self._run(self._operations.list_sessions, limit, offset, labels)
 
     # Events
 
@@ -119,29 +140,29 @@ class PostgresBackend(Backend):
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
     ) -> list[Event]:
         # The hot path: one round trip (append_events), no coroutine and no thread hop.
-        return self._run(self._operations.append(session_id, events, expected_seq))
+        return self._run(self._operations.append, session_id, events, expected_seq)
 
     @_translated
     def import_events(self, session_id: str, events: Sequence[Event]) -> None:
-        self._run(self._operations.import_events(session_id, events))
+        self._run(self._operations.import_events, session_id, events)
 
     @_translated
     def read(self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None) -> list[Event]:
-        return self._run(self._operations.read(session_id, from_seq, to_seq))
+        return self._run(self._operations.read, session_id, from_seq, to_seq)
 
     @_translated
     def last_seq(self, session_id: str) -> int:
-        return self._run(self._operations.last_seq(session_id))
+        return self._run(self._operations.last_seq, session_id)
 
     # Snapshots
 
     @_translated
     def read_snapshot(self, session_id: str) -> Snapshot | None:
-        return self._run(self._operations.read_snapshot(session_id))
+        return self._run(self._operations.read_snapshot, session_id)
 
     @_translated
     def write_snapshot(self, snapshot: Snapshot) -> None:
-        self._run(self._operations.write_snapshot(snapshot))
+        self._run(self._operations.write_snapshot, snapshot)
 
     # Feeds and closing
 
@@ -160,7 +181,7 @@ class PostgresBackend(Backend):
 
     @_translated
     def _read_ranges(self, ranges: list[tuple[str, int, int]]) -> list[Event]:
-        return self._run(self._operations.read_ranges(ranges))
+        return self._run(self._operations.read_ranges, ranges)
 
     def _mark(self) -> int:
         """Where the notices of commits made after this call begin.
@@ -169,28 +190,111 @@ class PostgresBackend(Backend):
         every commit made before it, so the feed starts right after the marker.
         """
         token, arrived = self._notices.new_mark()
-        self._run(self._operations.notify(mark_notice(token)))
+        self._run(self._operations.notify, mark_notice(token))
         if not arrived.wait(MARK_WAIT):
             raise silent_channel()
         return self._notices.marked(token)
 
     def close(self) -> None:
-        self._listener.stop()
-        with contextlib.suppress(psycopg.Error):
-            self._run(self._operations.notify(WAKE))  # the listener's wait
-        self._listener.close()
+        forked.forget(self)
+        listener = self._listener
+        if listener is not None:
+            listener.stop()
+            with contextlib.suppress(psycopg.Error, StorageError):
+                self._run(self._operations.notify, WAKE)  # the listener's wait
+            listener.close()
         self._poller.close()
         self._pool.close()
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child, open a pool and a listener of its own at the first call.
+
+        The parent's connections are sockets shared with it: a query sent on one would
+        mix with the parent's on the wire. They are set aside, neither used nor closed
+        (psycopg closes a connection only in the process that opened it).
+        """
+        forked.set_aside(self._pool, self._listener)
+        self._outage = Outage(self._url, self._outage.where)
+        self._pool = self._new_pool()
+        self._listener = None
+        self._notices = Notices()
+        self._reopening = threading.Lock()
+        self._reopen = True
+        self._poller.after_fork_in_child()
+
     # Internals
 
-    def _run(self, operation: Operation[_T]) -> _T:
+    def _new_pool(self) -> ConnectionPool[_Db]:
+        options = pool_options(self._url, self._pool_size, self._outage)
+        return ConnectionPool(
+            self._url, connection_class=_Db, configure=_configure, open=False, **options
+        )
+
+    def _run(self, begin: Callable[_P, Operation[_T]], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        operation = begin(*args, **kwargs)
         query = operation.start()
-        if query is not None:  # else answered without the database (nothing to read)
-            with self._pool.connection() as db, _atomic(db, operation):
-                while query is not None:
-                    query = operation.advance(_fetch(db, query))
+        if query is None:  # answered without the database (nothing to read)
+            return operation.result
+        try:
+            return self._once(operation, query)
+        except LostConnection as lost:
+            if not operation.repeatable:
+                raise self._outage.in_doubt(lost) from lost.__cause__
+        operation = begin(*args, **kwargs)  # once more, on a new connection
+        query = operation.start()
+        return self._once(operation, query) if query is not None else operation.result
+
+    def _once(self, operation: Operation[_T], query: Query | None) -> _T:
+        with self._connection() as db, _atomic(db, operation):
+            while query is not None:
+                query = operation.advance(_fetch(db, query))
         return operation.result
+
+    @contextmanager
+    def _connection(self) -> Iterator[_Db]:
+        db = self._connect()
+        try:
+            yield db
+        except psycopg.Error as error:
+            if not db.broken:
+                raise
+            # A server restart or a dropped network breaks the idle connections too.
+            self._outage.lost(error)
+            self._pool.drain()
+            raise LostConnection(str(error)) from error
+        finally:
+            self._pool.putconn(db)
+
+    def _connect(self) -> _Db:
+        if self._reopen:
+            self._open_in_child()
+        try:
+            db = self._pool.getconn(timeout=RETRY_EVERY)
+        except PoolTimeout:
+            db = self._wait_for_connection()
+        self._outage.answered()
+        return db
+
+    def _wait_for_connection(self) -> _Db:
+        """Wait for a connection while the pool reconnects or its connections are busy."""
+        started = time.monotonic() - RETRY_EVERY
+        while True:
+            stats = self._pool.get_stats()
+            wait = self._outage.waited(
+                started, stats.get("connections_errors", 0), stats.get("pool_size", 0)
+            )
+            if isinstance(wait, StorageError):
+                raise wait
+            with contextlib.suppress(PoolTimeout):
+                return self._pool.getconn(timeout=wait)
+
+    def _open_in_child(self) -> None:
+        with self._reopening:
+            if self._reopen:
+                self._pool.open()
+                channel = self._operations.channel
+                self._listener = Listener(self._url, channel, self._notices, self._poller)
+                self._reopen = False
 
 
 def _fetch(db: _Db, query: Query) -> Rows | psycopg.Error:

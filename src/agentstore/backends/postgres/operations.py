@@ -61,12 +61,21 @@ from agentstore.backends.postgres.sql import (
 )
 from agentstore.backends.rows import json_text, session_from_row, snapshot_from_row
 from agentstore.core import sequencing
-from agentstore.errors import SessionExistsError, SessionNotFoundError
+from agentstore.errors import SessionExistsError, SessionNotFoundError, StoreVersionError
 from agentstore.events import Event
 from agentstore.sessions import Session
 from agentstore.state import Snapshot
 
-__all__ = ["Operation", "Operations", "Query", "Rows", "Steps", "operation", "transaction"]
+__all__ = [
+    "Operation",
+    "Operations",
+    "Query",
+    "Rows",
+    "Steps",
+    "once",
+    "operation",
+    "transaction",
+]
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
@@ -93,15 +102,19 @@ class Operation(Generic[_T]):
     A face takes the first query from :meth:`start`, runs each query on one connection
     (inside one transaction when :attr:`atomic`) and hands what it fetched to
     :meth:`advance` for the next one, until there is none; :attr:`result` is then the
-    answer. An error the operation does not handle comes out of :meth:`advance`.
+    answer. An error the operation does not handle comes out of :meth:`advance`. When the
+    connection breaks mid-way, a face runs a new one of the same operation on another
+    connection if :attr:`repeatable`: a second run answers the same and stores nothing
+    twice, whether the first was committed or not.
     """
 
-    __slots__ = ("_result", "_steps", "atomic")
+    __slots__ = ("_result", "_steps", "atomic", "repeatable")
     _result: _T
 
-    def __init__(self, steps: Steps[_T], *, atomic: bool = False) -> None:
+    def __init__(self, steps: Steps[_T], *, atomic: bool = False, repeatable: bool = True) -> None:
         self._steps = steps
         self.atomic = atomic
+        self.repeatable = repeatable
 
     def __iter__(self) -> Steps[_T]:
         """The steps themselves, so that a larger operation can ``yield from`` this one."""
@@ -151,6 +164,22 @@ def transaction(steps: Callable[_P, Steps[_T]]) -> Callable[_P, Operation[_T]]:
     return begin
 
 
+def once(begin: Callable[_P, Operation[_T]]) -> Callable[_P, Operation[_T]]:
+    """Mark an operation not to be run again after a broken connection.
+
+    For writes a second run would refuse when the first was committed (a session
+    created, events imported): the caller learns that the outcome is unknown instead.
+    """
+
+    @functools.wraps(begin)
+    def begin_once(*args: _P.args, **kwargs: _P.kwargs) -> Operation[_T]:
+        started = begin(*args, **kwargs)
+        started.repeatable = False
+        return started
+
+    return begin_once
+
+
 class Operations:
     """Every operation of the PostgreSQL backend, on the tables of ``schema``.
 
@@ -178,7 +207,11 @@ class Operations:
         yield self._query(CREATE_VERSION_TABLE)
         rows = yield self._query(SCHEMA_VERSION)
         version = rows[0][0] if rows and rows[0][0] is not None else 0
-        for number, statements in enumerate(migrations(partitions)[version:], start=version + 1):
+        steps = migrations(partitions)
+        if version > len(steps):  # raised in the transaction: it rolls back, nothing written
+            where = f"PostgreSQL (schema {self.schema})"
+            raise StoreVersionError(where, found=version, supported=len(steps))
+        for number, statements in enumerate(steps[version:], start=version + 1):
             for statement in statements:
                 yield Query(self._compose(statement))  # run once: not worth keeping
             yield self._query(RECORD_VERSION, (number,))
@@ -189,13 +222,18 @@ class Operations:
     def create_session(self, session: Session, history: Sequence[Event]) -> Steps[Session]:
         """Create ``session`` with ``history``; the session as stored.
 
+        Run again after its connection broke, it finds the session it created, if the
+        first run was committed: the same id, name, labels, origin and creation time.
+
         Raises:
-            SessionExistsError: a session with this id exists.
+            SessionExistsError: another session with this id exists.
         """
-        try:
-            yield self._query(CREATE_SESSION, session_values(session, history))
-        except psycopg.errors.UniqueViolation:
-            raise SessionExistsError(session.id) from None
+        created = yield self._query(CREATE_SESSION, session_values(session, history))
+        if not created:  # the id is taken
+            stored = yield from self.get_session(session.id)
+            if _creation(stored) != _creation(session):
+                raise SessionExistsError(session.id)
+            return stored
         if history:  # a fork's copied history: not news for watchers, so no NOTIFY
             yield self._query(INSERT_EVENTS, insert_values(history), many=True)
         return (yield from self.get_session(session.id))
@@ -275,6 +313,7 @@ class Operations:
             return self._require(session_id)
         return self._import(session_id, events)
 
+    @once
     @transaction
     def _import(self, session_id: str, events: Sequence[Event]) -> Steps[None]:
         last_seq, _ = yield from self._session_row(LOCK_SESSION, session_id)
@@ -362,3 +401,16 @@ class Operations:
 
     def _compose(self, text: str) -> bytes:
         return sql.SQL(text).format(s=self._schema).as_bytes(None)
+
+
+def _creation(session: Session) -> tuple[Any, ...]:
+    """What a session was created with (two creations of it are the same one)."""
+    labels = dict(session.labels)
+    return (
+        session.id,
+        session.name,
+        labels,
+        session.created_at,
+        session.parent_id,
+        session.forked_at_seq,
+    )

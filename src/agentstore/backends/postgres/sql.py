@@ -6,27 +6,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from agentstore.errors import InvalidArgumentError
 
-__all__ = ["APPEND_FUNCTION", "CONNECT_TIMEOUT", "check_options", "migrations", "pool_options"]
-
-CONNECT_TIMEOUT = 10  # seconds to reach the server when a store opens
-
-
-def pool_options(pool_size: int) -> dict[str, Any]:
-    """The options of either face's connection pool, up to ``pool_size`` connections.
-
-    Times come back in UTC, and each statement outside a transaction commits by itself
-    (an append is one statement: autocommit spares it the round trips of BEGIN and COMMIT).
-    """
-    return {
-        "min_size": 1,
-        "max_size": pool_size,
-        "kwargs": {"options": "-c TimeZone=UTC", "autocommit": True},
-    }
-
+__all__ = ["APPEND_FUNCTION", "check_options", "migrations"]
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 
@@ -42,7 +25,8 @@ ADVANCE_SESSION = "UPDATE {s}.sessions SET last_seq = %s, updated_at = %s WHERE 
 READ_EVENTS = """SELECT session_id, seq, id, type, payload, timestamp, metadata FROM {s}.events
     WHERE session_id = %s AND seq >= %s AND seq <= %s ORDER BY seq"""
 CREATE_SESSION = """INSERT INTO {s}.sessions (id, name, labels, created_at, parent_id,
-    forked_at_seq, last_seq, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"""
+    forked_at_seq, last_seq, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (id) DO NOTHING RETURNING 1"""
 LAST_SEQ = "SELECT last_seq FROM {s}.sessions WHERE id = %s"
 SESSION_EXISTS = "SELECT 1 FROM {s}.sessions WHERE id = %s"
 INSERT_EVENTS = """INSERT INTO {s}.events (session_id, seq, id, type, payload, timestamp,

@@ -7,10 +7,12 @@ from agentstore.testing.conformance.bad_input import BadInputScenarios
 from agentstore.testing.conformance.base import StoreFixtures
 from agentstore.testing.conformance.concurrency import ConcurrencyScenarios
 from agentstore.testing.conformance.copies import CopyScenarios
+from agentstore.testing.conformance.forks_of_process import ProcessForkScenarios
 from agentstore.testing.conformance.reads import ReadScenarios
 from agentstore.testing.conformance.records import RecordScenarios
 from agentstore.testing.conformance.sessions import SessionScenarios
 from agentstore.testing.conformance.state import StateScenarios
+from agentstore.testing.conformance.versions import FormatVersionScenarios
 from agentstore.testing.conformance.watch import ForkScenarios, WatchScenarios
 
 __all__ = ["StoreConformance"]
@@ -26,6 +28,8 @@ class StoreConformance(
     WatchScenarios,
     ConcurrencyScenarios,
     CopyScenarios,
+    ProcessForkScenarios,
+    FormatVersionScenarios,
     BadInputScenarios,
     StoreFixtures,
 ):
