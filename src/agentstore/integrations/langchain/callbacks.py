@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 from uuid import UUID
 
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import LLMResult
+from agentstore.errors import missing_extra
+
+try:
+    from langchain_core.messages import BaseMessage
+    from langchain_core.outputs import LLMResult
+except ModuleNotFoundError as missing:
+    raise missing_extra(missing, "langchain", "agentstore.integrations.langchain") from None
 
 from agentstore.events import Event
 from agentstore.integrations.langchain.runs import (

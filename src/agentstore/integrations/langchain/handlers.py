@@ -13,9 +13,14 @@ from contextlib import suppress
 from typing import Any
 from uuid import UUID
 
-from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import LLMResult
+from agentstore.errors import missing_extra
+
+try:
+    from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler
+    from langchain_core.messages import BaseMessage
+    from langchain_core.outputs import LLMResult
+except ModuleNotFoundError as missing:
+    raise missing_extra(missing, "langchain", "agentstore.integrations.langchain") from None
 
 from agentstore.aio.loops import on_loop
 from agentstore.aio.store import AsyncStore

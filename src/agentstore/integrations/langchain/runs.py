@@ -8,8 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, LLMResult
+from agentstore.errors import missing_extra
+
+try:
+    from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+    from langchain_core.outputs import ChatGeneration, LLMResult
+except ModuleNotFoundError as missing:
+    raise missing_extra(missing, "langchain", "agentstore.integrations.langchain") from None
 
 from agentstore.events import Event
 

@@ -12,9 +12,15 @@ from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import pydantic
-from agents.items import TResponseInputItem
-from agents.memory import SessionSettings
-from agents.memory.session_settings import resolve_session_limit
+
+from agentstore.errors import missing_extra
+
+try:
+    from agents.items import TResponseInputItem
+    from agents.memory import SessionSettings
+    from agents.memory.session_settings import resolve_session_limit
+except ModuleNotFoundError as missing:
+    raise missing_extra(missing, "openai-agents", "agentstore.integrations.openai_agents") from None
 
 from agentstore.aio import AsyncStore
 from agentstore.aio.loops import on_loop

@@ -12,18 +12,24 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from agents.tracing import (
-    AgentSpanData,
-    FunctionSpanData,
-    GenerationSpanData,
-    GuardrailSpanData,
-    HandoffSpanData,
-    ResponseSpanData,
-    Span,
-    Trace,
-    TracingProcessor,
-    TurnSpanData,
-)
+
+from agentstore.errors import missing_extra
+
+try:
+    from agents.tracing import (
+        AgentSpanData,
+        FunctionSpanData,
+        GenerationSpanData,
+        GuardrailSpanData,
+        HandoffSpanData,
+        ResponseSpanData,
+        Span,
+        Trace,
+        TracingProcessor,
+        TurnSpanData,
+    )
+except ModuleNotFoundError as missing:
+    raise missing_extra(missing, "openai-agents", "agentstore.integrations.openai_agents") from None
 
 from agentstore.aio import AsyncStore
 from agentstore.aio.loops import running_loop
