@@ -31,6 +31,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_sql.py $(if $(PEER_PYTHON),--peer-python $(PEER_PYTHON))
 	$(BIN)/python benchmarks/bench_async.py
 	$(BIN)/python benchmarks/bench_recording.py
+	$(BIN)/python benchmarks/bench_streaming.py
 
 torture: $(VENV)/.installed
 	$(BIN)/python benchmarks/crash_torture.py --kills 200

@@ -15,12 +15,25 @@ from typing import Any
 import pytest
 
 import agentstore.aio
-from agentstore import ConcurrencyError, Event, SessionNotFoundError, Store, new_event
+from agentstore import (
+    ConcurrencyError,
+    Event,
+    EventLoopError,
+    SessionNotFoundError,
+    Store,
+    new_event,
+)
 from agentstore.aio import AsyncStore
 from agentstore.backends.adapters import InlineBackend
 from agentstore.testing import StoreConformance, StoreFactory
 from agentstore.testing.async_face import LoopThread
+from agentstore.testing.conformance import LogLines, OtherWriter, StoredData
+from tests.test_jsonl_backend import directory_contents, log_lines, log_writer
 from tests.test_memory_backend import _SharedMemory
+from tests.test_postgres_backend import row_writer as postgres_row_writer
+from tests.test_postgres_backend import schema_rows
+from tests.test_sqlite_backend import database_rows
+from tests.test_sqlite_backend import row_writer as sqlite_row_writer
 
 WORKERS = Path(__file__).parent / "workers.py"
 ROOT = Path(__file__).parent.parent
@@ -51,6 +64,22 @@ class TestAsyncJsonlBackend(StoreConformance):
     def open_store(self, loop: LoopThread, tmp_path: Path) -> StoreFactory:
         return lambda **options: loop.open(tmp_path / "agent-data", **options)
 
+    @pytest.fixture
+    def write_as_another_program(self, tmp_path: Path) -> OtherWriter:
+        return log_writer(tmp_path / "agent-data")
+
+    @pytest.fixture
+    def log_lines(self, tmp_path: Path) -> LogLines:
+        return log_lines(tmp_path / "agent-data")
+
+    @pytest.fixture
+    def open_sync_store(self, tmp_path: Path) -> StoreFactory:
+        return lambda **options: agentstore.open(tmp_path / "agent-data", **options)
+
+    @pytest.fixture
+    def stored_data(self, tmp_path: Path) -> StoredData:
+        return directory_contents(tmp_path / "agent-data")
+
 
 class TestAsyncSqliteBackend(StoreConformance):
     appends_per_writer = 40
@@ -59,6 +88,14 @@ class TestAsyncSqliteBackend(StoreConformance):
     def open_store(self, loop: LoopThread, tmp_path: Path) -> StoreFactory:
         return lambda **options: loop.open(f"sqlite:///{tmp_path / 'agent.db'}", **options)
 
+    @pytest.fixture
+    def write_as_another_program(self, tmp_path: Path) -> OtherWriter:
+        return sqlite_row_writer(tmp_path / "agent.db")
+
+    @pytest.fixture
+    def stored_data(self, tmp_path: Path) -> StoredData:
+        return database_rows(tmp_path / "agent.db")
+
 
 class TestAsyncPostgresBackend(StoreConformance):
     appends_per_writer = 40
@@ -66,6 +103,14 @@ class TestAsyncPostgresBackend(StoreConformance):
     @pytest.fixture
     def open_store(self, loop: LoopThread, postgres_schema: str) -> StoreFactory:
         return lambda **options: loop.open(POSTGRES, schema=postgres_schema, **options)
+
+    @pytest.fixture
+    def write_as_another_program(self, postgres_schema: str) -> OtherWriter:
+        return postgres_row_writer(postgres_schema)
+
+    @pytest.fixture
+    def stored_data(self, postgres_schema: str) -> StoredData:
+        return schema_rows(postgres_schema)
 
 
 # What asyncio adds: many tasks at once, a loop that keeps running, cancellation, and
@@ -296,3 +341,31 @@ def test_an_async_store_knows_the_loop_it_was_opened_on(tmp_path: Path) -> None:
 
     assert asyncio.run(opened(tmp_path / "data")) is not None  # bound: threads answer on it
     assert asyncio.run(opened(":memory:")) is None  # answers on whichever loop awaits it
+
+
+def test_a_store_awaited_on_another_loop_says_so_at_once(
+    durable: tuple[str, dict[str, Any]],
+) -> None:
+    """Its answers would go to a loop that is not running: a typed error, not a hang."""
+    target, options = durable
+    own, other = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        store = own.run_until_complete(agentstore.aio.open(target, **options))
+        session = own.run_until_complete(store.create_session())
+        for call in (
+            lambda: store.append(session.id, new_event("step")),
+            lambda: store.append_batch(session.id, [new_event("step")]),
+            lambda: store.get_events(session.id),
+            lambda: store.get_state(session.id),
+            lambda: store.list_sessions(),
+            lambda: store.fork(session.id, at_seq=0),
+        ):
+            with pytest.raises(EventLoopError, match="another"):
+                other.run_until_complete(asyncio.wait_for(call(), timeout=10))
+        assert own.run_until_complete(store.append(session.id, new_event("step"))).seq == 1
+        assert [s.id for s in own.run_until_complete(store.list_sessions())] == [session.id]
+        own.run_until_complete(store.aclose())
+    finally:
+        own.close()
+        other.close()
+    assert issubclass(EventLoopError, RuntimeError)  # what code catching asyncio's sees

@@ -79,7 +79,7 @@ def _room(module: str) -> str:
         return "core rules" if ".".join(parts[:2]) in CORE_RULES else "core"
     if parts[0] in ("store", "feeds", "aio", "opening"):
         return "faces"
-    if parts[0] in ("copying", "verifying"):
+    if parts[0] in ("copying", "verifying", "repairing"):
         return "tools"
     return parts[0]
 

@@ -225,6 +225,20 @@ def test_replay_filters_by_type_seq_and_time(recorded: tuple[str, str]) -> None:
     assert seqs("--until", later) == [1, 2, 3, 4, 5, 6, 7]
 
 
+def test_replay_says_when_a_filter_can_match_nothing(recorded: tuple[str, str]) -> None:
+    target, session_id = recorded
+    replay = ("--store", target, "replay", session_id)
+    typo = run(*replay, "--type", "tool_caled", check=1)
+    assert "no event type 'tool_caled' in this session (did you mean tool_called?)" in typo.stderr
+    assert "its types: error, llm_request, llm_response, plan_created, tool_called" in typo.stderr
+    absent = run(*replay, "--type", "state_updated", "--format", "jsonl")
+    assert absent.stdout == ""  # a type no event has: an empty answer, and why, on stderr
+    assert absent.stderr.startswith("no state_updated events in this session; its types: ")
+    inverted = run(*replay, "--from-seq", "5", "--to-seq", "2", check=2)
+    assert "--from-seq 5 is after --to-seq 2" in inverted.stderr
+    assert run(*replay, "--type", "error", "--format", "jsonl").stderr == ""
+
+
 def test_replay_timeline_shows_summaries_and_totals(recorded: tuple[str, str]) -> None:
     target, session_id = recorded
     lines = run("--store", target, "replay", session_id).stdout.splitlines()
@@ -370,6 +384,151 @@ def test_bad_input_exits_1_and_usage_errors_exit_2(recorded: tuple[str, str]) ->
     run("--store", target, "fork", session_id, check=2)  # --at is required
     run("--store", target, "no-such-command", check=2)
     run("--store", target, "replay", session_id, "-f", "--format", "json", check=2)
+
+
+# Managing sessions
+
+
+def test_rm_deletes_each_session_whole(recorded: tuple[str, str]) -> None:
+    target, session_id = recorded
+    assert run("--store", target, "rm", session_id[:8]).stdout == "Deleted 1 session (7 events).\n"
+    listed = json.loads(run("--store", target, "sessions", "--format", "json").stdout)
+    assert [session["name"] for session in listed] == ["other"]
+    assert "no session" in run("--store", target, "replay", session_id, check=1).stderr
+    missing = run("--store", target, "rm", listed[0]["id"], "nothing-like-it", check=1)
+    assert "no session 'nothing-like-it'" in missing.stderr
+    assert len(json.loads(run("--store", target, "sessions", "--format", "json").stdout)) == 1
+    done = json.loads(run("--store", target, "rm", listed[0]["id"], "--format", "json").stdout)
+    assert (done["sessions"], done["events"], done["dry_run"]) == (1, 0, False)
+    assert [session["name"] for session in done["deleted"]] == ["other"]
+    assert run("--store", target, "sessions", "--format", "json").stdout == "[]\n"
+
+
+def test_rm_asks_first_on_a_terminal(recorded: tuple[str, str]) -> None:
+    target, session_id = recorded
+    status, shown = _answer_on_terminal(["--store", target, "rm", session_id], "n\n")
+    assert status == 1
+    assert "Delete 1 session (7 events)? [y/N]" in shown
+    assert "flight-search" in shown  # the sessions are shown before the question
+    run("--store", target, "stats", session_id)  # still there
+    status, shown = _answer_on_terminal(["--store", target, "rm", session_id], "y\n")
+    assert status == 0
+    assert "Deleted 1 session (7 events)." in shown
+    run("--store", target, "stats", session_id, check=1)
+
+
+def test_label_sets_removes_and_renames(recorded: tuple[str, str]) -> None:
+    target, session_id = recorded
+    text = run("--store", target, "label", session_id[:8], "reviewed=yes", "env=prod").stdout
+    assert text.splitlines()[1:] == [
+        "Name:       flight-search",
+        "Labels:     agent=travel, env=prod, reviewed=yes",
+    ]
+    change = ["--remove", "env", "--name", "retried", "--format", "json"]
+    session = json.loads(run("--store", target, "label", session_id, *change).stdout)
+    assert (session["name"], session["labels"]) == (
+        "retried",
+        {"agent": "travel", "reviewed": "yes"},
+    )
+    assert session["event_count"] == 7
+    found = run("--store", target, "sessions", "--label", "reviewed=yes", "--format", "jsonl")
+    assert [json.loads(line)["id"] for line in found.stdout.splitlines()] == [session_id]
+    run("--store", target, "label", session_id, check=2)  # nothing to change
+    run("--store", target, "label", session_id, "=value", check=2)
+    both = run("--store", target, "label", session_id, "k=v", "--remove", "k", check=1)
+    assert both.stderr == "Error: label 'k' is both set and removed\n"
+    same = run("--store", target, "label", session_id, "--name", "retried", "--format", "json")
+    assert json.loads(same.stdout) == session
+
+
+def test_prune_deletes_the_sessions_idle_longer_than_asked(
+    recorded: tuple[str, str], seed: str
+) -> None:
+    target, session_id = recorded
+    run("--store", seed, "copy", "--to", target)  # the Go library's: a week old, at least
+    research = ["--label", "agent=research", "--dry-run"]
+    dry = run("--store", target, "prune", "--older-than", "5d", *research).stdout.splitlines()
+    assert dry[0].split() == ["ID", "NAME", "EVENTS", "UPDATED", "(UTC)"]
+    assert [line.split()[0] for line in dry[1:-1]] == ["long-run-0001"]
+    assert dry[-1] == "Would delete 1 session (250 events); nothing was deleted (--dry-run)."
+    assert len(json.loads(run("--store", target, "sessions", "--format", "json").stdout)) == 5
+    done = run("--store", target, "prune", "--older-than", "5d")
+    assert done.stdout == "Deleted 3 sessions (260 events).\n"
+    assert done.stderr == ""  # no progress bar in a pipe
+    listed = json.loads(run("--store", target, "sessions", "--format", "json").stdout)
+    assert sorted(session["name"] for session in listed) == ["flight-search", "other"]
+    assert session_id in {session["id"] for session in listed}
+    again = json.loads(
+        run("--store", target, "prune", "--older-than", "5d", "--format", "json").stdout
+    )
+    assert (again["sessions"], again["events"], again["deleted"]) == (0, 0, [])
+    run("--store", target, "prune", "--older-than", "soon", check=2)
+    run("--store", target, "prune", check=2)  # --older-than is required
+
+
+def test_prune_shows_a_progress_bar_on_a_terminal(seed: str) -> None:
+    shown = _on_terminal(["--store", seed, "prune", "--older-than", "1d", "--yes"])
+    assert "Deleting" in shown
+    assert "3/3" in shown
+    assert "Deleted 3 sessions (260 events)." in shown
+    assert run("--store", seed, "sessions", "--format", "json").stdout == "[]\n"
+
+
+def test_sessions_and_stats_show_a_forks_parent_and_fork_point(recorded: tuple[str, str]) -> None:
+    target, session_id = recorded
+    fork_id = run(
+        "--store", target, "fork", session_id, "--at", "4", "--id", "retry"
+    ).stdout.strip()
+    table = run("--store", target, "sessions").stdout.splitlines()
+    assert table[0].split()[-2:] == ["FORK", "OF"]
+    assert table[1].startswith("retry")
+    assert table[1].endswith(f"{session_id} at seq 4")
+    listed = json.loads(run("--store", target, "sessions", "--format", "json").stdout)
+    assert (listed[0]["parent_id"], listed[0]["forked_at_seq"]) == (session_id, 4)
+    assert listed[0]["updated_at"] >= listed[0]["created_at"]  # its copied events are older
+    stats = run("--store", target, "stats", fork_id).stdout.splitlines()
+    assert stats[1] == f"Fork of:    {session_id} at seq 4"
+    figures = json.loads(run("--store", target, "stats", fork_id, "--format", "json").stdout)
+    assert (figures["parent_id"], figures["forked_at_seq"]) == (session_id, 4)
+    parent = json.loads(run("--store", target, "stats", session_id, "--format", "json").stdout)
+    assert (parent["parent_id"], parent["forked_at_seq"]) == (None, None)
+    assert "Fork of" not in run("--store", target, "stats", session_id).stdout
+
+
+def test_a_forks_parent_from_another_writer_is_shown_escaped(tmp_path: Path) -> None:
+    target = str(tmp_path / "data")
+    with agentstore.open(target) as store:
+        store.create_session(id="forked", labels={"k": "v"})
+    path = tmp_path / "data" / "sessions" / "forked.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "parent_id": "p\x1b[2J\nx", "forked_at_seq": 1}))
+    for command in (
+        ["sessions"],
+        ["stats", "forked"],
+        ["prune", "--older-than", "0s", "--dry-run"],
+    ):
+        shown = run("--store", target, *command).stdout
+        assert "\x1b" not in shown
+        assert "p\\x1b[2J\\nx at seq 1" in shown
+
+
+def _answer_on_terminal(args: list[str], answer: str) -> tuple[int, str]:
+    """Run the command on a terminal (stdin too), type ``answer``; its status and output."""
+    main, child = pty.openpty()
+    process = subprocess.Popen([AGENTSTORE, *args], stdin=child, stdout=child, stderr=child)
+    os.close(child)
+    os.write(main, answer.encode())
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal closes when the command ends
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    return process.wait(timeout=30), b"".join(chunks).decode()
 
 
 # Moving sessions
@@ -582,3 +741,112 @@ def test_a_recorded_session_shows_what_each_answer_answers_and_what_nothing_pric
     assert figures["tokens"]["unpriced"] == figures["models"]["our-own-model"]["unpriced"] == 1
     # Replaying from the answer on, its call is not shown, so no arrow points at it.
     assert "↳" not in run("--store", target, "replay", session_id, "--from-seq", "6").stdout
+
+
+# Reading writes nothing: every reading command opens its store read-only.
+
+
+def _tree(root: Path) -> dict[str, tuple[bytes, int] | None]:
+    """Every directory and file under ``root``: each file's bytes and modification time."""
+    return {
+        str(path.relative_to(root)): None
+        if path.is_dir()
+        else (path.read_bytes(), path.stat().st_mtime_ns)
+        for path in sorted(root.rglob("*"))
+    }
+
+
+def test_reading_commands_leave_the_go_librarys_directory_as_it_was(
+    seed: str, tmp_path: Path
+) -> None:
+    before = _tree(Path(seed))
+    for command in [
+        ["sessions"],
+        ["sessions", "--format", "json"],
+        ["replay", "0b14"],
+        ["replay", "long-run", "--from-seq", "240", "--format", "jsonl"],
+        ["replay", "long-run", "-f", "--from-seq", "248", "--to-seq", "249"],
+        ["stats", "37db"],
+        ["state", "long-run", "--at", "220"],
+        ["verify"],
+        ["copy", "--to", str(tmp_path / "copy.db"), "0b14"],
+    ]:
+        run("--store", seed, *command)
+    assert _tree(Path(seed)) == before
+    assert not Path(seed, "catalog.jsonl").exists()
+    assert not Path(seed, "tmp").exists()
+
+
+def _not_a_store(root: Path, kind: str) -> str:
+    if kind == "a directory of other files":
+        (root / "notes").mkdir()
+        (root / "notes" / "todo.txt").write_text("buy milk")
+        return str(root / "notes")
+    if kind == "an unrelated SQLite database":
+        with sqlite3.connect(root / "notes.db") as db:
+            db.execute("CREATE TABLE notes (text TEXT)")
+        return str(root / "notes.db")
+    if kind == "a file that is not a database":
+        (root / "text.db").write_text("not a database " * 100)
+        return f"sqlite:///{root / 'text.db'}"
+    return str(root / "missing")
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "a directory of other files",
+        "an unrelated SQLite database",
+        "a file that is not a database",
+        "a missing directory",
+    ],
+)
+def test_commands_on_what_is_not_a_store_fail_and_leave_it_as_it_was(
+    tmp_path: Path, kind: str
+) -> None:
+    target = _not_a_store(tmp_path, kind)
+    before = _tree(tmp_path)
+    commands = [
+        ["sessions"],
+        ["replay", "x"],
+        ["stats", "x"],
+        ["verify"],
+        ["fork", "x", "--at", "0"],
+    ]
+    for command in commands:
+        done = run("--store", target, *command, check=1)
+        assert done.stderr.startswith("Error: no store at "), done.stderr
+    assert _tree(tmp_path) == before
+
+
+def test_a_mistyped_schema_is_reported_and_not_created() -> None:
+    import psycopg
+
+    target = next(_postgres_target())
+    schema = target.rsplit("schema=", 1)[1]
+    done = run("--store", target, "sessions", check=1)
+    assert done.stderr == f"Error: no store at PostgreSQL (schema {schema}): no such schema\n"
+    with psycopg.connect(POSTGRES_URL) as db:
+        found = db.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchall()
+    assert found == []
+
+
+def test_copy_to_memory_is_refused(seed: str) -> None:
+    done = run("--store", seed, "copy", "--to", ":memory:", check=2)
+    assert "':memory:' would be discarded" in done.stderr
+    assert done.stdout == ""
+
+
+def test_a_password_in_a_url_is_never_printed(seed: str) -> None:
+    done = run("--store", "postgresq://agent:s3cret@db/agents", "sessions", check=1)
+    assert "postgresq://agent:***@db/agents" in done.stderr
+    if not POSTGRES_URL:
+        pytest.skip("set AGENTSTORE_TEST_POSTGRES_URL to copy to PostgreSQL")
+    target = next(_postgres_target())
+    with_password = target.replace("://postgres@", "://postgres:s3cret@", 1)
+    if with_password == target:
+        pytest.skip("the test server's URL names no user 'postgres'")
+    copied = run("--store", seed, "copy", "--to", with_password, "0b14")
+    shown = with_password.replace(":s3cret@", ":***@")
+    assert copied.stdout == f"Copied 1 session (1 new) and 6 events to {shown}.\n"
+    _drop(target)

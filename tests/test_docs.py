@@ -1,4 +1,4 @@
-"""The README and docs stay true: their Python examples run, in order, as one script per file."""
+"""The README and docs stay true: each of their Python examples runs, alone, as written."""
 
 from __future__ import annotations
 
@@ -39,24 +39,29 @@ def test_every_document_is_found() -> None:
     }
 
 
-# Each document's examples run in order, in one namespace, in a process of their own: an
-# example may change what a process holds once (the OpenAI Agents SDK's trace processors).
+# Each example runs alone, as a reader who copies only that one runs it: in a namespace of
+# its own and a directory of its own. A document's examples share a process of their own:
+# an example may change what a process holds once (the OpenAI Agents SDK's trace processors).
 _RUN_EXAMPLES = """
-import re, sys
+import os, re, sys
 from pathlib import Path
 
-document = Path(sys.argv[1])
+document = Path(sys.argv[1]).resolve()
 pattern = re.compile(sys.argv[2], re.MULTILINE | re.DOTALL)
-namespace = {"__name__": "docs_" + document.stem}
 for number, block in enumerate(pattern.findall(document.read_text(encoding="utf-8")), start=1):
+    directory = Path(sys.argv[3], str(number))
+    directory.mkdir()
+    os.chdir(directory)
+    namespace = {"__name__": f"docs_{document.stem}_{number}"}
     exec(compile(block, f"{document.name} example {number}", "exec"), namespace)
 """
 
 
 @pytest.mark.parametrize("document", WITH_CODE, ids=[path.name for path in WITH_CODE])
 def test_python_examples_run(document: Path, tmp_path: Path) -> None:
+    arguments = [str(document), CODE_BLOCK.pattern, str(tmp_path)]
     done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", _RUN_EXAMPLES, str(document), CODE_BLOCK.pattern],
+        [sys.executable, "-W", "error", "-c", _RUN_EXAMPLES, *arguments],
         cwd=tmp_path,
         capture_output=True,
         text=True,

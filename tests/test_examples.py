@@ -134,6 +134,15 @@ BENCHMARK_ROWS = {
         ],
         "PostgreSQL append, 8 writers, events/s",
     ),
+    "bench_streaming.py": (
+        [
+            "JSONL: iter_events",
+            "JSONL: get_events",
+            "SQLite: agentstore replay --format jsonl",
+            "memory: iter_events (added to the store)",
+        ],
+        None,
+    ),
 }
 
 

@@ -117,7 +117,8 @@ def test_the_langchain_handlers_have_the_same_callbacks() -> None:
 @pytest.mark.parametrize(
     ("asynchronous", "plain"),
     [
-        (agentstore.aio.AsyncStore, {"watch", "recorder", "loop"}),
+        # watch and iter_events return async iterators (their arguments checked at the call)
+        (agentstore.aio.AsyncStore, {"watch", "recorder", "loop", "iter_events"}),
         (AsyncRecorder, {"tool_call", "llm_call", "tool"}),
         (AsyncBackend, set()),
     ],

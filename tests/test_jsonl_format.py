@@ -13,10 +13,13 @@ import pytest
 
 import agentstore
 from agentstore import EventType, Metadata, Store, new_event
+from agentstore.backends.codec import decode_event, encode_event
 from agentstore.backends.jsonl import JsonlBackend
 from agentstore.backends.jsonl.files import Files
+from agentstore.reports.text import printable
 
 from .seed_figures import FIXTURES, assert_figures
+from .test_cli import run
 
 SEED_EVENT_FIELDS = ["session_id", "sequence_number", "type", "payload", "timestamp", "metadata"]
 
@@ -169,3 +172,68 @@ def test_threads_appending_to_one_session_share_fsyncs(tmp_path: Path) -> None:
             thread.join()
         assert store.get_session(sid).event_count == 200
         assert files.syncs < 120  # one fsync carried several appends
+
+
+# Lines of other programs: read as they are, written back as they were.
+
+
+def test_every_line_the_go_library_wrote_is_written_back_byte_for_byte() -> None:
+    for log in sorted((FIXTURES / "seed-go-datadir" / "events").glob("*.jsonl")):
+        for line in log.read_bytes().splitlines():
+            event = decode_event(line)
+            assert encode_event(event) == line[:-1] + b',"id":"seq-%d"}\n' % event.seq
+
+
+GO_LINE = {
+    "session_id": "from-go",
+    "sequence_number": 2,
+    "type": "Deploy\x1b[2JStarted",
+    "payload": {"target": "eu-west"},
+    "timestamp": "2026-01-02T04:04:05.1234567+01:00",
+    "metadata": {"worker_id": "go-7", "region": "eu", "trace": {"span": "a1"}},
+}
+
+
+def _go_directory(root: Path) -> None:
+    """A session of one event of ours, then a line another program wrote."""
+    with agentstore.open(root) as store:
+        store.create_session(id="from-go")
+        store.append("from-go", new_event("step", {"n": 1}))
+    with (root / "events" / "from-go.jsonl").open("a", encoding="utf-8") as log:
+        log.write(json.dumps(GO_LINE, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+def test_a_copy_writes_another_programs_line_back_with_all_it_said(tmp_path: Path) -> None:
+    _go_directory(tmp_path / "data")
+    with agentstore.open(tmp_path / "data") as source, agentstore.open(tmp_path / "copy") as copy:
+        agentstore.copy_sessions(source, copy)
+        theirs = copy.get_events("from-go")[1]
+        assert theirs.type == "Deploy\x1b[2JStarted"
+        assert theirs.metadata.unknown_fields == {"trace": {"span": "a1"}, "region": "eu"}
+        assert theirs.timestamp_ns == 1767323045_123456700
+    line = (tmp_path / "copy" / "events" / "from-go.jsonl").read_text().splitlines()[1]
+    written = json.loads(line)
+    written.pop("more", None)  # the copy wrote the log's events as one batch
+    assert written == {
+        **GO_LINE,
+        "timestamp": "2026-01-02T03:04:05.1234567Z",
+        "id": "seq-2",
+    }
+    assert list(written["metadata"]) == ["worker_id", "region", "trace"]
+
+
+def test_the_command_line_shows_another_programs_events_and_their_json_exactly(
+    tmp_path: Path,
+) -> None:
+    _go_directory(tmp_path / "data")
+    store = ["--store", str(tmp_path / "data")]
+    lines = run(*store, "replay", "from-go", "--format", "jsonl").stdout.splitlines()
+    assert json.loads(lines[1]) == {
+        **GO_LINE,
+        "timestamp": "2026-01-02T03:04:05.1234567Z",
+        "id": "seq-2",
+    }
+    timeline = run(*store, "replay", "from-go").stdout
+    assert printable("Deploy\x1b[2JStarted") in timeline
+    assert "\x1b" not in timeline
+    assert run(*store, "verify").returncode == 0

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 import agentstore
 import agentstore.aio
-from agentstore import StorageError, Store, StoreVersionError, new_event
+from agentstore import Event, StorageError, Store, StoreVersionError, new_event
 from agentstore.backends.errnos import postgres_errno
 from agentstore.testing import StoreConformance, StoreFactory
-from agentstore.testing.conformance import FormatVersion
+from agentstore.testing.conformance import FormatVersion, OtherWriter, StoredData
+from agentstore.testing.conformance.other_writers import nanoseconds_of
 from tests.pg_relay import Relay
 
 URL = os.environ.get("AGENTSTORE_TEST_POSTGRES_URL", "")
@@ -60,6 +63,56 @@ def _schema_version(schema: str) -> FormatVersion:
     return version
 
 
+def row_writer(schema: str) -> OtherWriter:
+    """Rows inserted as another program sharing the schema writes them, its session updated."""
+    import psycopg
+    from psycopg import sql
+
+    insert = sql.SQL(
+        "INSERT INTO {}.events (session_id, seq, id, type, payload, timestamp, metadata, nanos) "
+        "VALUES (%s, %s, %s, %s, %s::json, %s, %s::json, %s)"
+    ).format(sql.Identifier(schema))
+    advance = sql.SQL("UPDATE {}.sessions SET last_seq = %s, updated_at = %s WHERE id = %s").format(
+        sql.Identifier(schema)
+    )
+
+    def write(session_id: str, records: Sequence[Mapping[str, Any]]) -> None:
+        with psycopg.connect(URL) as db:
+            for record in records:
+                micros, nanos = divmod(nanoseconds_of(record["timestamp"]), 1000)
+                moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+                payload, metadata = json.dumps(record["payload"]), json.dumps(record["metadata"])
+                seq, kind = record["sequence_number"], record["type"]
+                values = (session_id, seq, record["id"], kind, payload, moment, metadata, nanos)
+                db.execute(insert, values)
+            db.execute(advance, (seq, moment, session_id))
+
+    return write
+
+
+def schema_rows(schema: str) -> StoredData:
+    """Every table of the schema with its rows (as JSON text, sorted)."""
+
+    def rows() -> dict[str, list[str]]:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(URL) as db:
+            tables = db.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            ).fetchall()
+            every = sql.SQL("SELECT row_to_json(t)::text FROM {} t")
+            return {
+                name: sorted(
+                    row[0] for row in db.execute(every.format(sql.Identifier(schema, name)))
+                )
+                for (name,) in tables
+            }
+
+    return rows
+
+
 class TestPostgresBackend(StoreConformance):
     appends_per_writer = 40
 
@@ -73,6 +126,14 @@ class TestPostgresBackend(StoreConformance):
     @pytest.fixture
     def format_version(self, schema: str) -> FormatVersion:
         return _schema_version(schema)
+
+    @pytest.fixture
+    def write_as_another_program(self, schema: str) -> OtherWriter:
+        return row_writer(schema)
+
+    @pytest.fixture
+    def stored_data(self, schema: str) -> StoredData:
+        return schema_rows(schema)
 
 
 class TestPartitionedPostgresBackend(StoreConformance):
@@ -88,6 +149,14 @@ class TestPartitionedPostgresBackend(StoreConformance):
     @pytest.fixture
     def format_version(self, schema: str) -> FormatVersion:
         return _schema_version(schema)
+
+    @pytest.fixture
+    def write_as_another_program(self, schema: str) -> OtherWriter:
+        return row_writer(schema)
+
+    @pytest.fixture
+    def stored_data(self, schema: str) -> StoredData:
+        return schema_rows(schema)
 
 
 def test_the_events_table_is_partitioned_by_session(schema: str) -> None:
@@ -179,6 +248,64 @@ def test_a_newer_schema_is_refused_and_nothing_is_written(schema: str) -> None:
 
     asyncio.run(opening())
     assert _contents(schema) == before
+
+
+def _previous_format_schema(schema: str) -> None:
+    """A schema as the previous release left it: format 2, without the nanoseconds column."""
+    import psycopg
+
+    from agentstore.backends.postgres import migrations
+
+    moment = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    with psycopg.connect(URL) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+        db.execute(f"CREATE TABLE {schema}.schema_version (version integer)")
+        for number, statements in enumerate(migrations(0)[:2], start=1):
+            for statement in statements:
+                db.execute(statement.replace("{s}", schema))
+            db.execute(f"INSERT INTO {schema}.schema_version VALUES ({number})")  # noqa: S608
+        db.execute(
+            f"INSERT INTO {schema}.sessions (id, name, labels, created_at, last_seq, updated_at) "  # noqa: S608
+            "VALUES ('kept', '', '{}', %s, 1, %s)",
+            (moment, moment),
+        )
+        db.execute(
+            f"INSERT INTO {schema}.events (session_id, seq, id, type, payload, timestamp, "  # noqa: S608
+            """metadata) VALUES ('kept', 1, 'e1', 'step', '{"n": 1}', %s, '{"tokens_in": 3}')""",
+            (moment,),
+        )
+
+
+def test_a_schema_of_the_previous_format_migrates_and_its_events_read_as_before(
+    schema: str,
+) -> None:
+    from agentstore.backends.postgres import migrations
+
+    _previous_format_schema(schema)
+    with agentstore.open(URL, schema=schema) as store:
+        (old,) = store.get_events("kept")
+        assert (old.type, old.payload, old.metadata.tokens_in) == ("step", {"n": 1}, 3)
+        assert old.to_dict()["timestamp"] == "2026-01-02T03:04:05.123456Z"
+        assert old.timestamp_ns == 1767323045_123456000
+        assert store.append("kept", new_event("after")).seq == 2
+    assert _schema_version(schema)() == len(migrations(0))
+
+
+def test_a_schema_of_the_previous_format_is_read_as_it_is_by_a_read_only_store(
+    schema: str,
+) -> None:
+    _previous_format_schema(schema)
+
+    async def read_async() -> list[Event]:
+        async with agentstore.aio.open(URL, schema=schema, read_only=True) as store:
+            return await store.get_events("kept")
+
+    with agentstore.open(URL, schema=schema, read_only=True) as store:
+        (old,) = store.get_events("kept")
+        assert (old.payload, old.timestamp_ns) == ({"n": 1}, 1767323045_123456000)
+        assert store.get_state("kept").event_count == 1
+    assert [event.id for event in asyncio.run(read_async())] == ["e1"]
+    assert _schema_version(schema)() == 2  # not migrated: the reading commands of an upgrade
 
 
 # Connections lost, and a server that goes away: calls go on as soon as it answers.

@@ -14,12 +14,14 @@ PUBLIC = [
     "ConcurrencyError",
     "CopyReport",
     "CorruptLogError",
+    "EventLoopError",
     "Event",
     "EventType",
     "InvalidArgumentError",
     "InvalidEventError",
     "InvalidSessionIdError",
     "Metadata",
+    "ReadOnlyStoreError",
     "Recorder",
     "Reducer",
     "Session",
@@ -30,6 +32,7 @@ PUBLIC = [
     "StorageError",
     "Store",
     "StoreClosedError",
+    "StoreNotFoundError",
     "StoreVersionError",
     "TokenUsage",
     "__version__",
@@ -46,13 +49,16 @@ STORE_METHODS = [
     "append_batch",
     "close",
     "create_session",
+    "delete_session",
     "fork",
     "get_events",
     "get_session",
     "get_state",
+    "iter_events",
     "list_sessions",
     "recorder",
     "replay",
+    "update_session",
     "watch",
 ]
 
@@ -117,7 +123,8 @@ def test_the_async_store_has_every_operation_under_the_same_name_and_arguments()
     for name in STORE_METHODS:
         ours = getattr(agentstore.aio.AsyncStore, name)
         assert inspect.getdoc(ours), name
-        plain = name in ("watch", "recorder")  # they return an iterator and a recorder
+        # watch and iter_events return async iterators, recorder a recorder
+        plain = name in ("watch", "iter_events", "recorder")
         assert plain != inspect.iscoroutinefunction(ours), name
         sync = inspect.signature(getattr(agentstore.Store, name)).parameters
         assert list(inspect.signature(ours).parameters) == list(sync), name

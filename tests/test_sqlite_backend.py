@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import sqlite3
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,8 @@ from agentstore import StorageError, Store, StoreVersionError, new_event
 from agentstore.backends.errnos import sqlite_errno
 from agentstore.backends.sqlite import MIGRATIONS, SqliteBackend
 from agentstore.testing import StoreConformance, StoreFactory
-from agentstore.testing.conformance import FormatVersion
+from agentstore.testing.conformance import FormatVersion, OtherWriter, StoredData
+from agentstore.testing.conformance.other_writers import nanoseconds_of
 
 
 def _user_version(path: Path) -> FormatVersion:
@@ -29,6 +32,37 @@ def _user_version(path: Path) -> FormatVersion:
             return found
 
     return version
+
+
+def row_writer(path: Path) -> OtherWriter:
+    """Rows inserted as another program sharing the file writes them."""
+
+    def write(session_id: str, records: Sequence[Mapping[str, Any]]) -> None:
+        rows = []
+        for record in records:
+            micros, nanos = divmod(nanoseconds_of(record["timestamp"]), 1000)
+            payload, metadata = json.dumps(record["payload"]), json.dumps(record["metadata"])
+            kind, seq = record["type"], record["sequence_number"]
+            rows.append((session_id, seq, record["id"], kind, payload, micros, metadata, nanos))
+        with closing(sqlite3.connect(path)) as db, db:
+            db.executemany(
+                "INSERT INTO events (session_id, seq, id, type, payload, timestamp, metadata, "
+                "nanos) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    return write
+
+
+def database_rows(path: Path) -> StoredData:
+    """Every table's schema and rows, and the format version, read as SQLite's readers do."""
+
+    def rows() -> tuple[list[str], int]:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            version: int = db.execute("PRAGMA user_version").fetchone()[0]
+            return list(db.iterdump()), version
+
+    return rows
 
 
 class TestSqliteBackend(StoreConformance):
@@ -44,6 +78,14 @@ class TestSqliteBackend(StoreConformance):
     @pytest.fixture
     def format_version(self, tmp_path: Path) -> FormatVersion:
         return _user_version(tmp_path / "agent.db")
+
+    @pytest.fixture
+    def write_as_another_program(self, tmp_path: Path) -> OtherWriter:
+        return row_writer(tmp_path / "agent.db")
+
+    @pytest.fixture
+    def stored_data(self, tmp_path: Path) -> StoredData:
+        return database_rows(tmp_path / "agent.db")
 
 
 def test_a_path_ending_in_db_is_sqlite(tmp_path: Path) -> None:
@@ -279,3 +321,49 @@ def test_a_failing_disk_is_eio(tmp_path: Path) -> None:
         assert failed.value.errno == errno.EIO
         assert "disk I/O error" in str(failed.value)
         assert store.get_events(session_id) == []
+
+
+# A file of the previous format (no nanoseconds column) migrates forward as it opens.
+
+
+def _previous_format_file(path: Path) -> Path:
+    """A file as the previous release wrote it: format 1, without the nanoseconds column."""
+    with closing(sqlite3.connect(path)) as db, db:
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("INSERT INTO sessions VALUES ('kept', '', '{}', 1767323045000000, NULL, NULL)")
+        db.execute(
+            "INSERT INTO events (session_id, seq, id, type, payload, timestamp, metadata) "
+            "VALUES ('kept', 1, 'e1', 'step', '{\"n\":1}', 1767323045123456, '{\"tokens_in\":3}')"
+        )
+        db.execute("PRAGMA user_version = 1")
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode = DELETE")  # one file, whose bytes are compared
+    return path
+
+
+def test_a_file_of_the_previous_format_is_read_as_it_is_by_a_read_only_store(
+    tmp_path: Path,
+) -> None:
+    path = _previous_format_file(tmp_path / "previous.db")
+    before = path.read_bytes()
+    with agentstore.open(path, read_only=True) as store:
+        (old,) = store.get_events("kept")
+        assert (old.type, old.payload, old.timestamp_ns) == ("step", {"n": 1}, 1767323045123456000)
+        assert store.get_session("kept").event_count == 1
+        assert store.get_state("kept").event_count == 1
+    assert path.read_bytes() == before  # not migrated: the reading commands of an upgrade
+    assert _user_version(path)() == 1
+
+
+def test_a_file_of_the_previous_format_migrates_and_its_events_read_as_before(
+    tmp_path: Path,
+) -> None:
+    path = _previous_format_file(tmp_path / "previous.db")
+    with agentstore.open(path) as store:
+        (old,) = store.get_events("kept")
+        assert (old.type, old.payload, old.metadata.tokens_in) == ("step", {"n": 1}, 3)
+        assert old.to_dict()["timestamp"] == "2026-01-02T03:04:05.123456Z"
+        assert old.timestamp_ns == 1767323045_123456000
+        assert store.append("kept", new_event("after")).seq == 2
+    assert _user_version(path)() == len(MIGRATIONS)

@@ -12,13 +12,16 @@ __all__ = [
     "AgentStoreError",
     "ConcurrencyError",
     "CorruptLogError",
+    "EventLoopError",
     "InvalidArgumentError",
     "InvalidEventError",
     "InvalidSessionIdError",
+    "ReadOnlyStoreError",
     "SessionExistsError",
     "SessionNotFoundError",
     "StorageError",
     "StoreClosedError",
+    "StoreNotFoundError",
     "StoreVersionError",
 ]
 
@@ -107,18 +110,83 @@ class StoreClosedError(AgentStoreError):
         super().__init__("the store is closed")
 
 
+class StoreNotFoundError(AgentStoreError, LookupError):
+    """There is no agentstore store at the target opened read-only; nothing was created.
+
+    ``where`` names the target (a directory, a file, a PostgreSQL schema), ``reason``
+    what was found there instead.
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"no store at {where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+class ReadOnlyStoreError(AgentStoreError):
+    """The store was opened read-only, and a write was asked of it; nothing was written.
+
+    ``operation`` names the write refused (``append``, ``create_session``, ...).
+    """
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(
+            f"the store was opened read-only: {operation} is refused "
+            "(open it without read_only=True to write)"
+        )
+        self.operation = operation
+
+
 class StoreVersionError(AgentStoreError):
     """The store's format is newer than this agentstore reads: upgrade agentstore to open it.
 
     Raised when a store is opened, before anything is read or written. ``found`` is the
-    version of the store's format, ``supported`` the newest this library knows.
+    version of the store's format, ``supported`` the newest this library knows. Also
+    raised, with ``found`` below ``supported``, when a store of an older format that this
+    agentstore cannot read as it is is opened read-only: a writable open migrates it.
     """
 
     def __init__(self, where: str, *, found: int, supported: int) -> None:
-        super().__init__(
-            f"{where}: the store's format is version {found}, newer than version "
-            f"{supported}, the newest this agentstore reads; upgrade agentstore to open it"
-        )
+        if found > supported:
+            message = (
+                f"{where}: the store's format is version {found}, newer than version "
+                f"{supported}, the newest this agentstore reads; upgrade agentstore to open it"
+            )
+        else:
+            message = (
+                f"{where}: the store's format is version {found}, older than version "
+                f"{supported}, which this agentstore reads; a read-only open migrates "
+                "nothing: open it once without read_only to migrate it"
+            )
+        super().__init__(message)
         self.where = where
         self.found = found
         self.supported = supported
+
+
+class EventLoopError(AgentStoreError, RuntimeError):
+    """An :class:`~agentstore.aio.AsyncStore` was awaited on another event loop than its own.
+
+    Its files' worker threads and its database connections answer on the loop it was
+    opened on (``store.loop``). Await its calls there, handing them over from another
+    loop with :func:`asyncio.run_coroutine_threadsafe`, or open a store on each loop.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this AsyncStore belongs to the event loop it was opened on and was awaited on "
+            "another: await it on its own loop (store.loop; from another loop, hand the "
+            "call over with asyncio.run_coroutine_threadsafe) or open a store on this loop"
+        )
+
+
+def missing_extra(missing: ModuleNotFoundError, extra: str, needed_by: str) -> ModuleNotFoundError:
+    """The error to raise for ``missing``, naming the extra of agentstore that installs it.
+
+    ``needed_by`` is the part of agentstore that imports it. Raise the error ``from None``:
+    it says what the bare "No module named ..." leaves out.
+    """
+    return ModuleNotFoundError(
+        f"{missing}: {needed_by} needs the {extra} extra: pip install 'agentstore[{extra}]'",
+        name=missing.name,
+    )

@@ -66,6 +66,20 @@ def type_name(value: object) -> str:
     return name
 
 
+def stored_type_name(kind: object) -> str:
+    """Return a stored event's type name as it is: any text another program wrote.
+
+    Only a new event's type is held to :func:`type_name`'s rule; refusing a stored one
+    would make its whole session unreadable.
+
+    Raises:
+        InvalidEventError: ``kind`` is not a str.
+    """
+    if not isinstance(kind, str):
+        raise InvalidEventError(f"event type must be a str, not {_typeof(kind).__name__}")
+    return _type_names.get(kind) or str.__str__(kind)
+
+
 class Event:
     """One immutable thing an agent did, as stored in a session's log.
 
@@ -76,13 +90,28 @@ class Event:
     ``payload`` is a plain JSON value (dict, list, str, int, float, bool or None). Events
     are immutable: their fields are read-only properties. The payload of a stored event
     is shared with the store, so treat it as read-only too.
+
+    An event written by another program is read as it is: its type may be any text
+    (:func:`new_event` accepts only short identifiers), its metadata may hold fields this
+    library does not know (:attr:`Metadata.unknown_fields`), and its time may be precise
+    to the nanosecond (:attr:`timestamp_ns`); all of it is written back by copies and
+    re-serialization.
     """
 
     # Read-only properties over private slots rather than a frozen dataclass: a frozen
     # dataclass's __init__ goes through object.__setattr__ for every field (720 ns for
     # seven), plain slot stores take 120 ns, and events are built on every append.
 
-    __slots__ = ("_id", "_metadata", "_payload", "_seq", "_session_id", "_timestamp", "_type")
+    __slots__ = (
+        "_id",
+        "_metadata",
+        "_nanos",
+        "_payload",
+        "_seq",
+        "_session_id",
+        "_timestamp",
+        "_type",
+    )
 
     def __init__(
         self,
@@ -110,6 +139,7 @@ class Event:
         self._type = type_name(type)
         self._payload = payload
         self._timestamp = timestamp
+        self._nanos = 0
         self._metadata = EMPTY_METADATA if metadata is None else metadata
 
     @property
@@ -143,6 +173,15 @@ class Event:
         return self._timestamp
 
     @property
+    def timestamp_ns(self) -> int:
+        """When the store appended the event, in nanoseconds since the Unix epoch.
+
+        Exact for an event another program wrote to the nanosecond (the seed library
+        does), whose :attr:`timestamp` is cut to the microsecond.
+        """
+        return timestamps.epoch_nanoseconds(self._timestamp, self._nanos)
+
+    @property
     def metadata(self) -> Metadata:
         """Tokens, cost, model, tool and timing facts."""
         return self._metadata
@@ -156,6 +195,7 @@ class Event:
             and self._seq == other._seq
             and self._type == other._type
             and self._timestamp == other._timestamp
+            and self._nanos == other._nanos
             and self._payload == other._payload
             and self._metadata == other._metadata
         )
@@ -181,6 +221,7 @@ class Event:
                 self._payload,
                 self._timestamp,
                 self._metadata,
+                self._nanos,
             ),
         )
 
@@ -191,32 +232,40 @@ class Event:
             "sequence_number": self._seq,
             "type": self._type,
             "payload": self._payload,
-            "timestamp": timestamps.to_text(self._timestamp),
+            "timestamp": timestamps.to_text(self._timestamp, self._nanos),
             "metadata": self._metadata.to_dict(),
             "id": self._id,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Event:
-        """Build an event from its JSON form, as written by agentstore or the seed library.
+        """Build an event from its JSON form, as written by agentstore or another program.
+
+        The type is taken as it is (another program's may be any text), and so are
+        metadata fields unknown here and the nanoseconds of the time.
 
         Raises:
             InvalidEventError: a field is missing or of the wrong type.
         """
         try:
-            return cls(
-                data["type"],
+            kind = stored_type_name(data["type"])
+            moment, nanoseconds = timestamps.parse(data["timestamp"])
+            event = cls(
+                EventType.CUSTOM,  # replaced below: a stored type is taken as it is
                 {} if data.get("payload") is None else data["payload"],
                 id=data.get("id") or _legacy_id(data),
                 metadata=Metadata.from_dict(data.get("metadata") or {}),
                 session_id=data["session_id"],
                 seq=data["sequence_number"],
-                timestamp=timestamps.from_text(data["timestamp"]),
+                timestamp=moment,
             )
         except KeyError as missing:
             raise InvalidEventError(f"event record has no {missing.args[0]!r} field") from None
         except (TypeError, ValueError) as error:
             raise InvalidEventError(f"bad event record: {error}") from None
+        event._type = kind
+        event._nanos = nanoseconds
+        return event
 
 
 def _legacy_id(data: Mapping[str, Any]) -> str:
@@ -233,8 +282,9 @@ def _rebuild(
     payload: Any,
     timestamp: datetime,
     metadata: Metadata,
+    nanoseconds: int = 0,
 ) -> Event:
-    return stored_event(id, session_id, seq, type, payload, timestamp, metadata)
+    return stored_event(id, session_id, seq, type, payload, timestamp, metadata, nanoseconds)
 
 
 def stored_event(
@@ -245,6 +295,7 @@ def stored_event(
     payload: Any,
     timestamp: datetime,
     metadata: Metadata,
+    nanoseconds: int = 0,
 ) -> Event:
     """Build an event from trusted, already validated parts (the store's own fast path).
 
@@ -252,6 +303,8 @@ def stored_event(
     frozen dataclass's constructor (120 ns against 720 ns here). The payload is frozen
     (:func:`agentstore.frozen.freeze`; a payload frozen before is kept as it is): every
     event a store gives out, stored, read or decoded, is read-only to the last list.
+    ``nanoseconds`` are those of the time beyond ``timestamp`` (0-999), which another
+    program may have written.
     """
     event = _new_object(Event)
     event._id = id
@@ -260,6 +313,7 @@ def stored_event(
     event._type = type
     event._payload = _freeze(payload)
     event._timestamp = timestamp
+    event._nanos = nanoseconds
     event._metadata = metadata
     return event
 
@@ -314,6 +368,7 @@ def new_event(
     event._type = name
     event._payload = payload
     event._timestamp = UNSET_TIME
+    event._nanos = 0
     event._metadata = metadata
     return event
 

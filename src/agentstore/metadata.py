@@ -2,6 +2,8 @@
 
 Tokens, cost, model, provider, tool, timing and the event it answers. Checked when built,
 like payloads; the readers build it from stored records through a faster, trusted path.
+Fields another program wrote that this library does not know are kept as they are and
+written back (``unknown_fields``), so a copy or a rewrite loses none of them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from types import MappingProxyType
 from typing import Any
 
 from agentstore.errors import InvalidEventError
-from agentstore.payloads import check_text
+from agentstore.frozen import FrozenDict
+from agentstore.payloads import check_text, copy_payload
 
 __all__ = ["EMPTY_METADATA", "Metadata", "trusted_metadata"]
 
@@ -74,6 +77,26 @@ def _check_extra(value: object) -> Mapping[str, str]:
 
 
 _EMPTY_EXTRA: Mapping[str, str] = MappingProxyType({})
+_NO_UNKNOWN_FIELDS: Mapping[str, Any] = FrozenDict()
+
+
+def _check_unknown_fields(value: object) -> Mapping[str, Any]:
+    where = "metadata.unknown_fields"
+    if not isinstance(value, Mapping):
+        raise InvalidEventError(
+            f"must be a mapping of field names to JSON values, not {type(value).__name__}",
+            path=where,
+        )
+    for name in value:
+        if name in _JSON_FIELDS:
+            raise InvalidEventError(f"{name!r} is a field of Metadata: set it by name", path=where)
+    try:
+        fields: Mapping[str, Any] = copy_payload(dict(value))  # frozen, like a payload
+    except InvalidEventError as error:
+        raise InvalidEventError(
+            error.reason, path="metadata" + error.path.removeprefix("payload")
+        ) from None
+    return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +121,9 @@ class Metadata:
             be read (so its cost is unknown, not 0), ``""`` when nothing says.
         cause_id: the id of the event this one answers: a ``tool_result``'s
             ``tool_called``, an ``llm_response``'s ``llm_request``, an ``error``'s call.
+        unknown_fields: fields of the JSON form that this library does not know, written
+            by another program (a newer agentstore, another language's library), as
+            field name to JSON value: kept read-only and written back beside the others.
 
     Raises:
         InvalidEventError: a field has the wrong type or a negative or non-finite number,
@@ -117,6 +143,7 @@ class Metadata:
     cache_write_tokens: int = 0
     cost_source: str = ""
     cause_id: str = ""
+    unknown_fields: Mapping[str, Any] = field(default_factory=lambda: _NO_UNKNOWN_FIELDS)
 
     def __post_init__(self) -> None:
         setter = object.__setattr__
@@ -138,6 +165,13 @@ class Metadata:
         setter(self, "cost_usd", _check_cost(self.cost_usd))
         if self.extra is not _EMPTY_EXTRA:
             setter(self, "extra", _check_extra(self.extra) if self.extra else _EMPTY_EXTRA)
+        if self.unknown_fields is not _NO_UNKNOWN_FIELDS:
+            unknown = self.unknown_fields
+            setter(
+                self,
+                "unknown_fields",
+                _check_unknown_fields(unknown) if unknown else _NO_UNKNOWN_FIELDS,
+            )
 
     def __hash__(self) -> int:
         return hash((self.worker_id, self.model, self.tool_name, self.tokens_in))
@@ -147,7 +181,7 @@ class Metadata:
         return (Metadata, tuple(_picklable(self, name) for name in _METADATA_FIELDS))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the seed's JSON form: only the fields that are set."""
+        """Return the seed's JSON form: only the fields that are set, then the unknown ones."""
         out: dict[str, Any] = {}
         if self.worker_id:
             out["worker_id"] = self.worker_id
@@ -175,14 +209,23 @@ class Metadata:
             out["cost_source"] = self.cost_source
         if self.cause_id:
             out["cause_id"] = self.cause_id
+        if self.unknown_fields:
+            out.update(self.unknown_fields)
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Metadata:
-        """Build metadata from its JSON form; unknown fields are ignored."""
+        """Build metadata from its JSON form; fields unknown here go to ``unknown_fields``.
+
+        Raises:
+            InvalidEventError: a known field has a bad value, or an unknown one is not JSON.
+        """
         if not data:
             return EMPTY_METADATA
-        return cls(**{name: data[name] for name in _METADATA_FIELDS if name in data})
+        fields: dict[str, Any] = {name: data[name] for name in _JSON_FIELDS if name in data}
+        if len(fields) < len(data):
+            fields["unknown_fields"] = {k: v for k, v in data.items() if k not in _JSON_FIELDS}
+        return cls(**fields)
 
 
 _TEXT_FIELDS = ("worker_id", "model", "tool_name", "provider", "cost_source", "cause_id")
@@ -194,6 +237,8 @@ _COUNT_FIELDS = (
     "cache_write_tokens",
 )
 _METADATA_FIELDS = Metadata.__dataclass_fields__.keys()
+# The names of the JSON form: every field but the one holding the names unknown here.
+_JSON_FIELDS = frozenset(_METADATA_FIELDS) - {"unknown_fields"}
 
 
 def _picklable(metadata: Metadata, name: str) -> Any:
@@ -216,6 +261,7 @@ def _picklable(metadata: Metadata, name: str) -> Any:
     _set_cache_write_tokens,
     _set_cost_source,
     _set_cause_id,
+    _set_unknown_fields,
 ) = (Metadata.__dict__[name].__set__ for name in _METADATA_FIELDS)
 
 
@@ -231,7 +277,7 @@ def trusted_metadata(
     cost_source: str = "",
     cause_id: str = "",
 ) -> Metadata:
-    """Build metadata from already checked values (no ``extra``, no cache tokens).
+    """Build metadata from already checked values (no ``extra``, cache tokens or unknown fields).
 
     The readers' fast path, and the recorder's.
     """
@@ -249,6 +295,7 @@ def trusted_metadata(
     _set_cache_write_tokens(metadata, 0)
     _set_cost_source(metadata, cost_source)
     _set_cause_id(metadata, cause_id)
+    _set_unknown_fields(metadata, _NO_UNKNOWN_FIELDS)
     return metadata
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -12,7 +13,7 @@ from agentstore import timestamps
 from agentstore.errors import InvalidArgumentError, InvalidEventError
 from agentstore.payloads import check_text
 
-__all__ = ["Session", "check_labels", "check_name"]
+__all__ = ["Session", "SessionUpdate", "check_labels", "check_name", "check_update"]
 
 MAX_NAME_LENGTH = 256
 MAX_LABEL_LENGTH = 256
@@ -23,7 +24,8 @@ _NO_LABELS: Mapping[str, str] = MappingProxyType({})
 class Session:
     """A session: one agent run's log, with its name, labels and fork origin.
 
-    ``updated_at`` is the time of the last event (``created_at`` while there is none) and
+    ``updated_at`` is the time of the last event, or ``created_at`` while there is none
+    (and for a fork whose copied history is older than the fork itself), and
     ``event_count`` the number of events. A fork records the session it came from in
     ``parent_id`` and the seq it was forked at in ``forked_at_seq``; both are None otherwise.
     """
@@ -38,7 +40,7 @@ class Session:
     forked_at_seq: int | None = None
 
     def __post_init__(self) -> None:
-        if self.updated_at is timestamps.UNSET:
+        if self.updated_at is timestamps.UNSET or self.updated_at < self.created_at:
             object.__setattr__(self, "updated_at", self.created_at)
         if not isinstance(self.labels, MappingProxyType):
             object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
@@ -145,3 +147,64 @@ def check_labels(labels: object) -> Mapping[str, str]:
     return MappingProxyType(
         {_text(k, "label"): _text(v, f"label {k!r}") for k, v in labels.items()}
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUpdate:
+    """A change of a session's name and labels, checked (see :func:`check_update`).
+
+    ``name`` replaces the name unless it is None; ``labels`` are set (added, or changed
+    when the session has the key), then the keys in ``removed`` are taken away. A backend
+    applies it with :meth:`apply` to the session as stored, under its lock, so concurrent
+    changes of different labels all hold.
+    """
+
+    name: str | None = None
+    labels: Mapping[str, str] = field(default_factory=lambda: _NO_LABELS)
+    removed: frozenset[str] = frozenset()
+
+    def apply(self, session: Session) -> Session:
+        """``session`` with this change made (the same object when nothing changes)."""
+        labels = {**session.labels, **self.labels}
+        for key in self.removed:
+            labels.pop(key, None)
+        name = session.name if self.name is None else self.name
+        if name == session.name and labels == session.labels:
+            return session
+        return dataclasses.replace(session, name=name, labels=labels)
+
+
+def check_update(name: object, labels: object, remove_labels: object) -> SessionUpdate:
+    """The change ``update_session`` makes, its arguments checked.
+
+    Raises:
+        InvalidArgumentError: a bad name or labels, ``remove_labels`` not an iterable of
+            label keys, or a key both set and removed.
+    """
+    removed = _label_keys(remove_labels)
+    update = SessionUpdate(
+        name=None if name is None else check_name(name),
+        labels=check_labels(labels),
+        removed=removed,
+    )
+    both = sorted(removed & update.labels.keys())
+    if both:
+        raise InvalidArgumentError(f"label {both[0][:40]!r} is both set and removed")
+    return update
+
+
+def _label_keys(keys: object) -> frozenset[str]:
+    if keys is None:
+        return frozenset()
+    if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+        raise InvalidArgumentError(
+            f"remove_labels must be an iterable of label keys, not {type(keys).__name__}"
+        )
+    try:
+        found = frozenset(keys)
+    except TypeError:  # an unhashable key
+        raise InvalidArgumentError("label keys to remove must be non-empty str") from None
+    for key in found:
+        if not isinstance(key, str) or not key:
+            raise InvalidArgumentError(f"label keys to remove must be non-empty str, not {key!r}")
+    return found

@@ -7,15 +7,17 @@ latest materialized state so reading state after appends folds only the new even
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from agentstore.backends.adapters import DirectBackend
 from agentstore.backends.base import Backend
+from agentstore.backends.read_only import ReadOnlyBackend
 from agentstore.core.checks import check_at_seq
 from agentstore.core.operations import StoreCore
 from agentstore.core.plans import replay_plan
-from agentstore.core.running import run
+from agentstore.core.running import iterate, run
 from agentstore.events import Event, EventType
 from agentstore.feeds import Watch
 from agentstore.recording.recorder import Recorder
@@ -36,6 +38,8 @@ class Store(StoreCore[Backend]):
         snapshot_interval: save the materialized state every this many events (0: never).
         reducer: derives state from events; :func:`agentstore.default_reducer` if None.
         max_payload_bytes: the largest payload accepted, as compact UTF-8 JSON.
+        read_only: refuse every write with ReadOnlyStoreError and save no snapshot
+            (also the case over a backend opened read-only).
 
     Raises:
         InvalidArgumentError: a backend of another kind, or a bad setting.
@@ -45,6 +49,9 @@ class Store(StoreCore[Backend]):
 
     def _awaited(self, backend: Backend) -> DirectBackend:
         return DirectBackend(backend)
+
+    def _refusing_writes(self, backend: Backend) -> Backend:
+        return ReadOnlyBackend.of(backend)
 
     def __enter__(self) -> Store:
         self._check_open()
@@ -56,7 +63,12 @@ class Store(StoreCore[Backend]):
     # Sessions
 
     def create_session(
-        self, *, id: str | None = None, name: str = "", labels: Mapping[str, str] | None = None
+        self,
+        *,
+        id: str | None = None,
+        name: str = "",
+        labels: Mapping[str, str] | None = None,
+        exist_ok: bool = False,
     ) -> Session:
         """Create a session (an agent run) and return it.
 
@@ -64,13 +76,19 @@ class Store(StoreCore[Backend]):
             id: the session id; a random UUID when None.
             name: a human-readable name.
             labels: str to str pairs to find the session by later.
+            exist_ok: if a session with ``id`` exists, return it as it is (its name and
+                labels unchanged) instead of raising: get or create. Processes doing so
+                at once all get the one session.
 
         Raises:
-            SessionExistsError: a session with this id exists.
+            SessionExistsError: a session with this id exists (and not ``exist_ok``).
             InvalidSessionIdError: ``id`` is not a valid session id.
             InvalidArgumentError: ``name`` or ``labels`` are not strings.
         """
-        return self._backend.create_session(self._new_session(id, name, labels))
+        session = self._new_session(id, name, labels)
+        if exist_ok and id is not None:
+            return run(self._get_or_create(session))
+        return self._backend.create_session(session)
 
     def get_session(self, session_id: str) -> Session:
         """Return a session with its current event count.
@@ -82,12 +100,12 @@ class Store(StoreCore[Backend]):
         return self._backend.get_session(self._open_id(session_id))
 
     def list_sessions(
-        self, *, limit: int = 100, offset: int = 0, labels: Mapping[str, str] | None = None
+        self, *, limit: int | None = 100, offset: int = 0, labels: Mapping[str, str] | None = None
     ) -> list[Session]:
         """Return sessions, newest first.
 
         Args:
-            limit: at most this many sessions.
+            limit: at most this many sessions (None: all).
             offset: skip this many first (after filtering by labels).
             labels: keep only sessions that have all of these pairs.
 
@@ -96,6 +114,53 @@ class Store(StoreCore[Backend]):
         """
         size, start, wanted = self._page(limit, offset, labels)
         return self._backend.list_sessions(limit=size, offset=start, labels=wanted)
+
+    def update_session(
+        self,
+        session_id: str,
+        *,
+        name: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        remove_labels: Iterable[str] | None = None,
+    ) -> Session:
+        """Rename a session or change its labels, and return it as it is now.
+
+        Args:
+            name: the new name (None: unchanged).
+            labels: labels to set: added, or changed where the session has the key; the
+                other labels stay.
+            remove_labels: keys of labels to remove (a key the session lacks is no error).
+
+        ``updated_at`` stays the time of the last event: a new name or label is not
+        activity. Concurrent changes of different labels all hold.
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidSessionIdError: ``session_id`` is not a valid session id.
+            InvalidArgumentError: a bad name or labels, or a key both set and removed;
+                nothing is changed.
+        """
+        session_id, update = self._update(session_id, name, labels, remove_labels)
+        return self._backend.update_session(session_id, update)
+
+    def delete_session(self, session_id: str) -> Session:
+        """Delete a session: its record, its events and its snapshot, all at once.
+
+        A crash during the deletion leaves the whole session or nothing of it, on every
+        backend. Forks of the session are copies and stay (their ``parent_id`` still
+        names it); watches of it end.
+
+        Returns:
+            The session as it was just before it was deleted (with its event count).
+
+        Raises:
+            SessionNotFoundError: no such session.
+            InvalidSessionIdError: ``session_id`` is not a valid session id.
+        """
+        session_id = self._open_id(session_id)
+        deleted = self._backend.delete_session(session_id)
+        self._states.forget(session_id)
+        return deleted
 
     # Appending
 
@@ -175,6 +240,36 @@ class Store(StoreCore[Backend]):
         session_id = self._open_id(session_id)
         plan = replay_plan(types, since, until, from_seq, to_seq)
         return plan.keep(self._backend.read(session_id, from_seq=plan.start, to_seq=plan.end))
+
+    def iter_events(
+        self,
+        session_id: str,
+        *,
+        types: Iterable[EventType | str] | EventType | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        from_seq: int | None = None,
+        to_seq: int | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[Event]:
+        """Yield the session's events in order, filtered as :meth:`replay` filters them.
+
+        The events are read from the backend ``page_size`` at a time, so a log of any
+        length is replayed in memory bounded by one page. Events appended while the
+        iteration runs are yielded too when they are stored before it reaches the end:
+        it ends at the first page that finds no more (or at ``to_seq``).
+
+        Args:
+            types, since, until, from_seq, to_seq: as :meth:`replay`'s; ranges inclusive.
+            page_size: how many events each read fetches from the backend.
+
+        Raises:
+            InvalidArgumentError: (at the call) a bad filter, or a ``page_size`` below 1.
+            SessionNotFoundError: (at the first ``next()``) no such session.
+            StoreClosedError: the store was closed; at a page read while iterating.
+        """
+        checked = self._streaming(session_id, types, since, until, from_seq, to_seq, page_size)
+        return itertools.chain.from_iterable(iterate(self._pages(*checked)))
 
     def get_state(self, session_id: str, *, at_seq: int | None = None) -> State:
         """Return the session's state, derived from its events by the store's reducer.

@@ -5,24 +5,29 @@ file and line for files, the session and seq for databases) and why it is one. T
 checks its own format first (a JSONL backend reads every line of a log, so one bad line
 does not hide the next); then the events it returns are checked the same way on every
 backend, and the saved snapshot is compared with a fresh fold of the events it covers.
+The events are streamed (:meth:`~agentstore.Store.iter_events`), a page at a time; what
+is kept of a session while it is checked is its event ids, to find repeated ones.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from agentstore.backends.base import Problem
 from agentstore.errors import CorruptLogError, SessionNotFoundError
 from agentstore.events import Event
-from agentstore.state import Snapshot, State, fold, reducer_name
+from agentstore.ids import validate_session_id
+from agentstore.state import Reducer, Snapshot, State, fold, reducer_name
 
 if TYPE_CHECKING:
     from agentstore.store import Store
 
 __all__ = ["Problem", "VerifyReport", "verify"]
+
+_FOLDED_AT_ONCE = 1000  # events a snapshot covers kept before they are folded
 
 
 @dataclass
@@ -78,56 +83,101 @@ def _all_ids(store: Store) -> list[str]:
 
 def _check_session(store: Store, session_id: str) -> tuple[list[Problem], int]:
     try:
-        record = store.get_session(session_id)
+        validate_session_id(session_id)  # before a backend makes a file name of it
+        # The backend's check first: it reads every line, past the one a read stops at.
         found = store.backend.check(session_id)
         if any(problem.severity == "error" for problem in found):
-            return found, record.event_count
-        events = store.get_events(session_id)
+            return found, _event_count(store, session_id)
+        record = store.get_session(session_id)
+        # The snapshot first: it never covers events appended after the events are read.
         snapshot = store.backend.read_snapshot(session_id)
+        checks = _EventChecks(session_id, store.reducer, snapshot)
+        for event in store.iter_events(session_id):  # a page at a time: any log's length
+            checks.add(event)
     except SessionNotFoundError:
         raise
     except CorruptLogError as error:
         return [corrupt(session_id, error)], 0
-    found += _check_events(session_id, events, record.event_count)
+    found += checks.problems
+    found += checks.count_problems(record.event_count)
     if snapshot is not None:
-        found += _check_snapshot(store, snapshot, events)
-    return found, len(events)
+        found += checks.snapshot_problems(snapshot)
+    return found, checks.count
 
 
-def _check_events(session_id: str, events: Sequence[Event], count: int) -> list[Problem]:
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    expected = 1
-    for event in events:
+def _event_count(store: Store, session_id: str) -> int:
+    try:
+        return store.get_session(session_id).event_count
+    except CorruptLogError:
+        return 0  # the damage is where the count is read from, the log's end
+
+
+class _EventChecks:
+    """The checks of a session's events, made as they are read, one at a time.
+
+    Only the event ids (for repeats) and the events a snapshot covers, until they are
+    folded a batch at a time, are kept.
+    """
+
+    def __init__(self, session_id: str, reducer: Reducer, snapshot: Snapshot | None) -> None:
+        self.session_id = session_id
+        self.problems: list[Problem] = []
+        self.count = 0
+        self._seen: set[str] = set()
+        self._expected = 1
+        self._reducer = reducer
+        # A snapshot made by another reducer is never read by this store: not checked.
+        self._same_reducer = snapshot is not None and snapshot.reducer == reducer_name(reducer)
+        self._covers = snapshot.version if snapshot is not None and self._same_reducer else 0
+        self._fold = State(session_id)
+        self._covered: list[Event] = []
+
+    def add(self, event: Event) -> None:
+        """Check the next event read."""
+        session_id = self.session_id
+        self.count += 1
         where = f"session {session_id} seq {event.seq}"
-        if event.seq != expected:
-            problems.append(Problem(session_id, where, f"expected seq {expected}"))
+        if event.seq != self._expected:
+            self.problems.append(Problem(session_id, where, f"expected seq {self._expected}"))
         if event.session_id != session_id:
-            problems.append(Problem(session_id, where, f"belongs to {event.session_id!r}"))
-        if event.id in seen:
-            problems.append(Problem(session_id, where, f"repeats event id {event.id}"))
-        seen.add(event.id)
-        expected = max(expected, event.seq) + 1  # one gap is one problem, not a cascade
-    if count != len(events):
-        reason = f"the session counts {count} events; its log holds {len(events)}"
-        problems.append(Problem(session_id, f"session {session_id}", reason))
-    return problems
+            reason = f"belongs to {event.session_id!r}"
+            self.problems.append(Problem(session_id, where, reason))
+        if event.id in self._seen:
+            self.problems.append(Problem(session_id, where, f"repeats event id {event.id}"))
+        self._seen.add(event.id)
+        self._expected = max(self._expected, event.seq) + 1  # one gap is one problem
+        if event.seq <= self._covers:
+            self._covered.append(event)
+            if len(self._covered) >= _FOLDED_AT_ONCE:
+                self._folded()
 
+    def count_problems(self, count: int) -> list[Problem]:
+        """The problem of a session record whose event count is not the log's."""
+        if count == self.count:
+            return []
+        reason = f"the session counts {count} events; its log holds {self.count}"
+        return [Problem(self.session_id, f"session {self.session_id}", reason)]
 
-def _check_snapshot(store: Store, snapshot: Snapshot, events: Sequence[Event]) -> list[Problem]:
-    session_id = snapshot.session_id
-    where = f"session {session_id} snapshot"
-    if snapshot.version > len(events):
-        reason = f"saved at seq {snapshot.version}, past the last event ({len(events)})"
-        return [Problem(session_id, where, reason)]
-    if snapshot.reducer != reducer_name(store.reducer):
-        return []  # made by another reducer: this store never reads it
-    covered = [event for event in events if event.seq <= snapshot.version]
-    expected = fold(store.reducer, State(session_id), covered) if covered else State(session_id)
-    if not _same_state(snapshot.state, expected):
-        reason = f"the state saved at seq {snapshot.version} differs from the events' fold"
-        return [Problem(session_id, where, reason)]
-    return []
+    def snapshot_problems(self, snapshot: Snapshot) -> list[Problem]:
+        """The problems of the session's snapshot, against the events read."""
+        session_id = self.session_id
+        where = f"session {session_id} snapshot"
+        if snapshot.version > self.count:
+            reason = f"saved at seq {snapshot.version}, past the last event ({self.count})"
+            return [Problem(session_id, where, reason)]
+        if not self._same_reducer:
+            return []
+        if not _same_state(snapshot.state, self._folded()):
+            reason = f"the state saved at seq {snapshot.version} differs from the events' fold"
+            return [Problem(session_id, where, reason)]
+        return []
+
+    def _folded(self) -> State:
+        """The fold of the covered events read so far."""
+        if self._covered:
+            self._fold = fold(self._reducer, self._fold, self._covered)
+            self._covered = []
+        return self._fold
 
 
 def _same_state(saved: State, folded: State) -> bool:

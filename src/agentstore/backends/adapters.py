@@ -38,7 +38,7 @@ from agentstore.backends.lane import AppendLane, Outcomes
 from agentstore.backends.memory import MemoryBackend
 from agentstore.backends.workers import Workers
 from agentstore.events import Event
-from agentstore.sessions import Session
+from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
 __all__ = ["DirectBackend", "Inbox", "InlineBackend", "SyncAdapter", "ThreadedBackend"]
@@ -159,6 +159,7 @@ class SyncAdapter(AsyncBackend):
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+        self.read_only = backend.read_only
 
     @abstractmethod
     def _call(self, method: Callable[..., _R], *args: Any, **kwargs: Any) -> Awaited[_R]:
@@ -175,6 +176,12 @@ class SyncAdapter(AsyncBackend):
     ) -> Awaited[list[Session]]:
         call = self.backend.list_sessions
         return self._call(call, limit=limit, offset=offset, labels=labels)
+
+    def update_session(self, session_id: str, update: SessionUpdate) -> Awaited[Session]:
+        return self._call(self.backend.update_session, session_id, update)
+
+    def delete_session(self, session_id: str) -> Awaited[Session]:
+        return self._call(self.backend.delete_session, session_id)
 
     def append(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
@@ -193,6 +200,20 @@ class SyncAdapter(AsyncBackend):
         self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None
     ) -> Awaited[list[Event]]:
         return self._call(self.backend.read, session_id, from_seq=from_seq, to_seq=to_seq)
+
+    def read_page(
+        self,
+        session_id: str,
+        *,
+        from_seq: int,
+        to_seq: int | None,
+        limit: int,
+        cursor: int | None = None,
+    ) -> Awaited[tuple[list[Event], int | None]]:
+        call = self.backend.read_page
+        return self._call(
+            call, session_id, from_seq=from_seq, to_seq=to_seq, limit=limit, cursor=cursor
+        )
 
     def last_seq(self, session_id: str) -> Awaited[int]:
         return self._call(self.backend.last_seq, session_id)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from agentstore.errors import AgentStoreError, StorageError
 from agentstore.events import Event
-from agentstore.sessions import Session
+from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
 __all__ = [
@@ -76,6 +76,10 @@ class Subscription(ABC):
 class Backend(ABC):
     """Where a store keeps its sessions, events and snapshots."""
 
+    #: Whether the backend was opened read-only (it created and migrated nothing): a
+    #: store over it refuses every write (:mod:`agentstore.backends.read_only`).
+    read_only = False
+
     @abstractmethod
     def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
         """Create ``session`` with ``history`` (stamped events, seqs 1..N) in one step.
@@ -97,6 +101,30 @@ class Backend(ABC):
         self, *, limit: int, offset: int, labels: Mapping[str, str] | None
     ) -> list[Session]:
         """Return sessions newest first, keeping those with all ``labels``, then paging."""
+
+    @abstractmethod
+    def update_session(self, session_id: str, update: SessionUpdate) -> Session:
+        """Apply ``update`` to the session as stored (:meth:`SessionUpdate.apply`) and return it.
+
+        Under the backend's lock, so that concurrent updates all hold; the event count and
+        ``updated_at`` are unchanged.
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
+
+    @abstractmethod
+    def delete_session(self, session_id: str) -> Session:
+        """Remove the session, its events and its snapshot, all or none; return it as it was.
+
+        A crash at any point leaves either the whole session or none of it readable, and
+        an append racing the deletion either lands before it (and is deleted) or fails
+        with SessionNotFoundError: none is acknowledged and then lost. Forks, which hold
+        copies of their parent's events, are not touched.
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
 
     @abstractmethod
     def append(
@@ -157,6 +185,30 @@ class Backend(ABC):
             SessionNotFoundError: no such session.
         """
 
+    def read_page(
+        self,
+        session_id: str,
+        *,
+        from_seq: int,
+        to_seq: int | None,
+        limit: int,
+        cursor: int | None = None,
+    ) -> tuple[list[Event], int | None]:
+        """Return the first ``limit`` events of :meth:`read`'s range, and a cursor.
+
+        Fewer than ``limit`` events come back only when the range (or the log) ends. The
+        cursor is where the page after this one starts, for a backend that can use it
+        (a log file's byte offset), or None; the next page's call passes it with
+        ``from_seq`` one past this page's last event. A backend checks a cursor before
+        trusting it. The default reads the seq range with :meth:`read`: one indexed
+        query on a backend that keys events by (session, seq).
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
+        last = from_seq + limit - 1
+        return self.read(session_id, from_seq=from_seq, to_seq=_page_end(last, to_seq)), None
+
     @abstractmethod
     def last_seq(self, session_id: str) -> int:
         """Return the seq of the session's last event (0 when it has none).
@@ -209,6 +261,9 @@ class AsyncSubscription(ABC):
 class AsyncBackend(ABC):
     """Where an async store keeps its data: :class:`Backend`'s methods, as coroutines."""
 
+    #: See :attr:`Backend.read_only`.
+    read_only = False
+
     #: A sync backend whose calls never block, for the store to call directly, or None.
     inline: Backend | None = None
 
@@ -225,6 +280,14 @@ class AsyncBackend(ABC):
         self, *, limit: int, offset: int, labels: Mapping[str, str] | None
     ) -> list[Session]:
         """See :meth:`Backend.list_sessions`."""
+
+    @abstractmethod
+    async def update_session(self, session_id: str, update: SessionUpdate) -> Session:
+        """See :meth:`Backend.update_session`."""
+
+    @abstractmethod
+    async def delete_session(self, session_id: str) -> Session:
+        """See :meth:`Backend.delete_session`."""
 
     @abstractmethod
     async def append(
@@ -246,6 +309,19 @@ class AsyncBackend(ABC):
     ) -> list[Event]:
         """See :meth:`Backend.read`."""
 
+    async def read_page(
+        self,
+        session_id: str,
+        *,
+        from_seq: int,
+        to_seq: int | None,
+        limit: int,
+        cursor: int | None = None,
+    ) -> tuple[list[Event], int | None]:
+        """See :meth:`Backend.read_page`."""
+        last = from_seq + limit - 1
+        return await self.read(session_id, from_seq=from_seq, to_seq=_page_end(last, to_seq)), None
+
     @abstractmethod
     async def last_seq(self, session_id: str) -> int:
         """See :meth:`Backend.last_seq`."""
@@ -265,6 +341,11 @@ class AsyncBackend(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Wait for the calls under way, then release everything; safe to call twice."""
+
+
+def _page_end(last: int, to_seq: int | None) -> int:
+    """The last seq of a page: ``last``, or ``to_seq`` when the range ends before."""
+    return last if to_seq is None else min(last, to_seq)
 
 
 def matches_labels(session: Session, labels: Mapping[str, str] | None) -> bool:

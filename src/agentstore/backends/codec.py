@@ -4,6 +4,9 @@ Event lines keep the seed's field order (``session_id``, ``sequence_number``, ``
 ``payload``, ``timestamp``, ``metadata``) and add ``id`` at the end; session and snapshot
 files are indented JSON. orjson encodes a typical event in a twentieth of the standard
 library's time and parses a log three times faster, and a log store spends its life there.
+
+Lines of other programs are read as they are and written back so: any text as a type,
+metadata fields unknown here, and times to the nanosecond.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from agentstore.events import (
     Event,
     _type_names,
     stored_event,
-    type_name,
 )
 from agentstore.metadata import EMPTY_METADATA, Metadata, trusted_metadata
 from agentstore.sessions import Session
@@ -41,7 +43,8 @@ _FILE = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
 def encode_event(event: Event) -> bytes:
     """Return ``event`` as one JSON line (with its newline)."""
     middle, tail = event_parts(event)
-    return event_line(line_head(event.session_id), event.seq, middle, event.timestamp, tail)
+    head = line_head(event.session_id)
+    return event_line(head, event.seq, middle, event.timestamp, tail, event._nanos)
 
 
 def line_head(session_id: str) -> bytes:
@@ -67,15 +70,21 @@ def event_parts(event: Event) -> tuple[bytes, bytes]:
     return middle, b'","metadata":' + encoded_metadata + b',"id":' + orjson.dumps(event.id) + b"}\n"
 
 
-def event_line(head: bytes, seq: int, middle: bytes, moment: datetime, tail: bytes) -> bytes:
-    """Assemble a line from its parts (see :func:`event_parts`)."""
-    return b"".join((head, b"%d" % seq, middle, _time_text(moment), tail))
+def event_line(
+    head: bytes, seq: int, middle: bytes, moment: datetime, tail: bytes, nanoseconds: int = 0
+) -> bytes:
+    """Assemble a line from its parts (see :func:`event_parts`).
+
+    ``nanoseconds`` are those of the time beyond ``moment`` (an event another program
+    wrote to the nanosecond, copied here).
+    """
+    return b"".join((head, b"%d" % seq, middle, _time_text(moment, nanoseconds), tail))
 
 
 @functools.lru_cache(maxsize=64)
-def _time_text(moment: datetime) -> bytes:
+def _time_text(moment: datetime, nanoseconds: int) -> bytes:
     # The events of a batch share one time: format it once.
-    return timestamps.to_text(moment).encode()
+    return timestamps.to_text(moment, nanoseconds).encode()
 
 
 def decode_event(line: bytes | str) -> Event:
@@ -133,7 +142,7 @@ def _decode_line(index: int, line: bytes) -> Event:
 
 
 _stored_event = stored_event
-_times: dict[str, datetime] = {}  # the events of a batch share their time
+_times: dict[str, tuple[datetime, int]] = {}  # the events of a batch share their time
 
 
 def event_from_record(record: Any) -> Event:
@@ -152,8 +161,13 @@ def event_from_record(record: Any) -> Event:
         kind = record["type"]
     except (KeyError, TypeError):
         raise ValueError(_missing(record)) from None
-    if type(seq) is not int or type(session_id) is not str or type(moment) is not str:
-        raise ValueError("session_id, sequence_number or timestamp has the wrong type")
+    if (
+        type(seq) is not int
+        or type(session_id) is not str
+        or type(moment) is not str
+        or type(kind) is not str
+    ):
+        raise ValueError("session_id, sequence_number, timestamp or type has the wrong type")
     time = _times.get(moment)
     if time is None:
         time = _time(moment)
@@ -163,10 +177,11 @@ def event_from_record(record: Any) -> Event:
         record.get("id") or f"seq-{seq}",
         session_id,
         seq,
-        (_type_names.get(kind) if type(kind) is str else None) or _kind(kind),
+        _type_names.get(kind) or kind,  # another program's type is read as it is
         {} if payload is None else payload,
-        time,
+        time[0],
         metadata_from_record(metadata) if metadata else EMPTY_METADATA,
+        time[1],
     )
 
 
@@ -177,18 +192,11 @@ def _missing(record: object) -> str:
     return "no " + " or ".join(repr(name) for name in fields if name not in record) + " field"
 
 
-def _time(text: str) -> datetime:
+def _time(text: str) -> tuple[datetime, int]:
     if len(_times) >= 1024:
         _times.clear()
-    moment = _times[text] = timestamps.from_text(text)
+    moment = _times[text] = timestamps.parse(text)
     return moment
-
-
-def _kind(kind: object) -> str:
-    try:
-        return type_name(kind)
-    except InvalidEventError as error:
-        raise ValueError(str(error)) from None
 
 
 def metadata_from_record(fields: Any) -> Metadata:
@@ -198,7 +206,8 @@ def metadata_from_record(fields: Any) -> Metadata:
         ValueError: the record is not metadata.
     """
     # Built without the dataclass's checks (a quarter of the cost) after checking the
-    # types here; anything unusual takes the checked path.
+    # types here; anything unusual (extra, cache tokens, fields unknown here) takes the
+    # checked path.
     if type(fields) is not dict:
         raise ValueError("metadata is not a JSON object")
     get = fields.get
@@ -215,9 +224,7 @@ def metadata_from_record(fields: Any) -> Metadata:
         and type(model) is type(tool) is type(worker) is str
         and type(provider) is type(source) is type(cause) is str
         and type(cost) is float
-        and "extra" not in fields
-        and "cache_read_tokens" not in fields
-        and "cache_write_tokens" not in fields
+        and fields.keys() <= _TRUSTED_FIELDS
         and tokens_in >= 0
         and tokens_out >= 0
         and duration >= 0
@@ -233,6 +240,20 @@ def metadata_from_record(fields: Any) -> Metadata:
 
 
 _MAX_COST = 1e12
+_TRUSTED_FIELDS = frozenset(
+    (
+        "worker_id",
+        "tokens_in",
+        "tokens_out",
+        "model",
+        "tool_name",
+        "duration_ms",
+        "cost_usd",
+        "provider",
+        "cost_source",
+        "cause_id",
+    )
+)
 
 
 def encode_session(session: Session) -> bytes:

@@ -20,7 +20,7 @@ from agentstore.backends.base import Backend, Subscription, matches_labels
 from agentstore.core import sequencing
 from agentstore.errors import ConcurrencyError, SessionExistsError, SessionNotFoundError
 from agentstore.events import Event, place
-from agentstore.sessions import Session
+from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
 __all__ = ["MemoryBackend", "PushedFeed"]
@@ -92,6 +92,24 @@ class MemoryBackend(Backend):
             newest_first = (self._logs[entry[2]] for entry in reversed(self._order))
             chosen = (log for log in newest_first if matches_labels(log.session, labels))
             return [self._session(log) for log in itertools.islice(chosen, offset, offset + limit)]
+
+    def update_session(self, session_id: str, update: SessionUpdate) -> Session:
+        with self._lock:
+            log = self._log(session_id)
+            log.session = update.apply(log.session)
+            return self._session(log)
+
+    def delete_session(self, session_id: str) -> Session:
+        with self._lock:
+            log = self._log(session_id)
+            deleted = self._session(log)
+            del self._logs[session_id]
+            self._order = [entry for entry in self._order if entry[2] != session_id]
+            # The session's feeds end; closed, they leave the list at the next publish.
+            for subscription in self._subscriptions:
+                if subscription.session_id == session_id:
+                    subscription.close()
+            return deleted
 
     def append(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None

@@ -2,7 +2,8 @@
 
 Payloads, metadata, labels and states are stored as JSON text (readable with the
 database's own JSON functions); times as microseconds since the epoch in SQLite and as
-``timestamptz`` in PostgreSQL.
+``timestamptz`` in PostgreSQL, both with a ``nanos`` column beside them: the nanoseconds
+beyond the microsecond of a time another program wrote (0 for the store's own times).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import orjson
 
 from agentstore.backends.codec import metadata_from_record
-from agentstore.events import Event, stored_event, type_name
+from agentstore.events import Event, stored_event, stored_type_name
 from agentstore.metadata import EMPTY_METADATA
 from agentstore.sessions import Session
 from agentstore.state import Snapshot, State
@@ -63,16 +64,21 @@ def event_from_row(
     payload: Any,
     moment: datetime,
     metadata: Any,
+    nanoseconds: int = 0,
 ) -> Event:
-    """Build an event from its columns, the JSON ones already parsed."""
+    """Build an event from its columns, the JSON ones already parsed.
+
+    The type is taken as it is: another program may have written any text there.
+    """
     return stored_event(
         event_id,
         session_id,
         seq,
-        type_name(kind),
+        stored_type_name(kind),
         payload,
         moment,
         metadata_from_record(metadata) if metadata else EMPTY_METADATA,
+        nanoseconds,
     )
 
 

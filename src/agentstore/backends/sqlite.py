@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 from orjson import loads
@@ -42,10 +43,11 @@ from agentstore.errors import (
     SessionExistsError,
     SessionNotFoundError,
     StorageError,
+    StoreNotFoundError,
     StoreVersionError,
 )
 from agentstore.events import Event
-from agentstore.sessions import Session
+from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
 __all__ = ["MIGRATIONS", "SqliteBackend"]
@@ -81,12 +83,24 @@ MIGRATIONS: list[list[str]] = [
             created_at INTEGER NOT NULL
         )""",
     ],
+    [  # 2: the nanoseconds of a time beyond its microsecond, as another program wrote it
+        "ALTER TABLE events ADD COLUMN nanos INTEGER NOT NULL DEFAULT 0",
+    ],
+]
+
+# How a read-only store reads a file that each migration has not been run on, writing
+# nothing: views in the connection's TEMP schema, which SQLite searches before the file's,
+# show the file's tables as the migration would have left them.
+READ_AS_MIGRATED: list[list[str]] = [
+    [],  # 1: a file without agentstore's tables is not a store
+    ["CREATE TEMP VIEW events AS SELECT *, 0 AS nanos FROM main.events"],
 ]
 
 _SESSION_COLUMNS = """s.id, s.name, s.labels, s.created_at, s.parent_id, s.forked_at_seq,
     (SELECT seq FROM events WHERE session_id = s.id ORDER BY seq DESC LIMIT 1),
     (SELECT timestamp FROM events WHERE session_id = s.id ORDER BY seq DESC LIMIT 1)"""
-_EVENT_COLUMNS = "session_id, seq, id, type, payload, timestamp, metadata"
+_EVENT_COLUMNS = "session_id, seq, id, type, payload, timestamp, metadata, nanos"
+_SNAPSHOT_COLUMNS = "session_id, version, reducer, state, created_at"
 _MAX_SEQ = 2**62  # SQLite integers are 64-bit: larger bounds mean "all"
 _translated = translating(
     (sqlite3.Error, OSError),
@@ -99,10 +113,18 @@ class SqliteBackend(Backend):
     """Sessions, events and snapshots in one SQLite database file.
 
     Args:
-        path: the database file; created if missing.
+        path: the database file; created (owner-only) if missing.
         synchronous: ``"FULL"`` (durable against power loss) or ``"NORMAL"``.
         busy_timeout: seconds a writer waits for another's transaction.
         poll_interval: how often a watch looks for events appended by other processes.
+        read_only: open an existing store's file read-only (SQLite's ``mode=ro``):
+            nothing is created, migrated or written.
+
+    Raises:
+        StoreVersionError: the file's format is newer than this library's (read-only:
+            or older, and not readable as it is).
+        StoreNotFoundError: (read-only) the file is missing, or is not a store's.
+        StorageError: the file cannot be opened.
     """
 
     def __init__(
@@ -112,21 +134,27 @@ class SqliteBackend(Backend):
         synchronous: str = "FULL",
         busy_timeout: float = 30.0,
         poll_interval: float = 0.05,
+        read_only: bool = False,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise InvalidArgumentError(
                 f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}"
             )
         self.path = os.fspath(path)
+        self.read_only = read_only
+        self._address = self.path  # what connections open: the file, or a read-only URI
+        self._views: list[str] = []  # what they run first: an older file read as is
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
         self._pool = ConnectionPool(self._connect)
         self._writing = threading.Lock()
         self._poller = Poller(poll_interval)
         try:
+            if read_only:
+                self._open_to_read()
             # First: a newer format is neither read nor written. A current one needs no
             # write transaction, so a database this process may only read opens too.
-            if self._check_version() < len(MIGRATIONS):
+            elif _created_owner_only(self.path) or self._check_version() < len(MIGRATIONS):
                 self._use_wal()
                 self._migrate()
         except sqlite3.Error as error:
@@ -188,6 +216,28 @@ class SqliteBackend(Backend):
             [*parameters, limit, offset],
         )
         return [_session_row(row) for row in rows]
+
+    @_translated
+    def update_session(self, session_id: str, update: SessionUpdate) -> Session:
+        with self._transaction() as db:
+            session = self._session(db, session_id)
+            changed = update.apply(session)
+            if changed is not session:
+                db.execute(
+                    "UPDATE sessions SET name = ?, labels = ? WHERE id = ?",
+                    (changed.name, json_text(dict(changed.labels)), session_id),
+                )
+        return changed
+
+    @_translated
+    def delete_session(self, session_id: str) -> Session:
+        # One transaction: a crash (or a failed statement) leaves the session whole.
+        with self._transaction() as db:
+            session = self._session(db, session_id)
+            db.execute("DELETE FROM events WHERE session_id = ?", (session_id,))
+            db.execute("DELETE FROM snapshots WHERE session_id = ?", (session_id,))
+            db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        return session
 
     # Events
 
@@ -278,8 +328,7 @@ class SqliteBackend(Backend):
     def read_snapshot(self, session_id: str) -> Snapshot | None:
         with self._lend() as db:
             row = db.execute(
-                "SELECT session_id, version, reducer, state, created_at FROM snapshots "
-                "WHERE session_id = ?",
+                f"SELECT {_SNAPSHOT_COLUMNS} FROM snapshots WHERE session_id = ?",  # noqa: S608
                 (session_id,),
             ).fetchone()
         if row is None:
@@ -318,7 +367,8 @@ class SqliteBackend(Backend):
             with self._lend() as db:
                 rows = db.execute(
                     "SELECT e.position, e.session_id, e.seq, e.id, e.type, e.payload, "
-                    "e.timestamp, e.metadata FROM events e JOIN sessions s ON s.id = e.session_id "
+                    "e.timestamp, e.metadata, e.nanos FROM events e "
+                    "JOIN sessions s ON s.id = e.session_id "
                     "WHERE e.position > ? AND e.seq > coalesce(s.forked_at_seq, 0) "
                     "ORDER BY e.position",
                     (position[0],),
@@ -363,9 +413,15 @@ class SqliteBackend(Backend):
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout
+            self._address,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=self._busy_timeout,
+            uri=self.read_only,
         )
         db.execute(f"PRAGMA synchronous = {self._synchronous}")
+        for view in self._views:
+            db.execute(view)
         return db
 
     def _lend(self) -> AbstractContextManager[sqlite3.Connection]:
@@ -407,6 +463,51 @@ class SqliteBackend(Backend):
             version: int = db.execute("PRAGMA user_version").fetchone()[0]
         self._refuse_newer(version)
         return version
+
+    def _open_to_read(self) -> None:
+        """Check, writing nothing, that the file is a store this library reads as it is.
+
+        In a directory where SQLite cannot make the ``-wal`` file a reader of a WAL
+        database needs (a read-only mount), no writer can be at work either: the file is
+        read as it is (SQLite's ``immutable``).
+        """
+        if not os.path.isfile(self.path):
+            found = "no such file" if not os.path.exists(self.path) else "not a file"
+            raise StoreNotFoundError(self.path, found)
+        self._address = _read_only_uri(self.path)
+        try:
+            version = self._read_version()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_CANTOPEN:
+                raise
+            self._address = _read_only_uri(self.path, immutable=True)
+            version = self._read_version()
+        except sqlite3.DatabaseError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_NOTADB:
+                raise
+            raise StoreNotFoundError(self.path, "a file that is not a SQLite database") from None
+        self._refuse_newer(version)
+        if version == 0:
+            raise StoreNotFoundError(self.path, "a SQLite database without agentstore's tables")
+        if version < len(MIGRATIONS):
+            self._views = [view for views in READ_AS_MIGRATED[version:] for view in views]
+            self._check_readable(version)
+
+    def _read_version(self) -> int:
+        with contextlib.closing(sqlite3.connect(self._address, uri=True)) as db:
+            version: int = db.execute("PRAGMA user_version").fetchone()[0]
+        return version
+
+    def _check_readable(self, version: int) -> None:
+        """An older format, not migrated: its tables must answer this library's reads."""
+        with self._lend() as db:
+            try:
+                for table, columns in _READ_COLUMNS:
+                    db.execute(f"SELECT {columns} FROM {table} s LIMIT 0")  # noqa: S608
+            except sqlite3.OperationalError:  # a column or table added since
+                raise StoreVersionError(
+                    self.path, found=version, supported=len(MIGRATIONS)
+                ) from None
 
     def _refuse_newer(self, version: int) -> None:
         if version > len(MIGRATIONS):
@@ -457,19 +558,28 @@ class SqliteBackend(Backend):
         rows = []
         for event in events:
             event_id, kind, payload, metadata = event_values(event)
-            moment = to_micros(event.timestamp)
-            rows.append((event.session_id, event.seq, event_id, kind, payload, moment, metadata))
+            moment, nanos = to_micros(event.timestamp), event._nanos
+            rows.append(
+                (event.session_id, event.seq, event_id, kind, payload, moment, metadata, nanos)
+            )
         db.executemany(
-            "INSERT INTO events (session_id, seq, id, type, payload, timestamp, metadata) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (session_id, seq, id, type, payload, timestamp, metadata, nanos) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
 
 def _event_row(row: Sequence[Any]) -> Event:
-    session_id, seq, event_id, kind, payload, moment, metadata = row
+    session_id, seq, event_id, kind, payload, moment, metadata, nanos = row
     return event_from_row(
-        session_id, seq, event_id, kind, loads(payload), from_micros(moment), loads(metadata)
+        session_id,
+        seq,
+        event_id,
+        kind,
+        loads(payload),
+        from_micros(moment),
+        loads(metadata),
+        nanos,
     )
 
 
@@ -485,3 +595,30 @@ def _session_row(row: Sequence[Any]) -> Session:
         last_seq,
         from_micros(last_time) if last_time is not None else None,
     )
+
+
+_READ_COLUMNS = [  # what reads select: an older format lacking any is not read
+    ("sessions", _SESSION_COLUMNS),
+    ("events", _EVENT_COLUMNS),
+    ("snapshots", _SNAPSHOT_COLUMNS),
+]
+
+
+def _created_owner_only(path: str) -> bool:
+    """Create the database file, readable by its owner only, if missing; whether it was.
+
+    SQLite would make it 0644; its ``-wal`` and ``-shm`` files take the database's mode,
+    so they are owner-only too, as the JSONL backend's files are: they hold prompts.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return False  # there already, or not possible: SQLite says why when it opens it
+    os.close(fd)
+    return True
+
+
+def _read_only_uri(path: str, *, immutable: bool = False) -> str:
+    """The URI SQLite opens ``path`` with to read it only (``immutable``: as it is now)."""
+    uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
+    return uri + "&immutable=1" if immutable else uri

@@ -7,7 +7,7 @@ import os
 import re
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agentstore.backends.base import Backend
 from agentstore.backends.memory import MemoryBackend
@@ -17,6 +17,7 @@ __all__ = [
     "ACCEPTED_TARGETS",
     "is_postgres_url",
     "local_path",
+    "masked",
     "open_backend",
     "postgres_backends",
     "postgres_url_options",
@@ -28,23 +29,44 @@ ACCEPTED_TARGETS = (
 )
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+_SQLITE_OPTIONS = ("synchronous", "busy_timeout", "poll_interval")
+_POSTGRES_URL_OPTIONS = ("schema", "partitions")  # agentstore's own, in a URL's query
+# A URL's password (up to the netloc's last "@"), and a query's secrets (password=...).
+_URL_PASSWORD = re.compile(r"(://[^/?#@\s:]*:)[^/?#\s]*@")
+_SECRET_PARAMETER = re.compile(r"(\b\w*(?:password|secret)\w*=)[^&\s'\"]*", re.IGNORECASE)
 
 
-def open_backend(target: str | os.PathLike[str], **options: Any) -> Backend:
+def open_backend(
+    target: str | os.PathLike[str], *, read_only: bool = False, **options: Any
+) -> Backend:
     """Return the backend for ``target``.
+
+    With ``read_only``, the backend is opened without creating, migrating or writing
+    anything, and only on a store that exists (the in-memory backend, a new store at
+    each open, is refused).
 
     Raises:
         InvalidArgumentError: the target is not one this installation can open, or an
             option is unknown to its backend.
+        StoreNotFoundError: (read-only) the target holds no agentstore store.
     """
     text = os.fspath(target) if isinstance(target, os.PathLike) else target
     if not isinstance(text, str):
         raise InvalidArgumentError(
             f"store target must be a str or path, not {type(target).__name__}"
         )
+    if type(read_only) is not bool:
+        raise InvalidArgumentError(f"read_only must be True or False, not {read_only!r}")
     if text == ":memory:":
         _no_options("memory", options)
+        if read_only:
+            raise InvalidArgumentError(
+                "':memory:' opens a new, empty store each time: there is nothing to read "
+                "read-only (a store over a MemoryBackend kept elsewhere may be read-only: "
+                "Store(backend, read_only=True))"
+            )
         return MemoryBackend()
+    options = {**options, "read_only": read_only}
     url = _URL.match(text)
     scheme = url.group(1).lower() if url else None
     if scheme == "sqlite":
@@ -58,8 +80,17 @@ def open_backend(target: str | os.PathLike[str], **options: Any) -> Backend:
 
         return _made("JSONL", JsonlBackend, text, options)
     raise InvalidArgumentError(
-        f"cannot open store {text!r}: accepted targets are {ACCEPTED_TARGETS}"
+        f"cannot open store {masked(text)!r}: accepted targets are {ACCEPTED_TARGETS}"
     )
+
+
+def masked(text: str) -> str:
+    """``text`` with every password in it shown as ``***``, for messages and output.
+
+    ``postgresql://user:secret@host/db`` becomes ``postgresql://user:***@host/db``, and
+    ``?password=secret`` (or any parameter naming a password or secret) ``?password=***``.
+    """
+    return _SECRET_PARAMETER.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
 def local_path(target: str | os.PathLike[str]) -> str | None:
@@ -78,7 +109,7 @@ def local_path(target: str | os.PathLike[str]) -> str | None:
     if scheme is None and text and not text.startswith(":"):
         return text
     raise InvalidArgumentError(
-        f"cannot open store {text!r}: accepted targets are {ACCEPTED_TARGETS}"
+        f"cannot open store {masked(text)!r}: accepted targets are {ACCEPTED_TARGETS}"
     )
 
 
@@ -90,10 +121,18 @@ def is_postgres_url(target: object) -> bool:
 
 def _sqlite_path(url: str) -> str:
     """The file of ``sqlite:///relative/path`` or ``sqlite:////absolute/path``."""
-    parts = urlsplit(url)
-    if parts.netloc or not parts.path.startswith("/") or parts.query or parts.fragment:
+    parts = _split(url)
+    if parts.query:
+        names = ", ".join(sorted({name for name, _ in parse_qsl(parts.query, True)}))
         raise InvalidArgumentError(
-            f"cannot open store {url!r}: a SQLite URL is sqlite:///path/to/file.db "
+            f"cannot open store {masked(url)!r}: unknown URL query parameter "
+            f"{names or parts.query}; a SQLite URL is sqlite:///path/to/file.db (no host, "
+            f"query or fragment): the SQLite backend's options ({', '.join(_SQLITE_OPTIONS)}) "
+            "and read_only are arguments of agentstore.open"
+        )
+    if parts.netloc or not parts.path.startswith("/") or parts.fragment:
+        raise InvalidArgumentError(
+            f"cannot open store {masked(url)!r}: a SQLite URL is sqlite:///path/to/file.db "
             "(three slashes, then the path; no host, query or fragment)"
         )
     path = parts.path[1:]
@@ -139,11 +178,13 @@ def postgres_url_options(url: str, options: dict[str, Any]) -> tuple[str, dict[s
     Returns the URL for the driver and the options with those of the URL added.
 
     Raises:
-        InvalidArgumentError: an option is given both in the URL and as an argument.
+        InvalidArgumentError: an option is given both in the URL and as an argument, or
+            a query parameter is neither agentstore's nor the driver's.
     """
-    names = ("schema", "partitions")
-    parts = urlsplit(url)
+    names = _POSTGRES_URL_OPTIONS
+    parts = _split(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
+    _check_query(url, [name for name, _ in query if name not in names])
     ours = {name: value for name, value in query if name in names}
     if not ours:
         return url, options
@@ -153,6 +194,31 @@ def postgres_url_options(url: str, options: dict[str, Any]) -> tuple[str, dict[s
             raise InvalidArgumentError(f"{name} is given twice: {value!r} in the URL, {given!r}")
     rest = urlencode([(name, value) for name, value in query if name not in names])
     return urlunsplit(parts._replace(query=rest)), options
+
+
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as error:  # an unclosed [ in the host, a port that is no number
+        raise InvalidArgumentError(f"cannot open store {masked(url)!r}: {error}") from None
+
+
+def _check_query(url: str, names: list[str]) -> None:
+    """Refuse a query parameter of a PostgreSQL URL that libpq does not know either."""
+    if not names:
+        return
+    try:
+        from psycopg import pq
+    except ImportError:
+        return  # no driver: opening says which extra to install
+    known = sorted(option.keyword.decode() for option in pq.Conninfo.get_defaults())
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise InvalidArgumentError(
+            f"cannot open store {masked(url)!r}: unknown URL query parameter "
+            f"{', '.join(unknown)}; accepted are agentstore's ({', '.join(_POSTGRES_URL_OPTIONS)}) "
+            f"and libpq's connection parameters ({', '.join(known)})"
+        )
 
 
 def _made(name: str, kind: Any, target: str, options: dict[str, Any]) -> Backend:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -12,12 +11,18 @@ from typing import Any, TypeVar
 import click
 
 import agentstore
-from agentstore.backends import local_path
-from agentstore.errors import InvalidSessionIdError, SessionNotFoundError
+from agentstore.errors import (
+    CorruptLogError,
+    InvalidSessionIdError,
+    SessionNotFoundError,
+    StoreVersionError,
+)
 from agentstore.store import Store
 
 __all__ = [
     "DEFAULT_STORE",
+    "destination",
+    "duration",
     "format_option",
     "key_values",
     "label_option",
@@ -103,19 +108,36 @@ def format_option(*formats: str) -> Callable[[_Command], _Command]:
     )
 
 
-def open_store(target: str, *, create: bool = False) -> Store:
-    """Open the store at ``target``; a local one must exist unless ``create``.
+def open_store(target: str, *, write: bool = False, create: bool = False) -> Store:
+    """Open the store at ``target``: read-only, unless the command writes to it.
 
-    Reading commands never create a store where there was none: a typo in a path is
-    reported, not answered with an empty list.
+    A reading command opens it read-only: nothing is created, migrated or written, and a
+    target that holds no store (a typo in a path or a schema, an unrelated file) is an
+    error, not an empty list. A writing command (``write``) needs a store there too;
+    with ``create`` (a copy's destination), one is made where there is none.
     """
-    path = local_path(target)
-    if path is not None and not create and not os.path.exists(path):
-        raise click.ClickException(
-            f"no store at {target!r}: give --store (or set AGENTSTORE_URL) "
-            f"to a JSONL directory, SQLite file or PostgreSQL URL"
-        )
+    if create:
+        return agentstore.open(target)
+    try:
+        found = agentstore.open(target, read_only=True)
+    except StoreVersionError as error:
+        if not write or error.found > error.supported:
+            raise
+        return agentstore.open(target)  # an older format: opening it to write migrates it
+    if not write:
+        return found
+    found.close()
     return agentstore.open(target)
+
+
+def destination(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A store to copy into: one that outlives the command (not ``:memory:``)."""
+    if value == ":memory:":
+        raise click.BadParameter(
+            "':memory:' would be discarded when the command ends, with everything copied "
+            "into it: give a directory, a SQLite file or a PostgreSQL URL"
+        )
+    return value
 
 
 def resolve_session(store: Store, text: str) -> str:
@@ -128,6 +150,8 @@ def resolve_session(store: Store, text: str) -> str:
         return store.get_session(text).id
     except (SessionNotFoundError, InvalidSessionIdError):
         pass
+    except CorruptLogError:
+        return text  # it exists, and its log is damaged: verify and repair say where
     matches = [session.id for session in store.list_sessions(limit=sys.maxsize)]
     matches = sorted(session_id for session_id in matches if session_id.startswith(text))
     if len(matches) == 1:
@@ -140,3 +164,13 @@ def resolve_session(store: Store, text: str) -> str:
     raise click.ClickException(
         f"{text!r} is the start of {len(matches)} session ids; give more of one:\n  {shown}{tail}"
     )
+
+
+def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
+    """A length of time: ``90s``, ``90m``, ``12h``, ``30d``, ``2w``."""
+    if value is None:
+        return None
+    length = _RELATIVE.match(value.strip())
+    if length is None:
+        raise click.BadParameter(f"{value!r} is not a length of time like 30d, 12h or 90m")
+    return timedelta(**{_UNITS[length.group(2)]: float(length.group(1))})

@@ -7,12 +7,13 @@ piped output is plain text or JSON. Lines are built as strings and written in on
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import click
 import orjson
@@ -39,6 +40,8 @@ _TYPE_COLOURS = {
 _PIPED_WIDTH = 160
 _SHOWN_LIMIT = 100_000
 _JSON = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+_PAGE = 1000  # events (lines) written at a time by the streamed outputs
+_Item = TypeVar("_Item")
 
 
 class Output:
@@ -69,8 +72,27 @@ class Output:
         self.stream.flush()
 
     def json_lines(self, values: Iterable[Any]) -> None:
-        """Write one compact JSON document per line."""
-        self.write(orjson.dumps(value).decode() for value in values)
+        """Write one compact JSON document per line, a page of lines at a time."""
+        for page in _pages(values):
+            self.write(orjson.dumps(value).decode() for value in page)
+        self.stream.flush()
+
+    def json_list(self, values: Iterable[Any]) -> None:
+        """Write the values as one JSON list, as :meth:`json` would, a page at a time.
+
+        The list is never held whole: a replay of any length is written in bounded memory.
+        """
+        opening = "[\n  "
+        for page in _pages(values):
+            parts = []
+            for value in page:
+                # Newlines in indented JSON are all between tokens (a string's are escaped).
+                item = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+                parts.append(opening + item.replace("\n", "\n  "))
+                opening = ",\n  "
+            self.stream.write("".join(parts))
+        self.stream.write("[]\n" if opening == "[\n  " else "\n]\n")
+        self.stream.flush()
 
     # Tables
 
@@ -90,12 +112,35 @@ class Output:
             head.append(self.style("  ".join("─" * width for width in widths), dim=True))
         self.write([*head, *(line(row) for row in rows)])
 
-    def sessions(self, sessions: Sequence[Session]) -> None:
-        """The sessions table: ID, NAME, EVENTS, CREATED (UTC)."""
+    def sessions(self, sessions: Sequence[Session], *, updated: bool = False) -> None:
+        """The sessions table: ID, NAME, EVENTS, CREATED (UTC), and FORK OF if one is a fork.
+
+        With ``updated``, the time of the last event (UPDATED) instead of the creation.
+        """
+        headers = ["ID", "NAME", "EVENTS", "UPDATED (UTC)" if updated else "CREATED (UTC)"]
         rows = [
-            [s.id, printable(s.name), f"{s.event_count:,}", _clock(s.created_at)] for s in sessions
+            [
+                s.id,
+                printable(s.name),
+                f"{s.event_count:,}",
+                _clock(s.updated_at if updated else s.created_at),
+            ]
+            for s in sessions
         ]
-        self.table(["ID", "NAME", "EVENTS", "CREATED (UTC)"], rows, right={2})
+        if any(s.parent_id is not None for s in sessions):
+            headers.append("FORK OF")
+            for row, session in zip(rows, sessions, strict=True):
+                row.append(_fork_origin(session))
+        self.table(headers, rows, right={2})
+
+    def labels(self, session: Session) -> None:
+        """A session's id, name and labels."""
+        fields = [
+            ("Session", session.id),
+            ("Name", printable(session.name) or "-"),
+            ("Labels", printable(_labels(session)) or "-"),
+        ]
+        self.write(self.style(f"{name + ':':<12}", bold=True) + value for name, value in fields)
 
     # Timelines
 
@@ -103,13 +148,30 @@ class Output:
         """One line per event: seq, time since ``start``, type and a summary."""
         self.write(self.timeline_lines(events, start))
 
-    def timeline_lines(self, events: Sequence[Event], start: datetime | None) -> list[str]:
-        """The lines :meth:`timeline` writes."""
+    def timeline_pages(self, events: Iterable[Event], start: datetime | None) -> Iterator[Event]:
+        """Write the timeline of events as they come, a page at a time; yield each on.
+
+        For a replay of any length in bounded memory (its totals are summed from what is
+        yielded). The columns are as wide as the first page needs, wider if a later one
+        needs more.
+        """
+        widths = (0, 0)
+        for page in _pages(events):
+            start = start or page[0].timestamp
+            seq_width, type_width = _widths(page)
+            widths = (max(widths[0], seq_width), max(widths[1], type_width))
+            self.write(self.timeline_lines(page, start, widths=widths))
+            yield from page
+
+    def timeline_lines(
+        self, events: Sequence[Event], start: datetime | None, *, widths: tuple[int, int] = (0, 0)
+    ) -> list[str]:
+        """The lines :meth:`timeline` writes; the columns at least ``widths`` (seq, type) wide."""
         if not events:
             return []
         origin = start or events[0].timestamp
-        seq_width = max(len(str(events[-1].seq)), 3)
-        type_width = min(max(len(event.type) for event in events), 20)
+        seq_width, type_width = _widths(events)
+        seq_width, type_width = max(seq_width, widths[0]), max(type_width, widths[1])
         room = max(self.width - seq_width - type_width - 17, 20)
         lines = []
         shown = self._shown
@@ -151,9 +213,10 @@ class Output:
     def stats(self, stats: SessionStats) -> None:
         """The seed's summary of a session, then per type, per model and per tool."""
         session, tokens = stats.session, stats.tokens
-        labels = ", ".join(f"{key}={value}" for key, value in sorted(session.labels.items()))
+        labels = _labels(session)
         fields = [
             ("Session", session.id),
+            *([("Fork of", _fork_origin(session))] if session.parent_id is not None else []),
             ("Name", printable(session.name) or "-"),
             ("Created", _clock(session.created_at) + " UTC"),
             ("Duration", format_duration(stats.duration_ms)),
@@ -180,6 +243,29 @@ class Output:
 
     def _section(self, title: str) -> None:
         self.write(["", self.style(title, bold=True, underline=self.terminal)])
+
+
+def _widths(events: Sequence[Event]) -> tuple[int, int]:
+    """How wide a timeline's seq and type columns must be for ``events``."""
+    return max(len(str(events[-1].seq)), 3), min(max(len(event.type) for event in events), 20)
+
+
+def _pages(values: Iterable[_Item]) -> Iterator[list[_Item]]:
+    """The values, ``_PAGE`` at a time: what one write to the terminal holds."""
+    iterator = iter(values)
+    while page := list(itertools.islice(iterator, _PAGE)):
+        yield page
+
+
+def _labels(session: Session) -> str:
+    return ", ".join(f"{key}={value}" for key, value in sorted(session.labels.items()))
+
+
+def _fork_origin(session: Session) -> str:
+    """Where a fork comes from: ``<parent id> at seq <n>`` ("" for a session that is none)."""
+    if session.parent_id is None:
+        return ""
+    return f"{printable(session.parent_id)} at seq {session.forked_at_seq}"
 
 
 def _cost(tokens: TokenUsage) -> str:

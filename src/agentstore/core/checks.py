@@ -94,11 +94,12 @@ def new_session(id: str | None, name: str, labels: Mapping[str, str] | None) -> 
 
 
 def page(
-    limit: int, offset: int, labels: Mapping[str, str] | None
+    limit: int | None, offset: int, labels: Mapping[str, str] | None
 ) -> tuple[int, int, Mapping[str, str] | None]:
-    """The checked ``limit``, ``offset`` and ``labels`` of ``list_sessions``."""
+    """The checked ``limit`` (None: all), ``offset`` and ``labels`` of ``list_sessions``."""
     start = min(check_count(offset, "offset"), sys.maxsize)
-    size = min(check_count(limit, "limit"), sys.maxsize - start)  # any limit: all
+    most = sys.maxsize if limit is None else check_count(limit, "limit")
+    size = min(most, sys.maxsize - start)  # any limit: all
     return size, start, check_labels(labels) or None
 
 

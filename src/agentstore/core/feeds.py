@@ -2,8 +2,9 @@
 
 A :class:`Feed` subscribes to its backend's new events, reads a session's stored backlog
 and yields each event once, in order, until its timeout runs out without a new event, it
-is stopped, or its store closes. The sync :class:`~agentstore.feeds.Watch` and the
-:class:`~agentstore.aio.AsyncWatch` are iterators over one.
+is stopped, its session is deleted, or its store closes. The sync
+:class:`~agentstore.feeds.Watch` and the :class:`~agentstore.aio.AsyncWatch` are
+iterators over one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from agentstore.backends.base import AsyncBackend, AsyncSubscription
-from agentstore.errors import AgentStoreError
+from agentstore.errors import AgentStoreError, SessionNotFoundError
 from agentstore.events import Event
 
 __all__ = ["Backlog", "Feed", "FeedFace"]
@@ -109,6 +110,10 @@ class Feed:
                     await self.start()
                     continue
                 batch = await self._subscription.wait(self._timeout)
+            except SessionNotFoundError:
+                if self._backlog_read and self.session_id is not None:
+                    break  # the session watched was deleted: its feed ends
+                raise
             except AgentStoreError:
                 if self.stopped:  # the store closed under a read: the feed just ends
                     break

@@ -147,6 +147,11 @@ class Materializer:
             self._latest[session_id] = Start(state, snapshot_version)
         return state
 
+    def forget(self, session_id: str) -> None:
+        """Forget the cached state of one session (it was deleted)."""
+        with self._keeping:
+            self._latest.pop(session_id, None)
+
     def clear(self) -> None:
         """Forget every cached state."""
         self._latest.clear()

@@ -85,7 +85,7 @@ def fork_record(
 def fork_history(fork_id: str, events: Sequence[Event]) -> list[Event]:
     """The parent's events as the fork's own: the same ids, seqs, times and payloads."""
     return [
-        stored_event(e.id, fork_id, e.seq, e.type, e.payload, e.timestamp, e.metadata)
+        stored_event(e.id, fork_id, e.seq, e.type, e.payload, e.timestamp, e.metadata, e._nanos)
         for e in events
     ]
 

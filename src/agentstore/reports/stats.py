@@ -28,6 +28,7 @@ from agentstore.state import (
 __all__ = ["ModelStats", "SessionStats", "ToolStats", "session_stats"]
 
 _LLM_TYPES = frozenset({"llm_request", "llm_response"})
+_FOLDED_AT_ONCE = 1000  # LLM events kept before their tokens are summed
 
 
 @dataclass
@@ -106,6 +107,8 @@ class SessionStats:
             "name": self.session.name,
             "labels": dict(self.session.labels),
             "created_at": timestamps.to_text(self.session.created_at),
+            "parent_id": self.session.parent_id,
+            "forked_at_seq": self.session.forked_at_seq,
             "duration_ms": self.duration_ms,
             "events": self.events,
             "tool_calls": self.tool_calls,
@@ -124,7 +127,8 @@ def session_stats(session: Session, events: Iterable[Event]) -> SessionStats:
     and results that name no tool.
     """
     stats = SessionStats(session)
-    llm_events: list[Event] = []
+    llm_events: list[Event] = []  # folded a batch at a time: events may be streamed
+    folded = State(session.id)
     first = last = None
     for event in events:
         kind = event.type
@@ -134,12 +138,15 @@ def session_stats(session: Session, events: Iterable[Event]) -> SessionStats:
         if kind in _LLM_TYPES:
             llm_events.append(event)
             _count_model(stats.models.setdefault(event.metadata.model, ModelStats()), event)
+            if len(llm_events) >= _FOLDED_AT_ONCE:
+                folded = fold(default_reducer, folded, llm_events)
+                llm_events.clear()
         elif kind in ("tool_called", "tool_result", "error"):
             _count_tool(stats, event)
     stats.events = sum(stats.types.values())
     stats.tool_calls = stats.types["tool_called"]
     stats.errors = stats.types["error"]
-    stats.tokens = fold(default_reducer, State(session.id), llm_events).tokens
+    stats.tokens = fold(default_reducer, folded, llm_events).tokens
     if first is not None and last is not None:
         stats.duration_ms = (last - first).total_seconds() * 1000
     return stats

@@ -17,16 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from datetime import datetime
 from typing import Any, TypeVar
 
 import agentstore.aio
 from agentstore.aio import AsyncBackend, AsyncStore, AsyncWatch
 from agentstore.backends.base import Backend, Subscription
 from agentstore.errors import StoreClosedError
-from agentstore.events import Event
+from agentstore.events import Event, EventType
 from agentstore.feeds import Watch
-from agentstore.sessions import Session
+from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 from agentstore.store import Store
 
@@ -36,6 +45,8 @@ STORE_OPERATIONS = (
     "create_session",
     "get_session",
     "list_sessions",
+    "update_session",
+    "delete_session",
     "append",
     "append_batch",
     "get_events",
@@ -101,6 +112,11 @@ class SyncFace(Store):
         """Whether the async store is closed."""
         return self.async_store.closed
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the async store was opened read-only."""
+        return self.async_store.read_only
+
     def __enter__(self) -> SyncFace:
         if self.async_store.closed:
             raise StoreClosedError()
@@ -112,6 +128,33 @@ class SyncFace(Store):
         """See :meth:`AsyncStore.watch`; the feed starts at once, as the sync one does."""
         watch = self.async_store.watch(session_id, from_seq=from_seq, timeout=timeout)
         return _SyncWatch(self._loop.run(watch.start()), self._loop)
+
+    def iter_events(
+        self,
+        session_id: str,
+        *,
+        types: Iterable[EventType | str] | EventType | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        from_seq: int | None = None,
+        to_seq: int | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[Event]:
+        """See :meth:`AsyncStore.iter_events`: its async iterator, a step at a time on the loop."""
+        events = self._loop.run(
+            _made_on_loop(
+                lambda: self.async_store.iter_events(
+                    session_id,
+                    types=types,
+                    since=since,
+                    until=until,
+                    from_seq=from_seq,
+                    to_seq=to_seq,
+                    page_size=page_size,
+                )
+            )
+        )
+        return _sync_iterator(events, self._loop)
 
     def close(self) -> None:
         """See :meth:`AsyncStore.aclose`."""
@@ -144,6 +187,24 @@ async def _next(watch: AsyncWatch) -> Event:
     return await watch.__anext__()
 
 
+def _sync_iterator(events: AsyncIterator[Event], loop: LoopThread) -> Iterator[Event]:
+    """An async iterator behind the sync iterator API: each step runs on the loop."""
+    while True:
+        try:
+            yield loop.run(_anext(events))
+        except StopAsyncIteration:
+            return
+
+
+async def _anext(events: AsyncIterator[Event]) -> Event:
+    return await events.__anext__()
+
+
+async def _made_on_loop(make: Callable[[], _Result]) -> _Result:
+    """What ``make()`` returns, called on the loop (where the store checks its calls run)."""
+    return make()
+
+
 class _SyncBackend(Backend):
     """An async backend behind the sync Backend API (copies and snapshots use it)."""
 
@@ -163,6 +224,12 @@ class _SyncBackend(Backend):
         return self._loop.run(
             self._backend.list_sessions(limit=limit, offset=offset, labels=labels)
         )
+
+    def update_session(self, session_id: str, update: SessionUpdate) -> Session:
+        return self._loop.run(self._backend.update_session(session_id, update))
+
+    def delete_session(self, session_id: str) -> Session:
+        return self._loop.run(self._backend.delete_session(session_id))
 
     def append(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None

@@ -2,27 +2,28 @@
 
 Layout (the seed library's, so its data directories open unchanged and it can read ours)::
 
-    <root>/sessions/<id>.json     the session record (written once, never in place)
+    <root>/sessions/<id>.json     the session record (replaced whole, never in place)
     <root>/events/<id>.jsonl      one event per line, appended and fsync'd
     <root>/snapshots/<id>.json    the latest snapshot, replaced atomically
     <root>/catalog.jsonl          a cache of the session records, for fast listing
     <root>/tmp/                   files being written, before they are moved into place
-    <root>/.lock                  taken while a session is created
+    <root>/.lock                  taken while a session record is written or removed
 
 Appends from several threads of one process share one write and one fsync (group
-commit); several processes append under each log's file lock.
+commit); several processes append under each log's file lock. A session exists while its
+record does (:mod:`agentstore.backends.jsonl.records`): its deletion removes the record
+while holding the log's lock, so no append lands in a deleted log.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-
-import orjson
 
 from agentstore.backends import forked
 from agentstore.backends.base import (
@@ -34,10 +35,8 @@ from agentstore.backends.base import (
     translating,
 )
 from agentstore.backends.codec import (
-    decode_session,
     decode_snapshot,
     encode_event,
-    encode_session,
     encode_snapshot,
     event_parts,
 )
@@ -45,18 +44,18 @@ from agentstore.backends.jsonl.checks import check_log
 from agentstore.backends.jsonl.commit import Request
 from agentstore.backends.jsonl.files import Files
 from agentstore.backends.jsonl.log import SessionLog, commit_together
+from agentstore.backends.jsonl.records import Records
 from agentstore.backends.jsonl.watch import FilePoller
 from agentstore.errors import (
     AgentStoreError,
-    CorruptLogError,
     InvalidArgumentError,
     SessionExistsError,
     SessionNotFoundError,
     StorageError,
+    StoreNotFoundError,
 )
 from agentstore.events import Event
-from agentstore.ids import validate_session_id
-from agentstore.sessions import Session
+from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
 __all__ = ["JsonlBackend"]
@@ -74,8 +73,16 @@ class JsonlBackend(Backend):
 
     Args:
         root: the data directory; created (owner-only) if missing.
-        files: the file layer (tests replace it to simulate crashes).
+        files: the file layer (tests replace it to simulate crashes); read-only exactly
+            when the backend is.
         poll_interval: how often a watch looks for events appended by other processes.
+        read_only: open an existing store and write nothing to it, not even the
+            ``tmp/`` directory or the catalog: its logs are opened for reading only.
+
+    Raises:
+        InvalidArgumentError: ``root`` is a file (or ``files`` do not match ``read_only``).
+        StoreNotFoundError: (read-only) ``root`` is not a store's directory.
+        StorageError: the directory cannot be made.
     """
 
     def __init__(
@@ -84,24 +91,23 @@ class JsonlBackend(Backend):
         *,
         files: Files | None = None,
         poll_interval: float = 0.05,
+        read_only: bool = False,
     ) -> None:
         self.root = os.path.abspath(os.fspath(root))
-        self._files = files or Files(os.path.join(self.root, "tmp"))
-        if os.path.exists(self.root) and not os.path.isdir(self.root):
-            raise InvalidArgumentError(f"cannot open store {self.root!r}: it is not a directory")
-        try:
-            for name in ("sessions", "events", "snapshots", "tmp"):
-                self._files.make_dirs(os.path.join(self.root, name))
-            self._files.sweep(os.path.join(self.root, "tmp"), older_than=_STALE_TEMPORARY)
-        except OSError as error:
-            raise StorageError(error.errno or 0, f"{self.root}: {error}") from error
+        self.read_only = read_only
+        self._files = files or Files(os.path.join(self.root, "tmp"), read_only=read_only)
+        if self._files.read_only != read_only:
+            raise InvalidArgumentError(
+                f"the file layer of a store opened with read_only={read_only} must be too"
+            )
+        if read_only:
+            self._check_store()
+        else:
+            self._make_directories()
         self._lock = threading.Lock()
         self._logs: OrderedDict[str, SessionLog] = OrderedDict()
         self._recent: OrderedDict[str, None] = OrderedDict()  # logs that may hold a file
-        self._sessions: dict[str, Session] = {}  # the static part of each session's record
-        self._catalog_read = 0  # bytes of catalog.jsonl already read
-        self._newest_first: list[str] = []
-        self._listed: frozenset[str] = frozenset()
+        self._records = Records(self._files, self.root)
         self._poller = FilePoller(self, poll_interval)
         self._closed = False
         forked.reopen_after_fork(self)
@@ -110,18 +116,17 @@ class JsonlBackend(Backend):
 
     @_translated
     def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
-        path = self._path("sessions", session.id, ".json")
         with self._lock, self._creation_lock():
-            if self._files.exists(path):
+            if self._records.exists(session.id):
                 raise SessionExistsError(session.id)
-            # The log first (replacing any left by a creation that crashed), then the
-            # session record, created only if absent: the record's existence is the commit.
+            # The log first (replacing any left by a creation or deletion that crashed,
+            # as is any snapshot), then the session record, created only if absent: the
+            # record's existence is the commit.
             log_data = b"".join(encode_event(event) for event in history)
             self._files.write_file(self._path("events", session.id, ".jsonl"), log_data)
-            if not self._files.write_file(path, encode_session(session), exclusive=True):
+            self._files.remove(self._path("snapshots", session.id, ".json"))
+            if not self._records.write(session, exclusive=True):
                 raise SessionExistsError(session.id)
-            self._sessions[session.id] = session
-            self._add_to_catalog(session)
             log = self._logs.pop(session.id, None)
             if log is not None:
                 log.close()
@@ -133,17 +138,50 @@ class JsonlBackend(Backend):
 
     @_translated
     def get_session(self, session_id: str) -> Session:
-        return self._with_counts(self._record(session_id))
+        return self._with_counts(self._records.current(session_id))
 
     @_translated
     def list_sessions(
         self, *, limit: int, offset: int, labels: Mapping[str, str] | None
     ) -> list[Session]:
         with self._lock:
-            order = self._refresh_catalog()
-            records = [self._sessions[session_id] for session_id in order]
+            records = self._records.listing()
         chosen = [record for record in records if matches_labels(record, labels)]
-        return [self._with_counts(record) for record in chosen[offset : offset + limit]]
+        found = []
+        for record in chosen[offset : offset + limit]:
+            try:
+                found.append(self._with_counts(record))
+            except SessionNotFoundError:
+                continue  # deleted since the directory was read
+        return found
+
+    @_translated
+    def update_session(self, session_id: str, update: SessionUpdate) -> Session:
+        log = self._log(session_id)  # outside the directory's lock, which it may wait for
+        with self._creation_lock():
+            record = self._records.read(session_id)  # as it is, under the lock
+            changed = update.apply(record)
+            if changed is not record:
+                self._records.write(_counted(changed, log))
+        return _counted(changed, log)
+
+    @_translated
+    def delete_session(self, session_id: str) -> Session:
+        log = self._log(session_id)
+        with self._creation_lock():
+            record = self._records.read(session_id)
+            with log.held():  # appenders, here and in other processes, wait
+                # The snapshot first (a session without one is whole), then the record:
+                # the session is gone. A crash before the log is removed leaves a log no
+                # record names, which nothing reads and a new session of that id replaces.
+                deleted = _count_now(record, log.path, self._files)
+                self._files.remove(self._path("snapshots", session_id, ".json"))
+                self._records.remove(session_id)
+                self._files.remove(log.path)
+                self._files.sync_dir(os.path.dirname(log.path))
+        self._forget(session_id)
+        self._poller.notify()
+        return deleted
 
     # Events
 
@@ -197,6 +235,19 @@ class JsonlBackend(Backend):
         return self._log(session_id).read(max(from_seq, 1), to_seq)
 
     @_translated
+    def read_page(
+        self,
+        session_id: str,
+        *,
+        from_seq: int,
+        to_seq: int | None,
+        limit: int,
+        cursor: int | None = None,
+    ) -> tuple[list[Event], int | None]:
+        # The cursor is the byte offset of the next page's first line in the log.
+        return self._log(session_id).page(max(from_seq, 1), to_seq, limit, cursor)
+
+    @_translated
     def last_seq(self, session_id: str) -> int:
         return self._log(session_id).last()[0]
 
@@ -226,17 +277,18 @@ class JsonlBackend(Backend):
             return
         offset = log.snapshot_offset(snapshot.version)
         path = self._path("snapshots", snapshot.session_id, ".json")
-        self._files.write_file(path, encode_snapshot(snapshot, offset=offset))
-        # Readers of the seed's format take the event count from the session record; it
-        # is brought up to date (replaced whole, never edited in place) with each snapshot.
-        session = self.get_session(snapshot.session_id)
-        self._files.write_file(self._path("sessions", session.id, ".json"), encode_session(session))
+        with self._creation_lock():  # not while the session is deleted: none outlives it
+            record = self._records.read(snapshot.session_id)
+            self._files.write_file(path, encode_snapshot(snapshot, offset=offset))
+            # Readers of the seed's format take the event count from the session record:
+            # it is brought up to date (the record replaced whole) with each snapshot.
+            self._records.write(_counted(record, log))
 
     # Checks
 
     @_translated
     def check(self, session_id: str) -> list[Problem]:
-        self._record(session_id)  # raises SessionNotFoundError
+        self._records.current(session_id)  # raises SessionNotFoundError
         path = self._path("events", session_id, ".jsonl")
         problems = check_log(self._files.read_file(path) or b"", path=path, session_id=session_id)
         path = self._path("snapshots", session_id, ".json")
@@ -290,13 +342,34 @@ class JsonlBackend(Backend):
 
     def session_ids(self) -> list[str]:
         """Every session in the directory."""
-        return [
-            name[: -len(".json")]
-            for name in self._files.list_dir(os.path.join(self.root, "sessions"))
-            if name.endswith(".json") and _is_session_id(name[: -len(".json")])
-        ]
+        return [session.id for session in self._records.listing()]
 
     # Internals
+
+    def _make_directories(self) -> None:
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise InvalidArgumentError(f"cannot open store {self.root!r}: it is not a directory")
+        try:
+            for name in ("sessions", "events", "snapshots", "tmp"):
+                self._files.make_dirs(os.path.join(self.root, name))
+            self._files.sweep(os.path.join(self.root, "tmp"), older_than=_STALE_TEMPORARY)
+        except OSError as error:
+            raise StorageError(error.errno or 0, f"{self.root}: {error}") from error
+
+    def _check_store(self) -> None:
+        """Read-only, nothing is made: the directory must be a store (the seed's has no tmp/)."""
+        if not os.path.isdir(self.root):
+            found = "a file, not a directory" if os.path.exists(self.root) else "no such directory"
+            raise StoreNotFoundError(self.root, found)
+        missing = [
+            f"{name}/"
+            for name in ("sessions", "events")
+            if not os.path.isdir(os.path.join(self.root, name))
+        ]
+        if missing:
+            raise StoreNotFoundError(
+                self.root, f"a directory without {' and '.join(missing)}, which a store has"
+            )
 
     def _path(self, kind: str, session_id: str, suffix: str) -> str:
         return os.path.join(self.root, kind, session_id + suffix)
@@ -304,42 +377,23 @@ class JsonlBackend(Backend):
     def _creation_lock(self) -> _FileLock:
         return _FileLock(self._files, os.path.join(self.root, ".lock"))
 
-    def _record(self, session_id: str) -> Session:
-        record = self._sessions.get(session_id)
-        if record is not None:
-            return record
-        path = self._path("sessions", session_id, ".json")
-        data = self._files.read_file(path)
-        if data is None:
-            raise SessionNotFoundError(session_id)
-        try:
-            record = decode_session(data)
-        except ValueError as error:
-            raise CorruptLogError(path, 1, str(error)) from None
-        if record.id != session_id:
-            raise CorruptLogError(path, 1, f"the record is of session {record.id!r}")
-        self._sessions[session_id] = record
-        return record
-
     def _with_counts(self, record: Session) -> Session:
-        last_seq, last_timestamp = self._log(record.id).last()
-        return dataclasses.replace(
-            record,
-            event_count=last_seq,
-            updated_at=last_timestamp or record.created_at,
-        )
+        return _counted(record, self._log(record.id))
 
     def _log(self, session_id: str) -> SessionLog:
         log = self._logs.get(session_id)  # the hot path: no lock (the dict is left whole)
         if log is not None:
             self._used(session_id)
             return log
-        record = self._record(session_id)  # raises SessionNotFoundError
+        # The record as it is now: a log opened for a session another process deleted
+        # would be created again, empty.
+        record = self._records.current(session_id)  # raises SessionNotFoundError
         with self._lock:
             log = self._logs.get(session_id)
             if log is None:
                 path = self._path("events", session_id, ".jsonl")
-                log = SessionLog(self._files, path, session_id, record.created_at)
+                alive = functools.partial(self._records.exists, session_id)
+                log = SessionLog(self._files, path, session_id, record.created_at, alive=alive)
                 self._logs[session_id] = log
                 if len(self._logs) > _KEPT_LOGS:  # forget what was learnt of the oldest
                     _, oldest = self._logs.popitem(last=False)
@@ -363,46 +417,14 @@ class JsonlBackend(Backend):
                 if log is not None:
                     log.release()  # keeps what it learnt; reopens its file when used
 
-    def _refresh_catalog(self) -> list[str]:
-        """Return the session ids newest first; parse only records not seen before."""
-        present = frozenset(self.session_ids())
-        if present == self._listed:
-            return self._newest_first
-        missing = present - self._sessions.keys()
-        if missing:
-            self._read_catalog()
-        for session_id in present - self._sessions.keys():
-            try:
-                record = self._record(session_id)
-            except (SessionNotFoundError, CorruptLogError):
-                continue
-            self._add_to_catalog(record)
-        known = [self._sessions[i] for i in present if i in self._sessions]
-        known.sort(key=lambda s: (s.created_at, s.id), reverse=True)
-        self._newest_first = [record.id for record in known]
-        self._listed = present
-        return self._newest_first
-
-    def _read_catalog(self) -> None:
-        path = os.path.join(self.root, "catalog.jsonl")
-        data = self._files.read_file(path) or b""
-        for line in data[self._catalog_read : data.rfind(b"\n") + 1].split(b"\n")[:-1]:
-            try:
-                record = Session.from_dict(orjson.loads(line))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue  # a cache: a torn or stale line costs a file read, nothing more
-            self._sessions.setdefault(record.id, record)
-        self._catalog_read = data.rfind(b"\n") + 1
-
-    def _add_to_catalog(self, session: Session) -> None:
-        # Not fsync'd: the catalog only saves parsing session files, which stay the truth.
-        record = orjson.dumps(session.to_dict(), option=orjson.OPT_APPEND_NEWLINE)
-        path = os.path.join(self.root, "catalog.jsonl")
-        fd = self._files.open_log(path)
-        try:
-            self._files.append(fd, record)
-        finally:
-            self._files.close(fd)
+    def _forget(self, session_id: str) -> None:
+        """Forget a deleted session's log and record."""
+        with self._lock:
+            log = self._logs.pop(session_id, None)
+            self._recent.pop(session_id, None)
+        self._records.forget(session_id)
+        if log is not None:
+            log.close()
 
     def _discard(self, path: str, reason: str) -> None:
         import logging
@@ -411,7 +433,10 @@ class JsonlBackend(Backend):
 
 
 class _FileLock:
-    """A lock shared by threads (through the caller's mutex) and processes (flock)."""
+    """A lock shared by threads and processes: ``flock`` on a file opened by each holder.
+
+    Two descriptors opened apart lock as two processes do, even within one process.
+    """
 
     def __init__(self, files: Files, path: str) -> None:
         self._files = files
@@ -427,9 +452,18 @@ class _FileLock:
         self._files.close(self._fd)
 
 
-def _is_session_id(name: str) -> bool:
+def _counted(record: Session, log: SessionLog) -> Session:
+    """``record`` with the event count and last time of its log, as it is now."""
+    last_seq, last_timestamp = log.last()
+    return dataclasses.replace(
+        record, event_count=last_seq, updated_at=last_timestamp or record.created_at
+    )
+
+
+def _count_now(record: Session, path: str, files: Files) -> Session:
+    """``record`` counted from its log at ``path``, read afresh (the caller holds its lock)."""
+    log = SessionLog(files, path, record.id, record.created_at)
     try:
-        validate_session_id(name)
-    except ValueError:
-        return False
-    return True
+        return _counted(record, log)
+    finally:
+        log.close()

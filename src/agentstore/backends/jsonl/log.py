@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +31,7 @@ from agentstore.backends.jsonl import tail
 from agentstore.backends.jsonl.commit import GroupCommit, Request
 from agentstore.backends.jsonl.files import Files
 from agentstore.core import sequencing
-from agentstore.errors import AgentStoreError, CorruptLogError
+from agentstore.errors import AgentStoreError, CorruptLogError, SessionNotFoundError
 from agentstore.events import Event
 
 __all__ = ["SessionLog", "commit_together"]
@@ -39,6 +39,7 @@ __all__ = ["SessionLog", "commit_together"]
 log = logging.getLogger("agentstore")
 
 _TAIL_CHUNK = 64 * 1024
+_SCAN_CHUNK = 1024 * 1024  # bytes read at a time when counting lines
 
 
 @dataclass
@@ -68,8 +69,19 @@ class _Known:
 class SessionLog:
     """The log of one session in one process; safe for any number of threads."""
 
-    def __init__(self, files: Files, path: str, session_id: str, created_at: datetime) -> None:
+    def __init__(
+        self,
+        files: Files,
+        path: str,
+        session_id: str,
+        created_at: datetime,
+        *,
+        alive: Callable[[], bool] | None = None,
+    ) -> None:
         self._files = files
+        # Whether the session still exists, asked under the file's lock before each
+        # write: a deletion removes the session while holding that lock.
+        self._alive = alive
         self._created_at = created_at  # no event is stamped earlier
         self._path = path
         self._session_id = session_id
@@ -115,9 +127,12 @@ class SessionLog:
         """Take the file's lock (the caller holds ``_lock``) and catch up with its end."""
         if self._broken is not None:
             raise OSError(f"{self._path}: a failed write was not undone: {self._broken}")
-        fd = self._open()
-        self._files.lock(fd)
+        fd = self._lock_current(self._open())
         try:
+            if self._alive is not None and not self._alive():
+                # Deleted since this process opened the log (a file opened after the
+                # deletion is a new, empty one, which no one reads).
+                raise SessionNotFoundError(self._session_id)
             known = self._catch_up(fd, repair=True)
             self._index(fd, known)
         except BaseException:
@@ -200,7 +215,8 @@ class SessionLog:
             middle, tail_part = parts[event.id]
             if event is not final:
                 tail_part = tail_part[:-2] + b',"more":1}\n'  # before the closing brace
-            lines.append(event_line(self._head, event.seq, middle, event.timestamp, tail_part))
+            moment = event.timestamp
+            lines.append(event_line(self._head, event.seq, middle, moment, tail_part, event._nanos))
         return lines
 
     def _undo(self, fd: int, size: int, error: BaseException) -> None:
@@ -264,6 +280,107 @@ class SessionLog:
                 known.hints.clear()  # a stale hint (a snapshot's): read from the start
                 seq, events = 1, self._parse(fd, 0, known.size, 1)
             return events[from_seq - seq : last - seq + 1]
+
+    def page(
+        self, from_seq: int, to_seq: int | None, limit: int, cursor: int | None
+    ) -> tuple[list[Event], int | None]:
+        """Up to ``limit`` events from ``from_seq`` (to ``to_seq``), and where the next begins.
+
+        Only the page's lines are parsed. Where the line of ``from_seq`` begins comes from
+        the line starts this process knows, else from ``cursor`` (what the previous page
+        returned; checked), else by counting the lines before it a chunk at a time,
+        without parsing them. So a log is read page by page in memory bounded by the
+        page, and each page costs its own lines, not the log's.
+        """
+        with self._lock:
+            fd = self._open()
+            known = self._catch_up(fd, repair=False)
+            last = known.last_seq if to_seq is None else min(to_seq, known.last_seq)
+            count = min(last, from_seq + limit - 1) - from_seq + 1
+            if count <= 0:
+                return [], None
+            start, counted = self._page_start(fd, known, from_seq, cursor)
+            found = self._page_at(fd, known, start, from_seq, count, counted=counted)
+            if found is None:  # a stale cursor or hint: count the lines from the start
+                start = self._skip_lines(fd, 0, from_seq - 1, known.size)
+                found = self._page_at(fd, known, start, from_seq, count, counted=True)
+            assert found is not None  # a counted start raises what is wrong
+            return found
+
+    def _page_start(self, fd: int, known: _Known, seq: int, cursor: int | None) -> tuple[int, bool]:
+        """Where the line of ``seq`` begins, and whether that is certain (else it is checked).
+
+        Certain when the log is indexed or the lines were counted from the file's start.
+        """
+        if known.starts is not None:
+            return known.starts[seq - 1], True
+        if cursor is not None and 0 < cursor < known.size:
+            return cursor, False
+        near_seq, near_start = known.start_of(seq)
+        return self._skip_lines(fd, near_start, seq - near_seq, known.size), near_start == 0
+
+    def _page_at(
+        self, fd: int, known: _Known, start: int, seq: int, count: int, *, counted: bool
+    ) -> tuple[list[Event], int] | None:
+        """The ``count`` events from the line at ``start``, and where the next line begins.
+
+        None when the line there does not hold ``seq`` and ``start`` was not ``counted``;
+        a counted start raises CorruptLogError for what is wrong there instead.
+        """
+        last = seq + count - 1
+        if last == known.last_seq:
+            end = known.size
+        elif known.starts is not None:
+            end = known.starts[last]
+        else:
+            end = self._skip_lines(fd, start, count, known.size)
+        try:
+            events = self._parse(fd, start, end, seq)
+        except CorruptLogError:
+            if not counted:
+                return None
+            self._check_first(fd, start, end, seq)  # the first line's seq is the first wrong
+            raise
+        if events and events[0].seq == seq and len(events) == count:
+            return events, end
+        if not counted:
+            return None
+        self._check_first(fd, start, end, seq)
+        raise CorruptLogError(self._path, seq + len(events), "the log ends before its last seq")
+
+    def _check_first(self, fd: int, start: int, end: int, seq: int) -> None:
+        """Raise CorruptLogError if the line at ``start`` (line ``seq``) holds another seq."""
+        data = self._files.read_at(fd, start, end - start)
+        try:
+            event = decode_event(data[: data.find(b"\n")])
+            self._check(event, seq)
+        except ValueError as error:
+            raise CorruptLogError(self._path, seq, str(error)) from None
+
+    def _skip_lines(self, fd: int, start: int, count: int, size: int) -> int:
+        """Where the line ``count`` lines after the one beginning at ``start`` begins.
+
+        The lines are counted, not parsed, a chunk at a time (as long as the lines wanted
+        are on average, and at most ``_SCAN_CHUNK``); ``size`` if the file ends first.
+        """
+        known = self._known
+        line = size // known.last_seq + 1 if known is not None and known.last_seq else 256
+        offset = start
+        while count > 0 and offset < size:
+            want = min(max((count + 1) * line, 4096), _SCAN_CHUNK, size - offset)
+            chunk = self._files.read_at(fd, offset, want)
+            if not chunk:
+                break
+            lines = chunk.count(b"\n")
+            if lines < count:
+                count -= lines
+                offset += len(chunk)
+                continue
+            at = -1
+            for _ in range(count):
+                at = chunk.find(b"\n", at + 1)
+            return offset + at + 1
+        return min(offset, size)
 
     def snapshot_offset(self, version: int) -> int | None:
         """Where the line after ``version`` starts, if this process knows it."""
@@ -336,16 +453,60 @@ class SessionLog:
                 self._files.close(self._fd)
             self._fd = None
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[int]:
+        """Keep every writer out, of this process and of others, while the log is rewritten.
+
+        Yields a descriptor of the file now at the log's path, holding its lock: the
+        caller may read it and put a new file in its place (a repair). Writers waiting
+        for the lock then follow the log to its new file. What this process knew of the
+        log is forgotten at the end.
+        """
+        with self._lock:
+            fd = self._files.open_log(self._path)
+            try:
+                yield self._lock_current(fd)
+            finally:
+                self._files.close(fd)  # releases the lock
+                if self._fd is not None:
+                    self._files.close(self._fd)
+                    self._fd = None
+                self._known = None
+
     # Internals
 
     def _open(self) -> int:
         if self._fd is None:
+            if self._known is not None and not self._files.exists(self._path):
+                # Read before, gone now: its session was deleted while the file was closed.
+                raise SessionNotFoundError(self._session_id)
             self._fd = self._files.open_log(self._path)
         return self._fd
 
+    def _lock_current(self, fd: int) -> int:
+        """Take the log's file lock through ``fd``, following the log to a file put in its
+        place while the lock was awaited; returns ``fd``."""
+        self._files.lock(fd)
+        while self._files.linked_size(fd) is None:
+            self._files.unlock(fd)
+            self._follow(fd)
+            self._files.lock(fd)
+        return fd
+
+    def _follow(self, fd: int) -> None:
+        """Point ``fd`` at the file now at the log's path and forget what was known."""
+        self._known = None
+        try:
+            self._files.reopen(fd, self._path)
+        except FileNotFoundError:
+            raise SessionNotFoundError(self._session_id) from None
+
     def _catch_up(self, fd: int, *, repair: bool) -> _Known:
         """Bring ``_known`` up to date with the file, reading only bytes not read before."""
-        size = self._files.size(fd)
+        size = self._files.linked_size(fd)
+        if size is None:  # another file now has the log's name (a repair): read that one
+            self._follow(fd)
+            size = self._files.size(fd)
         known = self._known
         if known is not None and size < known.size:
             log.warning(

@@ -44,9 +44,10 @@ from agentstore.backends.postgres.connecting import (
 from agentstore.backends.postgres.notify import MARK_WAIT, Notices, mark_notice, silent_channel
 from agentstore.backends.postgres.operations import Operation, Operations, Query, Rows
 from agentstore.backends.postgres.sql import check_options
+from agentstore.backends.targets import masked
 from agentstore.errors import AgentStoreError, StorageError, StoreClosedError
 from agentstore.events import Event
-from agentstore.sessions import Session
+from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
 __all__ = ["AsyncPostgresBackend"]
@@ -69,7 +70,10 @@ class AsyncPostgresBackend(AsyncBackend):
     :class:`~agentstore.backends.postgres.backend.PostgresBackend`.
     """
 
-    def __init__(self, url: str, schema: str, pool_size: int, poll_interval: float) -> None:
+    def __init__(
+        self, url: str, schema: str, pool_size: int, poll_interval: float, read_only: bool = False
+    ) -> None:
+        self.read_only = read_only
         self.schema = schema
         self._url = url
         self._pool_size = pool_size
@@ -82,7 +86,7 @@ class AsyncPostgresBackend(AsyncBackend):
 
     def _start_afresh(self) -> None:
         """Make the pool (not opened), the listener (not started) and the feeds' poller."""
-        options = pool_options(self._url, self._pool_size, self._outage)
+        options = pool_options(self._url, self._pool_size, self._outage, read_only=self.read_only)
         self._pool = AsyncConnectionPool(
             self._url, connection_class=_Db, configure=_configure, open=False, **options
         )
@@ -105,25 +109,33 @@ class AsyncPostgresBackend(AsyncBackend):
         partitions: int = 0,
         pool_size: int = 10,
         poll_interval: float = 1.0,
+        read_only: bool = False,
     ) -> AsyncPostgresBackend:
-        """Connect, create or migrate the schema, and start listening.
+        """Connect, create or migrate the schema (read-only: check it), and start listening.
 
         Raises:
             InvalidArgumentError: a bad schema name or partition count.
+            StoreVersionError: the schema's format is newer than this library's
+                (read-only: or older, and not readable as it is).
+            StoreNotFoundError: (read-only) no such schema, or not a store's.
             StorageError: the server cannot be reached or refuses.
         """
         check_options(schema, partitions)
-        backend = cls(url, schema, pool_size, poll_interval)
+        backend = cls(url, schema, pool_size, poll_interval, read_only)
         try:
             # One plain connection first: a wrong address fails at once (see the sync twin).
             probe = await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT)
             await probe.close()
             await backend._pool.open(wait=True)
-            await backend._run(backend._operations.migrate, partitions)
+            if read_only:
+                await backend._run(backend._operations.inspect)
+            else:
+                await backend._run(backend._operations.migrate, partitions)
             await backend._listener.start()
         except psycopg.Error as error:
             await backend.close()
-            raise StorageError(postgres_errno(error), f"PostgreSQL: {error}") from error
+            message = f"PostgreSQL: {masked(str(error))}"
+            raise StorageError(postgres_errno(error), message) from error
         except BaseException:
             await backend.close()
             raise
@@ -145,6 +157,14 @@ class AsyncPostgresBackend(AsyncBackend):
         self, *, limit: int, offset: int, labels: Mapping[str, str] | None
     ) -> list[Session]:
         return await self._run(self._operations.list_sessions, limit, offset, labels)
+
+    @_translated
+    async def update_session(self, session_id: str, update: SessionUpdate) -> Session:
+        return await self._run(self._operations.update_session, session_id, update)
+
+    @_translated
+    async def delete_session(self, session_id: str) -> Session:
+        return await self._run(self._operations.delete_session, session_id)
 
     # Events
 

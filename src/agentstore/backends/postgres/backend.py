@@ -48,9 +48,10 @@ from agentstore.backends.postgres.notify import (
 )
 from agentstore.backends.postgres.operations import Operation, Operations, Query, Rows
 from agentstore.backends.postgres.sql import check_options, migrations
+from agentstore.backends.targets import masked
 from agentstore.errors import StorageError
 from agentstore.events import Event
-from agentstore.sessions import Session
+from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
 __all__ = ["PostgresBackend", "migrations"]  # migrations: re-exported from postgres_sql
@@ -79,6 +80,15 @@ class PostgresBackend(Backend):
         partitions: hash-partition the events by session into this many tables (0: not).
         pool_size: the most connections the pool opens.
         poll_interval: how often a watch checks for events if no notification came.
+        read_only: open an existing store's schema on read-only connections: nothing is
+            created or migrated (``partitions`` is then the store's own).
+
+    Raises:
+        InvalidArgumentError: a bad schema name or partition count.
+        StoreVersionError: the schema's format is newer than this library's (read-only:
+            or older, and not readable as it is).
+        StoreNotFoundError: (read-only) no such schema, or not a store's.
+        StorageError: the server cannot be reached or refuses.
     """
 
     def __init__(
@@ -89,8 +99,10 @@ class PostgresBackend(Backend):
         partitions: int = 0,
         pool_size: int = 10,
         poll_interval: float = 1.0,
+        read_only: bool = False,
     ) -> None:
         check_options(schema, partitions)
+        self.read_only = read_only
         self.schema = schema
         self._url = url
         self._pool_size = pool_size
@@ -107,11 +119,15 @@ class PostgresBackend(Backend):
             psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
             self._pool.open()
             self._pool.wait()  # fail now, not at the first call, if the server is not there
-            self._run(self._operations.migrate, partitions)
+            if read_only:
+                self._run(self._operations.inspect)
+            else:
+                self._run(self._operations.migrate, partitions)
             self._listener = Listener(url, self._operations.channel, self._notices, self._poller)
         except psycopg.Error as error:
             self._pool.close()
-            raise StorageError(postgres_errno(error), f"PostgreSQL: {error}") from error
+            message = f"PostgreSQL: {masked(str(error))}"
+            raise StorageError(postgres_errno(error), message) from error
         except BaseException:
             self._pool.close()
             raise
@@ -132,6 +148,14 @@ class PostgresBackend(Backend):
         self, *, limit: int, offset: int, labels: Mapping[str, str] | None
     ) -> list[Session]:
         return self._run(self._operations.list_sessions, limit, offset, labels)
+
+    @_translated
+    def update_session(self, session_id: str, update: SessionUpdate) -> Session:
+        return self._run(self._operations.update_session, session_id, update)
+
+    @_translated
+    def delete_session(self, session_id: str) -> Session:
+        return self._run(self._operations.delete_session, session_id)
 
     # Events
 
@@ -225,7 +249,7 @@ class PostgresBackend(Backend):
     # Internals
 
     def _new_pool(self) -> ConnectionPool[_Db]:
-        options = pool_options(self._url, self._pool_size, self._outage)
+        options = pool_options(self._url, self._pool_size, self._outage, read_only=self.read_only)
         return ConnectionPool(
             self._url, connection_class=_Db, configure=_configure, open=False, **options
         )

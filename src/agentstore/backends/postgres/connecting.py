@@ -80,15 +80,21 @@ class LostConnection(psycopg.OperationalError):
     """
 
 
-def pool_options(url: str, pool_size: int, outage: Outage) -> dict[str, Any]:
+def pool_options(
+    url: str, pool_size: int, outage: Outage, *, read_only: bool = False
+) -> dict[str, Any]:
     """The options of either face's pool, up to ``pool_size`` connections.
 
     Times come back in UTC, and each statement outside a transaction commits by itself
     (an append is one statement: autocommit spares it the round trips of BEGIN and
     COMMIT). A connection attempt gives up after :data:`CONNECTION_WAIT` unless the URL
-    says otherwise: a server that drops packets would hold it for two minutes.
+    says otherwise: a server that drops packets would hold it for two minutes. A
+    read-only store's connections are read-only too: the server refuses their writes.
     """
-    kwargs: dict[str, Any] = {"options": "-c TimeZone=UTC", "autocommit": True}
+    options = "-c TimeZone=UTC"
+    if read_only:
+        options += " -c default_transaction_read_only=on"
+    kwargs: dict[str, Any] = {"options": options, "autocommit": True}
     if "connect_timeout" not in conninfo_to_dict(url):
         kwargs["connect_timeout"] = int(CONNECTION_WAIT)
     return {

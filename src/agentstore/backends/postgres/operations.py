@@ -43,27 +43,39 @@ from agentstore.backends.postgres.sql import (
     CREATE_SCHEMA,
     CREATE_SESSION,
     CREATE_VERSION_TABLE,
+    DELETE_EVENTS,
+    DELETE_SESSION,
+    DELETE_SNAPSHOT,
     EVENTS_BY_ID,
     GET_SESSION,
     INSERT_EVENTS,
     LAST_SEQ,
     LIST_SESSIONS,
     LOCK_SESSION,
+    LOCK_SESSION_RECORD,
     MIGRATION_LOCK,
+    NANOS_SINCE,
     NOTIFY,
     READ_EVENTS,
     READ_SNAPSHOT,
     RECORD_VERSION,
     SCHEMA_VERSION,
     SESSION_EXISTS,
+    STORE_TABLES,
+    UPDATE_SESSION,
     WRITE_SNAPSHOT,
     migrations,
 )
 from agentstore.backends.rows import json_text, session_from_row, snapshot_from_row
 from agentstore.core import sequencing
-from agentstore.errors import SessionExistsError, SessionNotFoundError, StoreVersionError
+from agentstore.errors import (
+    SessionExistsError,
+    SessionNotFoundError,
+    StoreNotFoundError,
+    StoreVersionError,
+)
 from agentstore.events import Event
-from agentstore.sessions import Session
+from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
 __all__ = [
@@ -192,6 +204,7 @@ class Operations:
         self.schema = schema
         self.channel = f"agentstore_{schema}"  # NOTIFY's channel, one a schema
         self._schema = sql.Identifier(schema)
+        self._nanos: sql.Composable = sql.Identifier("nanos")  # 0: an older schema, read
         self._statements: dict[str, bytes] = {}
 
     # Schema
@@ -215,6 +228,42 @@ class Operations:
             for statement in statements:
                 yield Query(self._compose(statement))  # run once: not worth keeping
             yield self._query(RECORD_VERSION, (number,))
+
+    @operation
+    def inspect(self) -> Steps[None]:
+        """Check, writing nothing, that the schema holds a store this library reads as it is.
+
+        For a read-only open, which neither creates nor migrates: the schema and its
+        tables must be there, of this library's version, or of an older one whose tables
+        answer every read (else opening it writable migrates it first).
+
+        Raises:
+            StoreVersionError: the format is newer, or older and not readable as it is.
+            StoreNotFoundError: no such schema, or not agentstore's tables in it.
+        """
+        where = f"PostgreSQL (schema {self.schema})"
+        names = [f"{self.schema}.{table}" for table in _TABLES]
+        (found,) = yield self._query(STORE_TABLES, [self.schema, *names])
+        if not found[0]:
+            raise StoreNotFoundError(where, "no such schema")
+        supported, version = len(migrations(0)), 0
+        if found[1]:
+            rows = yield self._query(SCHEMA_VERSION)
+            version = rows[0][0] or 0
+            if version > supported:  # refused first, whatever else is there
+                raise StoreVersionError(where, found=version, supported=supported)
+        if not all(found[1:]) or not version:
+            raise StoreNotFoundError(where, "a schema without agentstore's tables")
+        if version < supported:
+            if version < NANOS_SINCE:
+                self._nanos = sql.SQL("0::smallint")
+                self._statements.clear()
+            try:
+                yield self._query(GET_SESSION, ("",))
+                yield self._query(READ_EVENTS, ("", 1, 0))
+                yield self._query(READ_SNAPSHOT, ("",))
+            except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable):
+                raise StoreVersionError(where, found=version, supported=supported) from None
 
     # Sessions
 
@@ -257,6 +306,37 @@ class Operations:
         values = (json_text(dict(labels or {})), min(limit, 2**62), min(offset, 2**62))
         rows = yield self._query(LIST_SESSIONS, values)
         return [session_from_row(*row) for row in rows]
+
+    @transaction
+    def update_session(self, session_id: str, update: SessionUpdate) -> Steps[Session]:
+        """Apply ``update`` to the session, its row locked; the session as it is now.
+
+        Run again after its connection broke, it changes nothing more: the same names
+        and labels set, the same keys removed.
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
+        row = yield from self._session_row(LOCK_SESSION_RECORD, session_id)
+        session = session_from_row(*row)
+        changed = update.apply(session)
+        if changed is not session:
+            labels = json_text(dict(changed.labels))
+            yield self._query(UPDATE_SESSION, (changed.name, labels, session_id))
+        return changed
+
+    @once
+    @transaction
+    def delete_session(self, session_id: str) -> Steps[Session]:
+        """Delete the session, its events and its snapshot in one transaction; the session.
+
+        Raises:
+            SessionNotFoundError: no such session.
+        """
+        row = yield from self._session_row(DELETE_SESSION, session_id)
+        yield self._query(DELETE_EVENTS, (session_id,))
+        yield self._query(DELETE_SNAPSHOT, (session_id,))
+        return session_from_row(*row)
 
     # Events
 
@@ -341,7 +421,10 @@ class Operations:
         """The events of each (session, first seq, last seq), one range after the other."""
         events: list[Event] = []
         for session_id, first, last in ranges:
-            events.extend((yield from self.read(session_id, first, last)))
+            try:
+                events.extend((yield from self.read(session_id, first, last)))
+            except SessionNotFoundError:
+                continue  # deleted since its events were notified
         return events
 
     @operation
@@ -400,7 +483,10 @@ class Operations:
         return Query(statement, values, many)
 
     def _compose(self, text: str) -> bytes:
-        return sql.SQL(text).format(s=self._schema).as_bytes(None)
+        return sql.SQL(text).format(s=self._schema, nanos=self._nanos).as_bytes(None)
+
+
+_TABLES = ("schema_version", "sessions", "events", "snapshots")  # a store's, in the schema
 
 
 def _creation(session: Session) -> tuple[Any, ...]:

@@ -49,7 +49,7 @@ def session_values(session: Session, history: Sequence[Event]) -> tuple[Any, ...
 def insert_values(events: Sequence[Event]) -> list[tuple[Any, ...]]:
     """The rows of INSERT_EVENTS for stamped events."""
     return [
-        (event.session_id, event.seq, *values[:3], event.timestamp, values[3])
+        (event.session_id, event.seq, *values[:3], event.timestamp, values[3], event._nanos)
         for event in events
         for values in (event_values(event),)
     ]
@@ -119,8 +119,10 @@ def append_error(error: Any, session_id: str, expected_seq: int | None) -> BaseE
 
 def event_from_pg_row(row: Sequence[Any]) -> Event:
     """An event from a row of READ_EVENTS or EVENTS_BY_ID."""
-    session_id, seq, event_id, kind, payload, moment, metadata = row
-    return event_from_row(session_id, seq, event_id, kind, payload, _utc(moment), metadata)
+    session_id, seq, event_id, kind, payload, moment, metadata, nanoseconds = row
+    return event_from_row(
+        session_id, seq, event_id, kind, payload, _utc(moment), metadata, nanoseconds
+    )
 
 
 def _utc(moment: datetime) -> datetime:

@@ -20,17 +20,26 @@ LIST_SESSIONS = """SELECT id, name, labels, created_at, parent_id, forked_at_seq
     ORDER BY created_at DESC, created_order DESC LIMIT %s OFFSET %s"""
 LOCK_SESSION = """SELECT last_seq, coalesce(updated_at, created_at) FROM {s}.sessions
     WHERE id = %s FOR UPDATE"""
+LOCK_SESSION_RECORD = """SELECT id, name, labels, created_at, parent_id, forked_at_seq,
+    last_seq, updated_at FROM {s}.sessions WHERE id = %s FOR UPDATE"""
+UPDATE_SESSION = "UPDATE {s}.sessions SET name = %s, labels = %s WHERE id = %s"
+# The session's row first: its lock makes appends under way finish, and later ones wait,
+# then find no session; the events deleted next include every one committed before.
+DELETE_SESSION = """DELETE FROM {s}.sessions WHERE id = %s RETURNING id, name, labels,
+    created_at, parent_id, forked_at_seq, last_seq, updated_at"""
+DELETE_EVENTS = "DELETE FROM {s}.events WHERE session_id = %s"
+DELETE_SNAPSHOT = "DELETE FROM {s}.snapshots WHERE session_id = %s"
 APPEND = "SELECT * FROM {s}.append_events(%s, %s::bigint, %s, %s, %s::json[], %s::json[], %s)"
 ADVANCE_SESSION = "UPDATE {s}.sessions SET last_seq = %s, updated_at = %s WHERE id = %s"
-READ_EVENTS = """SELECT session_id, seq, id, type, payload, timestamp, metadata FROM {s}.events
-    WHERE session_id = %s AND seq >= %s AND seq <= %s ORDER BY seq"""
+READ_EVENTS = """SELECT session_id, seq, id, type, payload, timestamp, metadata, {nanos}
+    FROM {s}.events WHERE session_id = %s AND seq >= %s AND seq <= %s ORDER BY seq"""
 CREATE_SESSION = """INSERT INTO {s}.sessions (id, name, labels, created_at, parent_id,
     forked_at_seq, last_seq, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (id) DO NOTHING RETURNING 1"""
 LAST_SEQ = "SELECT last_seq FROM {s}.sessions WHERE id = %s"
 SESSION_EXISTS = "SELECT 1 FROM {s}.sessions WHERE id = %s"
 INSERT_EVENTS = """INSERT INTO {s}.events (session_id, seq, id, type, payload, timestamp,
-    metadata) VALUES (%s, %s, %s, %s, %s, %s, %s)"""
+    metadata, nanos) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"""
 READ_SNAPSHOT = """SELECT session_id, version, reducer, state, created_at FROM {s}.snapshots
     WHERE session_id = %s"""
 WRITE_SNAPSHOT = """INSERT INTO {s}.snapshots VALUES (%s, %s, %s, %s, %s)
@@ -45,8 +54,11 @@ CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS {s}"
 CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS {s}.schema_version (version integer)"
 SCHEMA_VERSION = "SELECT max(version) FROM {s}.schema_version"
 RECORD_VERSION = "INSERT INTO {s}.schema_version VALUES (%s)"
-EVENTS_BY_ID = """SELECT session_id, seq, id, type, payload, timestamp, metadata FROM {s}.events
-    WHERE session_id = %s AND id = ANY(%s)"""
+# Opening read-only: which of the schema and its tables exist, without touching them.
+STORE_TABLES = """SELECT to_regnamespace(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL,
+    to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL"""
+EVENTS_BY_ID = """SELECT session_id, seq, id, type, payload, timestamp, metadata, {nanos}
+    FROM {s}.events WHERE session_id = %s AND id = ANY(%s)"""
 
 
 def check_options(schema: object, partitions: object) -> None:
@@ -57,6 +69,11 @@ def check_options(schema: object, partitions: object) -> None:
         )
     if type(partitions) is not int or not 0 <= partitions <= 1024:
         raise InvalidArgumentError(f"partitions must be an int from 0 to 1024: {partitions!r}")
+
+
+# The version whose migration added ``events.nanos``: reads of an older schema, which a
+# read-only store does not migrate, select 0 in its place (``{nanos}`` in the statements).
+NANOS_SINCE = 3
 
 
 def migrations(partitions: int) -> list[list[str]]:
@@ -104,7 +121,10 @@ def migrations(partitions: int) -> list[list[str]]:
             created_at timestamptz NOT NULL
         )""",
     ]
-    return [first, [APPEND_FUNCTION]]
+    # 3: the nanoseconds of a time beyond its microsecond (timestamptz keeps microseconds),
+    # as another program wrote it; the store's own times have none.
+    nanoseconds = ["ALTER TABLE {s}.events ADD COLUMN nanos smallint NOT NULL DEFAULT 0"]
+    return [first, [APPEND_FUNCTION], nanoseconds]
 
 
 # The append in one round trip: the sequencing rules of agentstore.core.sequencing, in SQL,

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-import pytest
+from agentstore.errors import missing_extra
+
+try:
+    import pytest
+except ModuleNotFoundError as missing:
+    raise missing_extra(missing, "testing", "agentstore.testing") from None
 
 from agentstore import EventType, Metadata, Session, Store, new_event
 from agentstore.events import Event
