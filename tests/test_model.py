@@ -138,6 +138,20 @@ class TestPayloads:
         assert copied == expected
         assert json.loads(json.dumps(copied)) == copied
 
+    @given(json_values, st.integers(2, 400))
+    def test_a_payload_is_refused_exactly_when_its_encoding_is_over_the_limit(
+        self, value: Any, limit: int
+    ) -> None:
+        # The early refusals work on an estimate of the size: it must never refuse a
+        # payload that fits, whatever is left of the limit when a nested value is copied.
+        payload = {"value": value}
+        size = encoded_size(payload)
+        if size <= limit:
+            assert copy_payload(payload, limit) == payload
+        else:
+            with pytest.raises(InvalidEventError, match="limit"):
+                copy_payload(payload, limit)
+
     def test_the_copy_is_deep(self) -> None:
         inner = [1, 2]
         value = {"a": {"b": inner}}

@@ -31,8 +31,8 @@ MAX_DEPTH = 64
 # languages, and the fast encoder of the file backend, read and write exactly.
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
 # The size estimate counts the characters of strings and keys plus one byte for every
-# value: a lower bound of the encoded size. At most 6 bytes a character (\u00XX) and
-# 24 a number make 26 times the estimate an upper bound.
+# value and one for each comma of a list: a lower bound of the encoded size. At most 6
+# bytes a character (\u00XX) and 24 a number make 26 times the estimate an upper bound.
 _UPPER_PER_ESTIMATED_BYTE = 26
 
 _HINTS = {
@@ -184,8 +184,8 @@ def _copy_dict(value: dict[Any, Any], depth: int, limit: int) -> tuple[FrozenDic
                 out[key] = item
                 estimate += len(key) + len(item) + 2
                 continue
-            if kind in _CONTAINERS:
-                out[key], item_estimate = _copy(item, depth + 1, limit)
+            if kind in _CONTAINERS:  # given what is left of the limit: it stops sooner
+                out[key], item_estimate = _copy(item, depth + 1, limit - estimate)
                 if estimate + item_estimate > limit:
                     raise _TooLargeError
             else:
@@ -212,7 +212,7 @@ def _copy_list(
         kind = type(item)
         try:
             if kind in _CONTAINERS:
-                copied, item_estimate = _copy(item, depth + 1, limit)
+                copied, item_estimate = _copy(item, depth + 1, limit - estimate)
                 if estimate + item_estimate > limit:
                     raise _TooLargeError
             else:
@@ -225,7 +225,7 @@ def _copy_list(
             bad.keys.append(index)
             raise
         out.append(copied)
-        estimate += item_estimate
+        estimate += item_estimate + 1  # and its comma, or the closing bracket
     return FrozenList(out), estimate
 
 
