@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import difflib
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import click
@@ -18,9 +17,7 @@ from agentstore.backends.targets import masked
 from agentstore.cli.options import (
     DEFAULT_STORE,
     destination,
-    duration,
     format_option,
-    key_values,
     label_option,
     moment,
     open_store,
@@ -30,12 +27,10 @@ from agentstore.cli.options import (
 )
 from agentstore.cli.render import Output
 from agentstore.copying import copy_sessions
-from agentstore.errors import AgentStoreError, SessionNotFoundError
+from agentstore.errors import AgentStoreError
 from agentstore.events import Event, EventType, type_name
-from agentstore.repairing import LOST_EVENT_TYPE, RepairReport, repair
 from agentstore.reports.stats import session_stats
 from agentstore.reports.text import plural, printable
-from agentstore.sessions import Session
 from agentstore.store import Store
 from agentstore.verifying import Problem, verify
 
@@ -79,7 +74,7 @@ def cli(ctx: click.Context, store: str) -> None:
 
 
 @contextmanager
-def _store(command_store: str | None, *, write: bool = False) -> Iterator[Store]:
+def opened(command_store: str | None, *, write: bool = False) -> Iterator[Store]:
     """The store of the command, read-only unless the command ``write``s."""
     target = command_store or click.get_current_context().find_root().obj
     with open_store(target, write=write) as store:
@@ -112,7 +107,7 @@ def sessions(
       agentstore sessions
       agentstore sessions --label agent=travel --limit 20 --format json | jq '.[].id'
     """
-    with _store(command_store) as store:
+    with opened(command_store) as store:
         found = store.list_sessions(limit=limit or sys.maxsize, offset=offset, labels=labels)
     output = Output()
     if fmt == "table":
@@ -186,7 +181,7 @@ def replay(
         "from_seq": from_seq,
         "to_seq": to_seq,
     }
-    with _store(command_store) as store:
+    with opened(command_store) as store:
         session_id = resolve_session(store, session_id)
         first = next(store.iter_events(session_id, to_seq=1, page_size=1), None)
         start = first.timestamp if first else None
@@ -282,7 +277,7 @@ def stats(session_id: str, fmt: str, command_store: str | None) -> None:
       agentstore stats 0b14d4f8
       agentstore stats 0b14d4f8 --format json | jq .tokens
     """
-    with _store(command_store) as store:
+    with opened(command_store) as store:
         session_id = resolve_session(store, session_id)
         figures = session_stats(store.get_session(session_id), store.get_events(session_id))
     if fmt == "json":
@@ -308,7 +303,7 @@ def state(session_id: str, at_seq: int | None, command_store: str | None) -> Non
       agentstore state 0b14d4f8
       agentstore state 0b14d4f8 --at 3 | jq .data.plan_created
     """
-    with _store(command_store) as store:
+    with opened(command_store) as store:
         session_id = resolve_session(store, session_id)
         Output().json(store.get_state(session_id, at_seq=at_seq).to_dict())
 
@@ -341,161 +336,10 @@ def fork(
       agentstore fork 0b14d4f8 --at 4 --name "retry from the search"
       agentstore replay "$(agentstore fork 0b14d4f8 --at 4)"
     """
-    with _store(command_store, write=True) as store:
+    with opened(command_store, write=True) as store:
         session_id = resolve_session(store, session_id)
         forked = store.fork(session_id, at_seq=at_seq, name=name, labels=labels, id=fork_id)
     click.echo(forked.id)
-
-
-@cli.command(name="rm", short_help="Delete sessions, each whole: record, events, snapshot.")
-@click.argument("session_ids", metavar="ID...", nargs=-1, required=True)
-@click.option("-y", "--yes", is_flag=True, help="Do not ask first (on a terminal).")
-@format_option("text", "json")
-@store_option
-def rm(session_ids: tuple[str, ...], yes: bool, fmt: str, command_store: str | None) -> None:
-    """Delete sessions, each whole: its record, its events and its snapshot.
-
-    ID may be the start of a session id, if only one session's id starts so. On a
-    terminal, the sessions are shown and you are asked first (--yes does not ask); in a
-    script or a pipe they are deleted at once. Forks of a deleted session stay.
-
-    \b
-    Examples:
-      agentstore rm 0b14d4f8
-      agentstore rm 0b14d4f8 3c9e1a22 --yes --format json
-    """
-    with _store(command_store, write=True) as store:
-        ids = dict.fromkeys(resolve_session(store, text) for text in session_ids)
-        chosen = [store.get_session(session_id) for session_id in ids]
-        _confirm(chosen, yes)
-        deleted = [store.delete_session(session.id) for session in chosen]
-    _deleted(deleted, fmt, dry_run=False)
-
-
-@cli.command(short_help="Set or remove a session's labels, or rename it.")
-@click.argument("session_id", metavar="ID")
-@click.argument("pairs", metavar="[KEY=VALUE]...", nargs=-1, callback=key_values)
-@click.option("--remove", "removed", multiple=True, metavar="KEY", help="Remove this label.")
-@click.option("--name", help="Rename the session.")
-@format_option("text", "json")
-@store_option
-def label(
-    session_id: str,
-    pairs: dict[str, str],
-    removed: tuple[str, ...],
-    name: str | None,
-    fmt: str,
-    command_store: str | None,
-) -> None:
-    """Set labels on a session (added, or changed), remove some, or rename it.
-
-    Labels not named stay as they are. Prints the session's name and labels as they are
-    afterwards. ID may be the start of a session id.
-
-    \b
-    Examples:
-      agentstore label 0b14d4f8 env=prod reviewed=yes
-      agentstore label 0b14d4f8 --remove reviewed
-      agentstore label 0b14d4f8 --name "flight search, retried"
-    """
-    if not pairs and not removed and name is None:
-        raise click.UsageError("give KEY=VALUE labels to set, --remove KEY or --name NAME")
-    with _store(command_store, write=True) as store:
-        session_id = resolve_session(store, session_id)
-        session = store.update_session(session_id, name=name, labels=pairs, remove_labels=removed)
-    if fmt == "json":
-        Output().json(session.to_dict())
-    else:
-        Output().labels(session)
-
-
-@cli.command(short_help="Delete the sessions nothing was recorded in for a while.")
-@click.option(
-    "--older-than",
-    "age",
-    required=True,
-    metavar="AGE",
-    callback=duration,
-    help="Delete sessions whose last event (or creation) is older: 30d, 12h, 90m.",
-)
-@label_option("Only sessions with it.")
-@click.option("--dry-run", is_flag=True, help="Show what would be deleted; delete nothing.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask first (on a terminal).")
-@format_option("text", "json")
-@store_option
-def prune(
-    age: timedelta,
-    labels: dict[str, str],
-    dry_run: bool,
-    yes: bool,
-    fmt: str,
-    command_store: str | None,
-) -> None:
-    """Delete the sessions whose last event (or creation, if none) is older than AGE.
-
-    Each session goes whole, as with rm; on a terminal you are asked first (--yes does
-    not ask) and a progress bar shows the deletions. Forks of a deleted session stay.
-
-    \b
-    Examples:
-      agentstore prune --older-than 30d --dry-run
-      agentstore prune --older-than 12h --label env=ci --yes
-    """
-    cutoff = datetime.now(UTC) - age
-    with _store(command_store, write=True) as store:
-        found = store.list_sessions(limit=None, labels=labels)
-        old = {session.id: session for session in found if session.updated_at < cutoff}
-        if dry_run:
-            _deleted(list(old.values()), fmt, dry_run=True)
-            return
-        _confirm(list(old.values()), yes)
-        deleted = []
-        ids = list(old)
-        with _progress(ids, "Deleting") if fmt != "json" else nullcontext(ids) as chosen:
-            for session_id in chosen:
-                try:
-                    deleted.append(store.delete_session(session_id))
-                except SessionNotFoundError:
-                    continue  # deleted by someone else meanwhile
-    _deleted(deleted, fmt, dry_run=False)
-
-
-def _confirm(sessions: list[Session], yes: bool) -> None:
-    """Ask before deleting, on a terminal unless ``yes``; a script or a pipe is not asked.
-
-    Raises:
-        click.Abort: the answer was no.
-    """
-    if yes or not sessions or not sys.stdin.isatty():
-        return
-    Output(sys.stderr).sessions(sessions, updated=True)
-    events = sum(session.event_count for session in sessions)
-    question = f"Delete {plural(len(sessions), 'session')} ({plural(events, 'event')})?"
-    if not click.confirm(question, default=False, err=True):
-        raise click.Abort()
-
-
-def _deleted(sessions: list[Session], fmt: str, *, dry_run: bool) -> None:
-    """Say what was deleted (or, with ``dry_run``, what would be)."""
-    events = sum(session.event_count for session in sessions)
-    if fmt == "json":
-        Output().json(
-            {
-                "dry_run": dry_run,
-                "sessions": len(sessions),
-                "events": events,
-                "deleted": [session.to_dict() for session in sessions],
-            }
-        )
-        return
-    counted = f"{plural(len(sessions), 'session')} ({plural(events, 'event')})"
-    output = Output()
-    if not dry_run:
-        output.write([f"Deleted {counted}."])
-        return
-    if sessions:
-        output.sessions(sessions, updated=True)
-    output.write([f"Would delete {counted}; nothing was deleted (--dry-run)."])
 
 
 @cli.command(short_help="Copy sessions to another store, of any backend.")
@@ -520,12 +364,12 @@ def copy(session_ids: tuple[str, ...], target: str, command_store: str | None) -
       agentstore copy --to sqlite:///archive.db
       agentstore --store sqlite:///archive.db copy --to postgresql://host/db 0b14d4f8
     """
-    with _store(command_store) as source, open_store(target, create=True) as destination:
+    with opened(command_store) as source, open_store(target, create=True) as destination:
         ids = [resolve_session(source, text) for text in session_ids] or [
             session.id for session in source.list_sessions(limit=sys.maxsize)
         ]
         created = events = 0
-        with _progress(ids, "Copying") as sessions_to_copy:
+        with progress(ids, "Copying") as sessions_to_copy:
             for session_id in sessions_to_copy:
                 report = copy_sessions(source, destination, [session_id])
                 created, events = created + report.created, events + report.events
@@ -549,7 +393,7 @@ def verify_command(session_ids: tuple[str, ...], fmt: str, command_store: str | 
       agentstore verify
       agentstore --store sqlite:///agent.db verify --format json
     """
-    with _store(command_store) as store:
+    with opened(command_store) as store:
         ids = [resolve_session(store, text) for text in session_ids] or None
         report = verify(store, ids)
     if fmt == "json":
@@ -564,88 +408,6 @@ def verify_command(session_ids: tuple[str, ...], fmt: str, command_store: str | 
         _print_problems(report.problems, report.sessions, report.events)
     if report.errors:
         sys.exit(1)
-
-
-@cli.command(name="repair", short_help="Move a damaged log's bad lines aside; it reads again.")
-@click.argument("session_id", metavar="ID")
-@click.option("--dry-run", is_flag=True, help="Only say what would be repaired; change nothing.")
-@format_option("text", "json")
-@store_option
-def repair_command(session_id: str, dry_run: bool, fmt: str, command_store: str | None) -> None:
-    """Repair a session whose log is damaged, so that it reads and verifies again.
-
-    Each damaged line (half a line, not JSON, not an event, another session's, a
-    repeated seq) is moved, byte for byte, into a quarantine file beside the log
-    (events/ID.jsonl.quarantine); good events keep their seqs, and a seq left without a
-    good line holds an agentstore.lost event. The old log is replaced only once the new
-    one is on disk. Exit status 0 when repaired or when there is nothing to repair.
-
-    \b
-    Examples:
-      agentstore verify
-      agentstore repair 0b14d4f8 --dry-run
-      agentstore repair 0b14d4f8
-    """
-    with _store(command_store, write=True) as store:
-        report = repair(store, resolve_session(store, session_id), dry_run=dry_run)
-    if fmt == "json":
-        Output().json(_repair_dict(report))
-    else:
-        Output().write(_repair_lines(report))
-
-
-def _repair_lines(report: RepairReport) -> list[str]:
-    verb = "would move" if report.dry_run else "moved"
-    lines = [
-        f"line {line.line}: {printable(line.reason)}: {_preview(line.data)} ({verb} aside)"
-        for line in report.quarantined
-    ]
-    filled = ", ".join(map(str, report.filled))
-    if filled:
-        verb = "would hold" if report.dry_run else "now hold"
-        lines.append(f"seqs left without a good line {verb} an {LOST_EVENT_TYPE} event: {filled}")
-    if report.snapshot_removed:
-        lines.append("the snapshot " + ("would be" if report.dry_run else "was") + " removed")
-    session = printable(report.session_id)
-    if not report.needed:
-        return [f"Nothing to repair in session {session} ({plural(report.events, 'event')})."]
-    moved = plural(len(report.quarantined), "line")
-    where = f" to {printable(report.quarantine)}" if report.quarantine else ""
-    if report.dry_run:
-        lines.append(f"Dry run: {moved} would be moved{where}; nothing was changed.")
-    else:
-        lines.append(
-            f"Repaired session {session}: {moved} moved{where}; "
-            f"it reads again ({plural(report.events, 'event')})."
-        )
-    return lines
-
-
-def _preview(data: bytes, width: int = 60) -> str:
-    text = data.decode("utf-8", errors="backslashreplace")
-    shown = text if len(text) <= width else text[:width] + "..."
-    return printable(shown)
-
-
-def _repair_dict(report: RepairReport) -> dict[str, Any]:
-    return {
-        "session_id": report.session_id,
-        "dry_run": report.dry_run,
-        "needed": report.needed,
-        "log": report.log,
-        "quarantine": report.quarantine,
-        "quarantined": [
-            {"line": line.line, "reason": line.reason, "base64": _base64(line.data)}
-            for line in report.quarantined
-        ],
-        "filled": report.filled,
-        "snapshot_removed": report.snapshot_removed,
-        "events": report.events,
-    }
-
-
-def _base64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def _print_problems(problems: list[Problem], sessions: int, events: int) -> None:
@@ -672,7 +434,7 @@ def _problem_dict(problem: Problem) -> dict[str, str]:
     }
 
 
-def _progress(ids: list[str], label: str) -> ContextManager[Iterable[str]]:
+def progress(ids: list[str], label: str) -> ContextManager[Iterable[str]]:
     """A progress bar on stderr when it is a terminal; nothing in a pipe or a log."""
     if not sys.stderr.isatty():
         return nullcontext(ids)
