@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import agentstore
-from agentstore import CorruptLogError, StorageError, Store, new_event
+from agentstore import CorruptLogError, ReadOnlyStoreError, StorageError, Store, new_event
 from agentstore.backends.jsonl import JsonlBackend
 from agentstore.backends.jsonl.files import Files
 from agentstore.backends.jsonl.repair import MAX_FILLED, plan_repair
@@ -178,6 +178,19 @@ def test_a_dry_run_changes_nothing(root: Path) -> None:
         assert ([line.line for line in report.quarantined], report.filled) == ([3], [3])
         with pytest.raises(CorruptLogError):
             store.get_events(SESSION)
+    assert _files(root) == before
+
+
+def test_a_read_only_store_finds_the_damage_and_refuses_to_repair_it(root: Path) -> None:
+    with agentstore.open(root, snapshot_interval=2) as store:
+        _record(store)
+    _damage(root, DAMAGES["half a line"])
+    before = _files(root)
+    with agentstore.open(root, read_only=True) as store:
+        report = repair(store, SESSION, dry_run=True)
+        assert ([line.line for line in report.quarantined], report.filled) == ([3], [3])
+        with pytest.raises(ReadOnlyStoreError, match="repair"):
+            repair(store, SESSION)
     assert _files(root) == before
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from agentstore.backends.jsonl import JsonlBackend
 from agentstore.backends.jsonl.repair import LOST_EVENT_TYPE, QuarantinedLine, repair_log
-from agentstore.errors import StoreClosedError
+from agentstore.backends.read_only import ReadOnlyBackend
+from agentstore.errors import ReadOnlyStoreError, StoreClosedError
 from agentstore.ids import validate_session_id
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def repair(store: Store, session_id: str, *, dry_run: bool = False) -> RepairRep
         SessionNotFoundError: no such session.
         InvalidSessionIdError: ``session_id`` is not a session id.
         StoreClosedError: the store is closed.
+        ReadOnlyStoreError: the store was opened read-only (a dry run is allowed).
         StorageError: a file could not be read or written; the log is then the old one
             or the repaired one, whole, and a repair may be run again.
     """
@@ -63,6 +65,10 @@ def repair(store: Store, session_id: str, *, dry_run: bool = False) -> RepairRep
         raise StoreClosedError()
     validate_session_id(session_id)  # before it names a file
     backend = store.backend
+    if isinstance(backend, ReadOnlyBackend):  # a dry run only reads
+        if not dry_run:
+            raise ReadOnlyStoreError("repair")
+        backend = backend.backend
     if not isinstance(backend, JsonlBackend):
         return RepairReport(session_id, dry_run, events=store.get_session(session_id).event_count)
     try:
