@@ -770,6 +770,8 @@ def test_reading_commands_leave_the_go_librarys_directory_as_it_was(
         ["state", "long-run", "--at", "220"],
         ["verify"],
         ["copy", "--to", str(tmp_path / "copy.db"), "0b14"],
+        ["prune", "--older-than", "1d", "--dry-run"],  # dry runs only read
+        ["repair", "long-run", "--dry-run"],
     ]:
         run("--store", seed, *command)
     assert _tree(Path(seed)) == before

@@ -128,7 +128,7 @@ def prune(
       agentstore prune --older-than 12h --label env=ci --yes
     """
     cutoff = datetime.now(UTC) - age
-    with opened(command_store, write=True) as store:
+    with opened(command_store, write=not dry_run) as store:  # a dry run only reads
         found = store.list_sessions(limit=None, labels=labels)
         old = {session.id: session for session in found if session.updated_at < cutoff}
         if dry_run:
@@ -204,7 +204,7 @@ def repair_command(session_id: str, dry_run: bool, fmt: str, command_store: str 
       agentstore repair 0b14d4f8 --dry-run
       agentstore repair 0b14d4f8
     """
-    with opened(command_store, write=True) as store:
+    with opened(command_store, write=not dry_run) as store:  # a dry run only reads
         report = repair(store, resolve_session(store, session_id), dry_run=dry_run)
     if fmt == "json":
         Output().json(_repair_dict(report))
