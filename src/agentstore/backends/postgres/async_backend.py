@@ -36,6 +36,7 @@ from agentstore.backends.postgres.async_notify import AsyncListener, AsyncPoller
 from agentstore.backends.postgres.connecting import (
     CONNECT_TIMEOUT,
     RETRY_EVERY,
+    RUNS,
     AsyncPooledConnection,
     LostConnection,
     Outage,
@@ -323,14 +324,20 @@ class AsyncPostgresBackend(AsyncBackend):
         query = operation.start()
         if query is None:  # answered without the database (nothing to read)
             return operation.result
-        try:
-            return await self._once(operation, query)
-        except LostConnection as lost:
-            if not operation.repeatable:
-                raise self._outage.in_doubt(lost) from lost.__cause__
-        operation = begin(*args, **kwargs)  # once more, on a new connection
-        query = operation.start()
-        return await self._once(operation, query) if query is not None else operation.result
+        runs = 1
+        while True:
+            try:
+                return await self._once(operation, query)
+            except LostConnection as lost:
+                if not operation.repeatable:
+                    raise self._outage.in_doubt(lost) from lost.__cause__
+                if runs == RUNS:  # connections keep breaking: an outage, said as one
+                    raise
+            runs += 1
+            operation = begin(*args, **kwargs)  # again, on a new connection
+            query = operation.start()
+            if query is None:
+                return operation.result
 
     async def _once(self, operation: Operation[_T], query: Query) -> _T:
         async with self._connection() as db, _atomic(db, operation):

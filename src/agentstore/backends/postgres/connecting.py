@@ -56,6 +56,7 @@ RECONNECT_TIMEOUT = 2.0  # seconds the pool keeps trying by itself once a connec
 RETRY_EVERY = 0.5  # seconds a waiting call leaves the pool before asking again
 CONNECTION_WAIT = 5.0  # seconds a call waits for a server that does not answer
 BUSY_WAIT = 30.0  # seconds a call waits for a connection while all are in use
+RUNS = 3  # a call whose connection breaks runs again on a new one, this many times at most
 
 _POOL_NAME = "agentstore-pool"  # the start of our pools' names, and their threads'
 _numbers = itertools.count(1)
