@@ -36,11 +36,11 @@ from agentstore.backends.postgres.async_notify import AsyncListener, AsyncPoller
 from agentstore.backends.postgres.connecting import (
     CONNECT_TIMEOUT,
     RETRY_EVERY,
-    RUNS,
     AsyncPooledConnection,
     LostConnection,
     Outage,
     pool_options,
+    run_again,
 )
 from agentstore.backends.postgres.notify import MARK_WAIT, Notices, mark_notice, silent_channel
 from agentstore.backends.postgres.operations import Operation, Operations, Query, Rows
@@ -329,10 +329,7 @@ class AsyncPostgresBackend(AsyncBackend):
             try:
                 return await self._once(operation, query)
             except LostConnection as lost:
-                if not operation.repeatable:
-                    raise self._outage.in_doubt(lost) from lost.__cause__
-                if runs == RUNS:  # connections keep breaking: an outage, said as one
-                    raise
+                run_again(self._outage, lost, repeatable=operation.repeatable, runs=runs)
             runs += 1
             operation = begin(*args, **kwargs)  # again, on a new connection
             query = operation.start()

@@ -33,11 +33,11 @@ from agentstore.backends.polling import Poller
 from agentstore.backends.postgres.connecting import (
     CONNECT_TIMEOUT,
     RETRY_EVERY,
-    RUNS,
     LostConnection,
     Outage,
     PooledConnection,
     pool_options,
+    run_again,
 )
 from agentstore.backends.postgres.notify import (
     MARK_WAIT,
@@ -265,10 +265,7 @@ class PostgresBackend(Backend):
             try:
                 return self._once(operation, query)
             except LostConnection as lost:
-                if not operation.repeatable:
-                    raise self._outage.in_doubt(lost) from lost.__cause__
-                if runs == RUNS:  # connections keep breaking: an outage, said as one
-                    raise
+                run_again(self._outage, lost, repeatable=operation.repeatable, runs=runs)
             runs += 1
             operation = begin(*args, **kwargs)  # again, on a new connection
             query = operation.start()

@@ -243,3 +243,15 @@ def _server(url: str) -> str:
 def _first_line(error: object) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def run_again(outage: Outage, lost: LostConnection, *, repeatable: bool, runs: int) -> None:
+    """Return if a call whose connection broke after ``runs`` runs may run again; else raise.
+
+    A call that could store something twice is not run again: it raises the outage's
+    "may or may not have been made" error. One that broke ``RUNS`` times raises ``lost``.
+    """
+    if not repeatable:
+        raise outage.in_doubt(lost) from lost.__cause__
+    if runs >= RUNS:  # connections keep breaking: an outage, said as one
+        raise lost
