@@ -37,7 +37,8 @@ ALLOWED: dict[str, set[str]] = {
     "tools": {"model", "faces", "backends", "tools"},
     # The users of the library may also import it by its public face (``agentstore``).
     "cli": {"package face", "model", "core rules", "faces", "backends", "recording", "reports"}
-    | {"tools", "cli"},
+    | {"tools", "server", "cli"},
+    "server": {"package face", "model", "core rules", "faces", "backends", "server"},
     "integrations": {"package face", "model", "faces", "backends", "recording", "reports"}
     | {"integrations"},
     "testing": {"package face", "model", "faces", "backends", "tools", "testing"},

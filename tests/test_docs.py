@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .seed_figures import DATADIR
+from .test_remote import Server
 
 ROOT = Path(__file__).parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -30,6 +31,7 @@ def test_every_document_is_found() -> None:
         "scaling.md",
         "cli.md",
         "integrations.md",
+        "server.md",
     } <= names
     assert {path.name for path in WITH_CODE} >= {
         "README.md",
@@ -60,14 +62,22 @@ for number, block in enumerate(pattern.findall(document.read_text(encoding="utf-
 @pytest.mark.parametrize("document", WITH_CODE, ids=[path.name for path in WITH_CODE])
 def test_python_examples_run(document: Path, tmp_path: Path) -> None:
     arguments = [str(document), CODE_BLOCK.pattern, str(tmp_path)]
-    done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", _RUN_EXAMPLES, *arguments],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    # The server's examples reach a server at the address they show.
+    server = Server(str(tmp_path / "served"), port=8750) if document.name == "server.md" else None
+    if server is not None:
+        server.start()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-W", "error", "-c", _RUN_EXAMPLES, *arguments],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        if server is not None:
+            server.stop()
     assert done.returncode == 0, done.stderr
 
 
@@ -118,3 +128,24 @@ def test_cli_examples_print_what_the_docs_show(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, (command, done.stderr)
         assert mask(done.stdout) == mask(shown), command
+
+
+def test_server_examples_answer_what_the_docs_show(tmp_path: Path) -> None:
+    """Each ``$ curl ...`` line of docs/server.md, against a server of an empty store."""
+    examples = console_examples((ROOT / "docs" / "server.md").read_text(encoding="utf-8"))
+    assert len(examples) >= 7
+    server = Server(str(tmp_path / "agent-data"), port=8750).start()
+    try:
+        for command, shown in examples:
+            assert command.startswith("curl "), command
+            done = subprocess.run(
+                ["bash", "-o", "pipefail", "-c", command],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, (command, done.stderr)
+            assert mask(done.stdout) == mask(shown), command
+    finally:
+        server.stop()

@@ -51,6 +51,8 @@ def _import_without(module: str, hidden: set[str]) -> str:
         ("agentstore.integrations.openai_agents", {"agents"}, "openai-agents"),
         ("agentstore.integrations.openai_agents.session", {"agents"}, "openai-agents"),
         ("agentstore.testing", {"pytest"}, "testing"),
+        ("agentstore.server", {"starlette"}, "server"),
+        ("agentstore.server.serving", {"uvicorn"}, "server"),
     ],
 )
 def test_a_missing_extra_names_the_install_command(
@@ -83,3 +85,44 @@ def test_the_package_metadata_names_its_license_and_home() -> None:
     urls = dict(url.split(", ", 1) for url in installed.metadata.get_all("Project-URL") or [])
     assert {"Homepage", "Documentation", "Repository", "Issues"} <= set(urls)
     assert all(url.startswith("https://") for url in urls.values())
+
+
+_OPEN_WITHOUT_CLIENT = """
+import importlib.abc, sys
+
+class Hidden(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "httpx2":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, Hidden())
+import agentstore
+try:
+    agentstore.open("http://127.0.0.1:1")
+except agentstore.InvalidArgumentError as error:
+    print(error)
+"""
+
+
+def test_a_server_url_without_the_client_extra_names_the_install_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _OPEN_WITHOUT_CLIENT],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert "pip install 'agentstore[client]'" in done.stdout
+    assert "client" in PROJECT["optional-dependencies"]
+
+
+def test_the_base_install_needs_neither_the_server_nor_the_client() -> None:
+    code = (
+        "import agentstore, agentstore.cli, sys; print(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('httpx2', 'starlette', 'uvicorn')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"

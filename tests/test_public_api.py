@@ -10,6 +10,7 @@ import agentstore.aio
 from agentstore import errors
 
 PUBLIC = [
+    "AccessDeniedError",
     "AgentStoreError",
     "ConcurrencyError",
     "CopyReport",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from agentstore.copying import CopyReport, copy_sessions
 from agentstore.errors import (
+    AccessDeniedError,
     AgentStoreError,
     ConcurrencyError,
     CorruptLogError,
@@ -40,6 +41,7 @@ from agentstore.state import Reducer, Snapshot, State, TokenUsage, default_reduc
 from agentstore.store import Store
 
 __all__ = [
+    "AccessDeniedError",
     "AgentStoreError",
     "ConcurrencyError",
     "CopyReport",

@@ -9,6 +9,7 @@ keeps working. Each error carries the facts it reports as attributes.
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "AgentStoreError",
     "ConcurrencyError",
     "CorruptLogError",
@@ -178,6 +179,15 @@ class EventLoopError(AgentStoreError, RuntimeError):
             "another: await it on its own loop (store.loop; from another loop, hand the "
             "call over with asyncio.run_coroutine_threadsafe) or open a store on this loop"
         )
+
+
+class AccessDeniedError(AgentStoreError, PermissionError):
+    """A store's server refused the request's token (none, or not one it accepts).
+
+    Raised by a store opened over HTTP (``agentstore.open("http://...", token=...)``). A
+    read-only token's write is refused with :class:`ReadOnlyStoreError` instead, as a
+    store opened read-only refuses it.
+    """
 
 
 def missing_extra(missing: ModuleNotFoundError, extra: str, needed_by: str) -> ModuleNotFoundError:

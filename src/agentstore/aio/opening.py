@@ -14,9 +14,11 @@ from agentstore.backends.base import AsyncBackend
 from agentstore.backends.memory import MemoryBackend
 from agentstore.backends.targets import (
     is_postgres_url,
+    is_server_url,
     open_backend,
     postgres_backends,
     postgres_url_options,
+    remote_backends,
 )
 from agentstore.errors import InvalidArgumentError
 from agentstore.payloads import DEFAULT_MAX_PAYLOAD_BYTES
@@ -163,6 +165,12 @@ async def _open_backend(
         memory = open_backend(target, read_only=read_only, **options)
         if isinstance(memory, MemoryBackend):
             return InlineBackend(memory)
+    if is_server_url(target):
+        remote = remote_backends("async_backend")
+        server: AsyncBackend = await remote.AsyncRemoteBackend.open(
+            os.fspath(target), read_only=read_only, **options
+        )
+        return server
     if is_postgres_url(target):
         postgres = postgres_backends()
         url, options = postgres_url_options(os.fspath(target), options)

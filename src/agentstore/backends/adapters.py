@@ -32,6 +32,7 @@ from agentstore.backends.base import (
     AsyncBackend,
     AsyncSubscription,
     Backend,
+    Problem,
     Subscription,
 )
 from agentstore.backends.lane import AppendLane, Outcomes
@@ -223,6 +224,9 @@ class SyncAdapter(AsyncBackend):
 
     def write_snapshot(self, snapshot: Snapshot) -> Awaited[None]:
         return self._call(self.backend.write_snapshot, snapshot)
+
+    def check(self, session_id: str) -> Awaited[list[Problem]]:
+        return self._call(self.backend.check, session_id)
 
 
 class DirectBackend(SyncAdapter):

@@ -338,6 +338,10 @@ class AsyncBackend(ABC):
     async def subscribe(self, session_id: str | None) -> AsyncSubscription:
         """Open a feed of the events appended from now on, to one session or (None) to all."""
 
+    async def check(self, session_id: str) -> list[Problem]:
+        """See :meth:`Backend.check`."""
+        return []
+
     @abstractmethod
     async def close(self) -> None:
         """Wait for the calls under way, then release everything; safe to call twice."""

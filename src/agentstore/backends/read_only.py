@@ -217,6 +217,9 @@ class AsyncReadOnlyBackend(AsyncBackend):
     def subscribe(self, session_id: str | None) -> Awaited[AsyncSubscription]:
         return self.backend.subscribe(session_id)
 
+    def check(self, session_id: str) -> Awaited[list[Problem]]:
+        return self.backend.check(session_id)
+
     def close(self) -> Awaited[None]:
         return self.backend.close()
 

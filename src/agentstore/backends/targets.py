@@ -16,16 +16,19 @@ from agentstore.errors import InvalidArgumentError
 __all__ = [
     "ACCEPTED_TARGETS",
     "is_postgres_url",
+    "is_server_url",
     "local_path",
     "masked",
     "open_backend",
     "postgres_backends",
     "postgres_url_options",
+    "remote_backends",
 ]
 
 ACCEPTED_TARGETS = (
     "':memory:' (in this process), a directory path (JSONL files), 'sqlite:///path' or a "
-    "path ending in .db, .sqlite or .sqlite3 (SQLite), 'postgresql://...' (PostgreSQL)"
+    "path ending in .db, .sqlite or .sqlite3 (SQLite), 'postgresql://...' (PostgreSQL), "
+    "'http://host:port' or 'https://...' (a store's server)"
 )
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
@@ -75,6 +78,8 @@ def open_backend(
         return _sqlite(text, options)
     if is_postgres_url(text):
         return _postgres(text, options)
+    if is_server_url(text):
+        return _made("remote", remote_backends("backend").RemoteBackend, text, options)
     if scheme is None and text and not text.startswith(":"):
         from agentstore.backends.jsonl.backend import JsonlBackend
 
@@ -102,7 +107,7 @@ def local_path(target: str | os.PathLike[str]) -> str | None:
     text = os.fspath(target)
     url = _URL.match(text)
     scheme = url.group(1).lower() if url else None
-    if text == ":memory:" or scheme in ("postgresql", "postgres"):
+    if text == ":memory:" or scheme in ("postgresql", "postgres", "http", "https"):
         return None
     if scheme == "sqlite":
         return _sqlite_path(text)
@@ -117,6 +122,28 @@ def is_postgres_url(target: object) -> bool:
     """Whether ``target`` names a PostgreSQL store (``postgresql://`` or ``postgres://``)."""
     url = _URL.match(target) if isinstance(target, str) else None
     return url is not None and url.group(1).lower() in ("postgresql", "postgres")
+
+
+def is_server_url(target: object) -> bool:
+    """Whether ``target`` names a store's server (``http://`` or ``https://``)."""
+    url = _URL.match(target) if isinstance(target, str) else None
+    return url is not None and url.group(1).lower() in ("http", "https")
+
+
+def remote_backends(module: str) -> ModuleType:
+    """A module of the remote backends (``backend`` or ``async_backend``), imported only
+    for a store's server.
+
+    Raises:
+        InvalidArgumentError: httpx, of the ``client`` extra, is not installed.
+    """
+    try:
+        return importlib.import_module(f"agentstore.backends.remote.{module}")
+    except ImportError as error:
+        raise InvalidArgumentError(
+            f"a store's server is reached with the client extra: pip install "
+            f"'agentstore[client]' ({error})"
+        ) from None
 
 
 def _sqlite_path(url: str) -> str:

@@ -56,8 +56,8 @@ class _Group(click.Group):
     envvar="AGENTSTORE_URL",
     default=DEFAULT_STORE,
     show_default=True,
-    help="The store: a JSONL directory, a SQLite file or URL, or a PostgreSQL URL "
-    "(or set AGENTSTORE_URL).",
+    help="The store: a JSONL directory, a SQLite file or URL, a PostgreSQL URL, or a store's "
+    "server, http://host:port (or set AGENTSTORE_URL).",
 )
 @click.version_option(__version__, "--version", prog_name="agentstore")
 @click.pass_context

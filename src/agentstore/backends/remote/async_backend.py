@@ -1,0 +1,157 @@
+"""The async backend of a store reached over HTTP: ``agentstore.aio.open("http://...")``.
+
+:class:`~agentstore.backends.remote.backend.RemoteBackend`'s twin: the same calls of
+:mod:`agentstore.backends.remote.calls`, sent with an ``httpx2.AsyncClient`` on the
+store's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
+
+import httpx2
+
+from agentstore.backends import forked
+from agentstore.backends.base import AsyncBackend, AsyncSubscription, Problem
+from agentstore.backends.remote import calls
+from agentstore.backends.remote.backend import _UNLIMITED, _sent, client_settings, not_a_store
+from agentstore.backends.remote.feeds import AsyncRemoteSubscription
+from agentstore.errors import AgentStoreError
+from agentstore.events import Event
+from agentstore.sessions import Session, SessionUpdate
+from agentstore.state import Snapshot
+
+__all__ = ["AsyncRemoteBackend"]
+
+_T = TypeVar("_T")
+
+
+class AsyncRemoteBackend(AsyncBackend):
+    """A store's server, as an async backend: open it with :meth:`open`.
+
+    Args: as :class:`~agentstore.backends.remote.backend.RemoteBackend`'s.
+    """
+
+    def __init__(
+        self, url: str, *, token: str | None = None, timeout: float = 30.0, read_only: bool = False
+    ) -> None:
+        self.url = url
+        self._settings = client_settings(url, token, timeout)
+        self._client = httpx2.AsyncClient(**self._settings)
+        self._watches: httpx2.AsyncClient | None = None  # the client of subscriptions
+        self.read_only = read_only
+        forked.reopen_after_fork(self)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: clients of its own, as the sync backend's."""
+        forked.set_aside(self._client)
+        forked.set_aside(self._watches)
+        self._client = httpx2.AsyncClient(**self._settings)
+        self._watches = None
+
+    @classmethod
+    async def open(
+        cls, url: str, *, token: str | None = None, timeout: float = 30.0, read_only: bool = False
+    ) -> AsyncRemoteBackend:
+        """Connect to the server at ``url`` and check that a store answers there.
+
+        Raises:
+            StoreNotFoundError: no agentstore server answers there.
+            AccessDeniedError: the server refuses the token.
+            StorageError: the server cannot be reached.
+        """
+        backend = cls(url, token=token, timeout=timeout, read_only=read_only)
+        try:
+            health = await backend._send(calls.health())
+        except AgentStoreError as error:
+            await backend.close()
+            raise not_a_store(url, error) from None
+        backend.read_only = read_only or health["read_only"] is True or health["access"] == "read"
+        return backend
+
+    async def _send(self, call: calls.Call[_T]) -> _T:
+        attempt = 0
+        while True:
+            try:
+                response = await self._client.request(
+                    call.method,
+                    call.path,
+                    params=call.params,
+                    content=call.body,
+                    headers={"Content-Type": "application/json"} if call.body else None,
+                )
+            except httpx2.TransportError as error:
+                sent = _sent(error)
+                if not call.again(attempt, sent=sent):
+                    timed_out = isinstance(error, httpx2.TimeoutException)
+                    raise calls.broken(self.url, error, sent=sent, timed_out=timed_out) from error
+                await asyncio.sleep(calls.pause(attempt))
+                attempt += 1
+                continue
+            return call.answer(response.status_code, response.headers, response.content)
+
+    async def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
+        return await self._send(calls.create_session(session, history))
+
+    async def get_session(self, session_id: str) -> Session:
+        return await self._send(calls.get_session(session_id))
+
+    async def list_sessions(
+        self, *, limit: int, offset: int, labels: Mapping[str, str] | None
+    ) -> list[Session]:
+        return await self._send(calls.list_sessions(limit, offset, labels))
+
+    async def update_session(self, session_id: str, update: SessionUpdate) -> Session:
+        return await self._send(calls.update_session(session_id, update))
+
+    async def delete_session(self, session_id: str) -> Session:
+        return await self._send(calls.delete_session(session_id))
+
+    async def append(
+        self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
+    ) -> list[Event]:
+        return await self._send(calls.append(session_id, events, expected_seq))
+
+    async def import_events(self, session_id: str, events: Sequence[Event]) -> None:
+        await self._send(calls.import_events(session_id, events))
+
+    async def read(
+        self, session_id: str, *, from_seq: int = 1, to_seq: int | None = None
+    ) -> list[Event]:
+        return await self._send(calls.read(session_id, from_seq, to_seq))
+
+    async def read_page(
+        self,
+        session_id: str,
+        *,
+        from_seq: int,
+        to_seq: int | None,
+        limit: int,
+        cursor: int | None = None,
+    ) -> tuple[list[Event], int | None]:
+        return await self._send(calls.read_page(session_id, from_seq, to_seq, limit, cursor))
+
+    async def last_seq(self, session_id: str) -> int:
+        return await self._send(calls.last_seq(session_id))
+
+    async def read_snapshot(self, session_id: str) -> Snapshot | None:
+        return await self._send(calls.read_snapshot(session_id))
+
+    async def write_snapshot(self, snapshot: Snapshot) -> None:
+        await self._send(calls.write_snapshot(snapshot))
+
+    async def subscribe(self, session_id: str | None) -> AsyncSubscription:
+        if self._watches is None:
+            self._watches = httpx2.AsyncClient(**self._settings, limits=_UNLIMITED)
+        return await AsyncRemoteSubscription(self._watches, session_id).start()
+
+    async def check(self, session_id: str) -> list[Problem]:
+        return await self._send(calls.check(session_id))
+
+    async def close(self) -> None:
+        forked.forget(self)
+        await self._client.aclose()
+        if self._watches is not None:
+            await self._watches.aclose()

@@ -1,0 +1,459 @@
+"""The routes of the HTTP API (``/v1/...``): each checks its request, calls the store, answers.
+
+Every route works on the server's :class:`~agentstore.aio.AsyncStore`
+(``request.app.state.store``): the operations a user makes (create, append, replay,
+state, fork, watch) through its public face, and the few a remote client's backend
+needs besides (a page of events with the backend's cursor, a session created with its
+history or events imported, as a fork or a copy makes them; a snapshot; a session's
+problems) on its backend, after the same checks a store makes. Errors are the store's own
+typed errors; :mod:`agentstore.server.app` turns them into responses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from agentstore.aio.store import AsyncStore
+from agentstore.backends.codec import encode_event
+from agentstore.backends.remote import wire
+from agentstore.core import checks
+from agentstore.errors import InvalidArgumentError, InvalidEventError, ReadOnlyStoreError
+from agentstore.events import Event
+from agentstore.payloads import copy_payload
+from agentstore.server import sse
+from agentstore.sessions import Session, check_labels, check_name
+from agentstore.timestamps import from_text
+
+__all__ = ["ROUTES", "TABLE", "WRITES"]
+
+_Endpoint = Callable[[Request], Any]
+#: The largest page of events one request reads.
+MOST_PER_PAGE = 10_000
+
+
+def _store(request: Request) -> AsyncStore:
+    store: AsyncStore = request.app.state.store
+    return store
+
+
+def _session_id(request: Request) -> str:
+    """The session id of the path, checked as the store checks ids (none escapes it)."""
+    return checks.KnownIds().check(request.path_params["session_id"])
+
+
+def _query(request: Request, *accepted: str) -> Mapping[str, str]:
+    """The query's parameters, each given once, all of them among ``accepted``."""
+    params = request.query_params
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown query parameter {', '.join(unknown)}; "
+            f"{request.url.path} takes {', '.join(accepted) or 'none'}"
+        )
+    repeated = sorted({name for name in params if len(params.getlist(name)) > 1} - {"label"})
+    if repeated:
+        raise InvalidArgumentError(f"query parameter {repeated[0]} is given more than once")
+    return params
+
+
+def _integer(params: Mapping[str, str], name: str, default: int | None = None) -> int | None:
+    text = params.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 40:
+        raise InvalidArgumentError(f"{name} must be a whole number of 0 or more, not {text!r}")
+    return int(text)
+
+
+def _time(params: Mapping[str, str], name: str) -> datetime | None:
+    text = params.get(name)
+    if not text:
+        return None
+    try:
+        return from_text(text)
+    except ValueError:
+        raise InvalidArgumentError(
+            f"{name} must be an RFC 3339 time (2026-01-31T12:00:00Z), not {text!r}"
+        ) from None
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """The request's JSON object."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise InvalidArgumentError(
+            f"a request body is JSON: send Content-Type: application/json, not {kind!r}"
+        )
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as error:
+        raise InvalidArgumentError(f"the request body is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise InvalidArgumentError("the request body must be a JSON object")
+    return body
+
+
+def _fields(body: Mapping[str, Any], accepted: tuple[str, ...], what: str) -> None:
+    unknown = sorted(set(body) - set(accepted))
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown field {', '.join(map(repr, unknown))}: {what} has {', '.join(accepted)}"
+        )
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(value), status, media_type="application/json")
+
+
+def _lines(events: list[Event], headers: Mapping[str, str] | None = None) -> Response:
+    return Response(wire.encode_lines(events), media_type=wire.JSON_LINES, headers=headers)
+
+
+def _labels(request: Request) -> dict[str, str] | None:
+    """``?label=key=value`` (repeatable) as labels to match."""
+    pairs = request.query_params.getlist("label")
+    labels = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals:
+            raise InvalidArgumentError(f"label must be key=value, not {pair!r}")
+        labels[key] = value
+    return dict(check_labels(labels)) or None
+
+
+# Sessions
+
+
+async def list_sessions(request: Request) -> Response:
+    params = _query(request, "limit", "offset", "label")
+    sessions = await _store(request).list_sessions(
+        limit=_integer(params, "limit", 100),
+        offset=_integer(params, "offset", 0) or 0,
+        labels=_labels(request),
+    )
+    return _json({"sessions": [session.to_dict() for session in sessions]})
+
+
+_CREATED = ("id", "name", "labels", "exist_ok")
+_AS_STORED = ("created_at", "updated_at", "event_count", "parent_id", "forked_at_seq", "history")
+
+
+async def create_session(request: Request) -> Response:
+    _query(request)
+    body = await _body(request)
+    _fields(body, _CREATED + _AS_STORED, "a session to create")
+    store = _store(request)
+    if any(name in body for name in _AS_STORED):
+        return _json((await _create_as_stored(store, body)).to_dict(), 201)
+    exist_ok = body.get("exist_ok", False)
+    if type(exist_ok) is not bool:
+        raise InvalidArgumentError(f"exist_ok must be true or false, not {exist_ok!r}")
+    session = await store.create_session(
+        id=body.get("id"), name=body.get("name", ""), labels=body.get("labels"), exist_ok=exist_ok
+    )
+    return _json(session.to_dict(), 200 if exist_ok else 201)
+
+
+async def _create_as_stored(store: AsyncStore, body: dict[str, Any]) -> Session:
+    """A session made elsewhere (a fork's, a copy's), with its times and first events."""
+    if body.get("exist_ok"):
+        raise InvalidArgumentError("exist_ok is for a new session, not one with its history")
+    session = wire.decode_session({"id": body.get("id"), **body, "event_count": 0})
+    session = dataclasses.replace(
+        session,
+        id=checks.KnownIds().check(session.id),
+        name=check_name(session.name),
+        event_count=0,
+    )
+    if session.parent_id is not None:
+        checks.KnownIds().check(session.parent_id)
+        checks.check_count(session.forked_at_seq, "forked_at_seq")
+    history = _stored_events(body.get("history") or [], session.id, 0, store)
+    return await store.backend.create_session(session, history)
+
+
+def _stored_events(records: object, session_id: str, last: int, store: AsyncStore) -> list[Event]:
+    """Events stamped elsewhere, each checked as an append checks it, in seq order."""
+    if not isinstance(records, list):
+        raise InvalidEventError("events must be a JSON array of event records")
+    events, ids = [], set()
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise InvalidEventError("an event record is a JSON object", path=f"events[{index}]")
+        event = Event.from_dict(record)
+        if event.session_id != session_id or event.seq != last + index + 1:
+            raise InvalidEventError(
+                f"event {index} is not seq {last + index + 1} of {session_id!r}",
+                path=f"events[{index}]",
+            )
+        try:
+            copy_payload(event.payload, store._max_payload_bytes)
+        except InvalidEventError as error:
+            path = f"events[{index}].payload" + (f".{error.path}" if error.path else "")
+            raise InvalidEventError(error.reason, path=path) from None
+        if event.id in ids:
+            raise InvalidEventError(f"event id {event.id!r} appears twice", path=f"events[{index}]")
+        ids.add(event.id)
+        events.append(event)
+    return events
+
+
+async def get_session(request: Request) -> Response:
+    _query(request)
+    return _json((await _store(request).get_session(_session_id(request))).to_dict())
+
+
+async def update_session(request: Request) -> Response:
+    _query(request)
+    name, labels, removed = wire.decode_update(await _body(request))
+    session = await _store(request).update_session(
+        _session_id(request), name=name, labels=labels, remove_labels=removed
+    )
+    return _json(session.to_dict())
+
+
+async def delete_session(request: Request) -> Response:
+    _query(request)
+    return _json((await _store(request).delete_session(_session_id(request))).to_dict())
+
+
+# Events
+
+
+async def append(request: Request) -> Response:
+    _query(request)
+    body = await _body(request)
+    _fields(body, ("events", "expected_seq"), "an append")
+    drafts = body.get("events")
+    if not isinstance(drafts, list):
+        raise InvalidEventError("events must be a JSON array of events")
+    events = [wire.decode_draft(draft, index) for index, draft in enumerate(drafts)]
+    expected = body.get("expected_seq")
+    if expected is not None and type(expected) is not int:
+        raise InvalidArgumentError(f"expected_seq must be a whole number, not {expected!r}")
+    stored = await _store(request).append_batch(_session_id(request), events, expected_seq=expected)
+    return _lines(stored)
+
+
+async def import_events(request: Request) -> Response:
+    _query(request)
+    body = await _body(request)
+    _fields(body, ("events",), "an import")
+    session_id = _session_id(request)
+    store = _store(request)
+    records = body.get("events")
+    first = records[0].get("sequence_number") if isinstance(records, list) and records else 1
+    last = (first - 1) if type(first) is int else 0
+    await store.backend.import_events(session_id, _stored_events(records, session_id, last, store))
+    return Response(status_code=204)
+
+
+async def read_events(request: Request) -> Response:
+    """A seq range of a session's events; with ``limit``, one page and its cursor."""
+    params = _query(request, "from_seq", "to_seq", "limit", "cursor")
+    session_id = _session_id(request)
+    store = _store(request)
+    start = max(_integer(params, "from_seq", 1) or 1, 1)
+    end = _integer(params, "to_seq")
+    limit = _integer(params, "limit")
+    if limit is None:
+        return await _streamed(store.iter_events(session_id, from_seq=start, to_seq=end))
+    if not 1 <= limit <= MOST_PER_PAGE:
+        raise InvalidArgumentError(f"limit must be 1-{MOST_PER_PAGE}, not {limit}")
+    store._check_open()
+    events, cursor = await store.backend.read_page(
+        session_id, from_seq=start, to_seq=end, limit=limit, cursor=_integer(params, "cursor")
+    )
+    return _lines(events, {} if cursor is None else {wire.CURSOR_HEADER: str(cursor)})
+
+
+async def replay(request: Request) -> Response:
+    """The session's events filtered by type, time and seq, streamed as they are read."""
+    params = _query(request, "types", "since", "until", "from_seq", "to_seq")
+    types = params.get("types")
+    events = _store(request).iter_events(
+        _session_id(request),
+        types=[name for name in types.split(",") if name] if types else None,
+        since=_time(params, "since"),
+        until=_time(params, "until"),
+        from_seq=_integer(params, "from_seq"),
+        to_seq=_integer(params, "to_seq"),
+    )
+    return await _streamed(events)
+
+
+async def _streamed(events: AsyncIterator[Event]) -> Response:
+    """Events as JSON lines, a page at a time. The first read is made before answering, so
+    that an unknown session is a 404 rather than a stream cut short."""
+    iterator = aiter(events)
+    first = await anext(iterator, None)
+
+    async def lines() -> AsyncIterator[bytes]:
+        if first is None:
+            return
+        chunk = [encode_event(first)]
+        async for event in iterator:
+            chunk.append(encode_event(event))
+            if len(chunk) >= 1000:
+                yield b"".join(chunk)
+                chunk = []
+        yield b"".join(chunk)
+
+    return StreamingResponse(lines(), media_type=wire.JSON_LINES)
+
+
+# State, forks, snapshots, checks
+
+
+async def get_state(request: Request) -> Response:
+    params = _query(request, "at_seq")
+    state = await _store(request).get_state(_session_id(request), at_seq=_integer(params, "at_seq"))
+    return _json(state.to_dict())
+
+
+async def fork(request: Request) -> Response:
+    _query(request)
+    body = await _body(request)
+    _fields(body, ("at_seq", "name", "labels", "id"), "a fork")
+    if "at_seq" not in body:
+        raise InvalidArgumentError("a fork needs at_seq, the last seq it keeps")
+    session = await _store(request).fork(
+        _session_id(request),
+        at_seq=body["at_seq"],
+        name=body.get("name", ""),
+        labels=body.get("labels"),
+        id=body.get("id"),
+    )
+    return _json(session.to_dict(), 201)
+
+
+async def get_snapshot(request: Request) -> Response:
+    _query(request)
+    store = _store(request)
+    session_id = _session_id(request)
+    store._check_open()
+    await store.backend.last_seq(session_id)  # an unknown session is a 404
+    snapshot = await store.backend.read_snapshot(session_id)
+    return _json({"snapshot": None if snapshot is None else snapshot.to_dict()})
+
+
+async def put_snapshot(request: Request) -> Response:
+    """Keep a state a client folded (unless a newer one is kept), as a store saves its own."""
+    _query(request)
+    store = _store(request)
+    session_id = _session_id(request)
+    snapshot = wire.decode_snapshot(await _body(request))
+    store._check_open()
+    await store.backend.last_seq(session_id)  # an unknown session is a 404
+    if snapshot.session_id != session_id:
+        raise InvalidArgumentError(f"the snapshot is of session {snapshot.session_id!r}")
+    # One ahead of the log (of a log cut short since) is kept, and ignored by every read.
+    if snapshot.version < 1 or snapshot.state.event_count != snapshot.version:
+        raise InvalidArgumentError(
+            f"a snapshot of version {snapshot.version} holds the state of "
+            f"{snapshot.state.event_count} events, not of {snapshot.version}"
+        )
+    await store.backend.write_snapshot(snapshot)
+    return Response(status_code=204)
+
+
+async def verify(request: Request) -> Response:
+    _query(request)
+    store = _store(request)
+    session_id = _session_id(request)
+    store._check_open()
+    await store.backend.last_seq(session_id)
+    problems = await store.backend.check(session_id)
+    return _json({"problems": [dataclasses.asdict(problem) for problem in problems]})
+
+
+# Live feeds
+
+
+async def watch(request: Request) -> Response:
+    """A session's events as Server-Sent Events; ``Last-Event-ID`` resumes after that seq."""
+    params = _query(request, "from_seq", "timeout", "live")
+    store = _store(request)
+    session_id = _session_id(request)
+    resumed = request.headers.get("last-event-id")
+    if resumed is not None:
+        start = (_integer({"Last-Event-ID": resumed}, "Last-Event-ID") or 0) + 1
+    elif params.get("live") in ("1", "true"):
+        start = (await store.get_session(session_id)).event_count + 1
+    else:
+        start = _integer(params, "from_seq", 0) or 0
+    feed = store.watch(session_id, from_seq=start, timeout=_timeout(params))
+    return await sse.stream(request, feed, after=max(start, 1) - 1)
+
+
+async def watch_all(request: Request) -> Response:
+    """The events appended to every session from now on, as Server-Sent Events."""
+    params = _query(request, "timeout")
+    feed = _store(request).watch(None, timeout=_timeout(params))
+    return await sse.stream(request, feed, after=None)
+
+
+def _timeout(params: Mapping[str, str]) -> float | None:
+    text = params.get("timeout")
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidArgumentError(f"timeout must be a number of seconds, not {text!r}") from None
+
+
+def _refuse_writes(endpoint: _Endpoint, operation: str) -> _Endpoint:
+    """``endpoint``, answered only for a token that may write."""
+
+    async def guarded(request: Request) -> Response:
+        if request.scope.get("agentstore.access") == "read":
+            raise ReadOnlyStoreError(operation)
+        response: Response = await endpoint(request)
+        return response
+
+    guarded.__name__ = endpoint.__name__
+    guarded.__doc__ = endpoint.__doc__
+    return guarded
+
+
+_S = wire.API + "/sessions"
+_ONE = _S + "/{session_id}"
+
+#: (method, path, endpoint, whether it writes): the API's every route.
+TABLE: tuple[tuple[str, str, _Endpoint, bool], ...] = (
+    ("GET", _S, list_sessions, False),
+    ("POST", _S, create_session, True),
+    ("GET", _ONE, get_session, False),
+    ("PATCH", _ONE, update_session, True),
+    ("DELETE", _ONE, delete_session, True),
+    ("POST", _ONE + "/events", append, True),
+    ("GET", _ONE + "/events", read_events, False),
+    ("POST", _ONE + "/import", import_events, True),
+    ("GET", _ONE + "/replay", replay, False),
+    ("GET", _ONE + "/state", get_state, False),
+    ("POST", _ONE + "/fork", fork, True),
+    ("GET", _ONE + "/snapshot", get_snapshot, False),
+    ("PUT", _ONE + "/snapshot", put_snapshot, True),
+    ("GET", _ONE + "/verify", verify, False),
+    ("GET", _ONE + "/watch", watch, False),
+    ("GET", wire.API + "/watch", watch_all, False),
+)
+WRITES = frozenset((method, path) for method, path, _, writes in TABLE if writes)
+ROUTES = [
+    Route(
+        path,
+        _refuse_writes(endpoint, endpoint.__name__) if writes else endpoint,
+        methods=[method],
+        name=endpoint.__name__,
+    )
+    for method, path, endpoint, writes in TABLE
+]
