@@ -445,3 +445,33 @@ def test_a_server_killed_mid_load_loses_no_acknowledged_append(tmp_path: Path) -
         assert [event.seq for event in events] == list(range(1, len(events) + 1))
     finally:
         server.stop()
+
+
+def test_the_command_line_reads_a_served_store(tmp_path: Path) -> None:
+    server = Server(str(tmp_path / "data")).start(env={"AGENTSTORE_TOKEN": TOKEN})
+    try:
+        with agentstore.open(server.url, token=TOKEN) as store:
+            store.create_session(id="trip", name="flight-search")
+            store.append("trip", new_event("user_message", {"text": "hi"}))
+        command = [sys.executable, "-m", "agentstore", "--store", server.url]
+        env = {**os.environ, "AGENTSTORE_TOKEN": TOKEN}
+        listed = subprocess.run(
+            [*command, "sessions", "--format", "json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert [session["id"] for session in orjson.loads(listed.stdout)] == ["trip"]
+        refused = subprocess.run(
+            [*command, "sessions"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "AGENTSTORE_TOKEN": "wrong"},
+            timeout=60,
+        )
+        assert refused.returncode == 1
+        assert "does not accept this token" in refused.stderr
+    finally:
+        server.stop()

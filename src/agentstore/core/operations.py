@@ -117,6 +117,11 @@ class StoreCore(Generic[_Backend]):
         return self._reducer
 
     @property
+    def max_payload_bytes(self) -> int:
+        """The largest payload accepted, as compact UTF-8 JSON."""
+        return self._max_payload_bytes
+
+    @property
     def snapshot_interval(self) -> int:
         """How many events apart snapshots are taken (0: never)."""
         return self._snapshot_interval

@@ -153,7 +153,8 @@ def error_response(error: AgentStoreError, status: int | None = None) -> Respons
 async def _store_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, AgentStoreError)
     if isinstance(error, StorageError):
-        _log.warning("%s %s: %s", request.method, request.url.path, error)
+        # Quoted: a path and a message may hold anything a client or stored data put there.
+        _log.warning("%s %r: %r", request.method, request.url.path, str(error))
     return error_response(error)
 
 
@@ -169,7 +170,7 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 async def _unexpected(request: Request, error: Exception) -> Response:
-    _log.exception("%s %s failed", request.method, request.url.path)
+    _log.exception("%s %r failed", request.method, request.url.path)
     failure = StorageError(0, f"the server failed: {type(error).__name__}")
     return error_response(failure, 500)
 

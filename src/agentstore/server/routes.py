@@ -25,7 +25,12 @@ from agentstore.aio.store import AsyncStore
 from agentstore.backends.codec import encode_event
 from agentstore.backends.remote import wire
 from agentstore.core import checks
-from agentstore.errors import InvalidArgumentError, InvalidEventError, ReadOnlyStoreError
+from agentstore.errors import (
+    InvalidArgumentError,
+    InvalidEventError,
+    ReadOnlyStoreError,
+    StoreClosedError,
+)
 from agentstore.events import Event
 from agentstore.payloads import copy_payload
 from agentstore.server import sse
@@ -42,6 +47,12 @@ MOST_PER_PAGE = 10_000
 def _store(request: Request) -> AsyncStore:
     store: AsyncStore = request.app.state.store
     return store
+
+
+def _check_open(store: AsyncStore) -> None:
+    """Before a call of the store's backend: the store's own calls check this themselves."""
+    if store.closed:
+        raise StoreClosedError()
 
 
 def _session_id(request: Request) -> str:
@@ -195,7 +206,7 @@ def _stored_events(records: object, session_id: str, last: int, store: AsyncStor
                 path=f"events[{index}]",
             )
         try:
-            copy_payload(event.payload, store._max_payload_bytes)
+            copy_payload(event.payload, store.max_payload_bytes)
         except InvalidEventError as error:
             path = f"events[{index}].payload" + (f".{error.path}" if error.path else "")
             raise InvalidEventError(error.reason, path=path) from None
@@ -268,7 +279,7 @@ async def read_events(request: Request) -> Response:
         return await _streamed(store.iter_events(session_id, from_seq=start, to_seq=end))
     if not 1 <= limit <= MOST_PER_PAGE:
         raise InvalidArgumentError(f"limit must be 1-{MOST_PER_PAGE}, not {limit}")
-    store._check_open()
+    _check_open(store)
     events, cursor = await store.backend.read_page(
         session_id, from_seq=start, to_seq=end, limit=limit, cursor=_integer(params, "cursor")
     )
@@ -339,7 +350,7 @@ async def get_snapshot(request: Request) -> Response:
     _query(request)
     store = _store(request)
     session_id = _session_id(request)
-    store._check_open()
+    _check_open(store)
     await store.backend.last_seq(session_id)  # an unknown session is a 404
     snapshot = await store.backend.read_snapshot(session_id)
     return _json({"snapshot": None if snapshot is None else snapshot.to_dict()})
@@ -351,7 +362,7 @@ async def put_snapshot(request: Request) -> Response:
     store = _store(request)
     session_id = _session_id(request)
     snapshot = wire.decode_snapshot(await _body(request))
-    store._check_open()
+    _check_open(store)
     await store.backend.last_seq(session_id)  # an unknown session is a 404
     if snapshot.session_id != session_id:
         raise InvalidArgumentError(f"the snapshot is of session {snapshot.session_id!r}")
@@ -369,7 +380,7 @@ async def verify(request: Request) -> Response:
     _query(request)
     store = _store(request)
     session_id = _session_id(request)
-    store._check_open()
+    _check_open(store)
     await store.backend.last_seq(session_id)
     problems = await store.backend.check(session_id)
     return _json({"problems": [dataclasses.asdict(problem) for problem in problems]})

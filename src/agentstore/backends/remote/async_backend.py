@@ -8,6 +8,7 @@ store's event loop.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
@@ -16,7 +17,13 @@ import httpx2
 from agentstore.backends import forked
 from agentstore.backends.base import AsyncBackend, AsyncSubscription, Problem
 from agentstore.backends.remote import calls
-from agentstore.backends.remote.backend import _UNLIMITED, _sent, client_settings, not_a_store
+from agentstore.backends.remote.backend import (
+    UNLIMITED,
+    client_settings,
+    not_a_store,
+    pause_after,
+    request_options,
+)
 from agentstore.backends.remote.feeds import AsyncRemoteSubscription
 from agentstore.errors import AgentStoreError
 from agentstore.events import Event
@@ -72,25 +79,16 @@ class AsyncRemoteBackend(AsyncBackend):
         return backend
 
     async def _send(self, call: calls.Call[_T]) -> _T:
-        attempt = 0
-        while True:
+        for attempt in itertools.count():
             try:
                 response = await self._client.request(
-                    call.method,
-                    call.path,
-                    params=call.params,
-                    content=call.body,
-                    headers={"Content-Type": "application/json"} if call.body else None,
+                    call.method, call.path, **request_options(call)
                 )
             except httpx2.TransportError as error:
-                sent = _sent(error)
-                if not call.again(attempt, sent=sent):
-                    timed_out = isinstance(error, httpx2.TimeoutException)
-                    raise calls.broken(self.url, error, sent=sent, timed_out=timed_out) from error
-                await asyncio.sleep(calls.pause(attempt))
-                attempt += 1
+                await asyncio.sleep(pause_after(self.url, call, attempt, error))
                 continue
             return call.answer(response.status_code, response.headers, response.content)
+        raise AssertionError("unreachable")
 
     async def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
         return await self._send(calls.create_session(session, history))
@@ -144,7 +142,7 @@ class AsyncRemoteBackend(AsyncBackend):
 
     async def subscribe(self, session_id: str | None) -> AsyncSubscription:
         if self._watches is None:
-            self._watches = httpx2.AsyncClient(**self._settings, limits=_UNLIMITED)
+            self._watches = httpx2.AsyncClient(**self._settings, limits=UNLIMITED)
         return await AsyncRemoteSubscription(self._watches, session_id).start()
 
     async def check(self, session_id: str) -> list[Problem]:

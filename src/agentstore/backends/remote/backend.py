@@ -9,6 +9,7 @@ local one.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import ssl
 import time
@@ -32,10 +33,19 @@ from agentstore.events import Event
 from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
-__all__ = ["TOKEN_VARIABLE", "RemoteBackend", "client_settings", "not_a_store"]
+__all__ = [
+    "TOKEN_VARIABLE",
+    "UNLIMITED",
+    "RemoteBackend",
+    "client_settings",
+    "pause_after",
+    "request_options",
+    "not_a_store",
+]
 
 _T = TypeVar("_T")
-_UNLIMITED = httpx2.Limits(max_connections=None, max_keepalive_connections=0)
+#: The limits of the client of watches: each holds a connection open, however many.
+UNLIMITED = httpx2.Limits(max_connections=None, max_keepalive_connections=0)
 #: The environment variable a token is taken from when none is given.
 TOKEN_VARIABLE = "AGENTSTORE_TOKEN"  # noqa: S105 - a variable's name, not a secret
 
@@ -76,9 +86,27 @@ def client_settings(url: str, token: str | None, timeout: float) -> dict[str, An
     }
 
 
-def _sent(error: httpx2.TransportError) -> bool:
-    """Whether the request may have reached the server before ``error``."""
-    return not isinstance(error, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
+def request_options(call: calls.Call[Any]) -> dict[str, Any]:
+    """The options of the client's ``request`` that send ``call``."""
+    headers = {"Content-Type": "application/json"} if call.body else None
+    return {"params": call.params, "content": call.body, "headers": headers}
+
+
+def pause_after(
+    url: str, call: calls.Call[Any], attempt: int, error: httpx2.TransportError
+) -> float:
+    """Seconds to wait before sending ``call`` again after ``error``; raises if it may not be.
+
+    Raises:
+        StorageError: the call may not be sent again (it may have arrived and is no
+            read, update or append), or it was sent as many times as it may be.
+    """
+    # A connection that could not be made, or waited for, carried nothing to the server.
+    sent = not isinstance(error, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout)
+    if not call.again(attempt, sent=sent):
+        timed_out = isinstance(error, httpx2.TimeoutException)
+        raise calls.broken(url, error, sent=sent, timed_out=timed_out) from error
+    return calls.pause(attempt)
 
 
 def not_a_store(url: str, error: AgentStoreError) -> AgentStoreError:
@@ -123,25 +151,14 @@ class RemoteBackend(Backend):
         self._watches = None
 
     def _send(self, call: calls.Call[_T]) -> _T:
-        attempt = 0
-        while True:
+        for attempt in itertools.count():
             try:
-                response = self._client.request(
-                    call.method,
-                    call.path,
-                    params=call.params,
-                    content=call.body,
-                    headers={"Content-Type": "application/json"} if call.body else None,
-                )
+                response = self._client.request(call.method, call.path, **request_options(call))
             except httpx2.TransportError as error:
-                sent = _sent(error)
-                if not call.again(attempt, sent=sent):
-                    timed_out = isinstance(error, httpx2.TimeoutException)
-                    raise calls.broken(self.url, error, sent=sent, timed_out=timed_out) from error
-                time.sleep(calls.pause(attempt))
-                attempt += 1
+                time.sleep(pause_after(self.url, call, attempt, error))
                 continue
             return call.answer(response.status_code, response.headers, response.content)
+        raise AssertionError("unreachable")
 
     def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
         return self._send(calls.create_session(session, history))
@@ -193,7 +210,7 @@ class RemoteBackend(Backend):
 
     def subscribe(self, session_id: str | None) -> Subscription:
         if self._watches is None:  # watches hold a connection each, however many
-            self._watches = httpx2.Client(**self._settings, limits=_UNLIMITED)
+            self._watches = httpx2.Client(**self._settings, limits=UNLIMITED)
         return RemoteSubscription(self._watches, session_id)
 
     def check(self, session_id: str) -> list[Problem]:
