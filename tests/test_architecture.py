@@ -38,7 +38,7 @@ ALLOWED: dict[str, set[str]] = {
     # The users of the library may also import it by its public face (``agentstore``).
     "cli": {"package face", "model", "core rules", "faces", "backends", "recording", "reports"}
     | {"tools", "server", "cli"},
-    "server": {"package face", "model", "core rules", "faces", "backends", "server"},
+    "server": {"package face", "model", "core rules", "faces", "backends", "reports", "server"},
     "integrations": {"package face", "model", "faces", "backends", "recording", "reports"}
     | {"integrations"},
     "testing": {"package face", "model", "faces", "backends", "tools", "testing"},

@@ -475,3 +475,33 @@ def test_the_command_line_reads_a_served_store(tmp_path: Path) -> None:
         assert "does not accept this token" in refused.stderr
     finally:
         server.stop()
+
+
+def test_a_list_searches_names_and_ids_and_sums_up_each_session(client: TestClient) -> None:
+    headers = _as(TOKEN)
+    client.post("/v1/sessions", json={"id": "trip", "name": "Flight search"}, headers=headers)
+    client.post("/v1/sessions", json={"id": "flight-2", "name": "other"}, headers=headers)
+    client.post("/v1/sessions", json={"id": "chat", "name": "small talk"}, headers=headers)
+    response = {
+        "type": "llm_response",
+        "metadata": {"model": "gpt-4o", "tokens_in": 10, "tokens_out": 5, "cost_usd": 0.01},
+    }
+    events = {"events": [response, {"type": "error", "payload": {"error": "timeout"}}]}
+    client.post("/v1/sessions/trip/events", json=events, headers=headers)
+    found = client.get("/v1/sessions?q=FLIGHT&summary=true", headers=headers).json()["sessions"]
+    assert [session["id"] for session in found] == ["flight-2", "trip"]
+    assert found[1]["summary"] | {"last_event_at": None} == {
+        "tokens_in": 10,
+        "tokens_out": 5,
+        "cost_usd": 0.01,
+        "errors": 1,
+        "tool_calls": 0,
+        "last_event_at": None,
+    }
+    assert found[0]["summary"]["last_event_at"] is None  # no event yet
+    paged = client.get("/v1/sessions?q=flight&limit=1&offset=1", headers=headers).json()
+    assert [session["id"] for session in paged["sessions"]] == ["trip"]
+    assert "summary" not in paged["sessions"][0]
+    stats = client.get("/v1/sessions/trip/stats", headers=headers).json()
+    assert stats["models"]["gpt-4o"]["tokens_in"] == 10
+    assert (stats["events"], stats["errors"]) == (2, 1)

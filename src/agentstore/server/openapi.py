@@ -56,6 +56,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             _query("limit", "integer", "The most sessions returned (100)."),
             _query("offset", "integer", "How many to skip first."),
             _query("label", "string", "key=value: keep sessions with this label; repeatable."),
+            _query("q", "string", "Keep sessions whose id or name holds this text."),
+            _query("summary", "boolean", "Add each session's tokens, cost, errors and calls."),
         ],
         "responses": {
             "200": _json(
@@ -128,6 +130,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "The state folded from the events, latest or after a seq",
         "parameters": [_query("at_seq", "integer", "The state after this seq (0: before any).")],
         "responses": {"200": _json(_ref("State"))},
+    },
+    ("GET", _ONE + "/stats"): {
+        "summary": "A session's figures: tokens, cost, calls per model and tool",
+        "responses": {"200": _json({"type": "object"})},
     },
     ("POST", _ONE + "/fork"): {
         "summary": "Fork a session after a seq",

@@ -33,9 +33,11 @@ from agentstore.errors import (
 )
 from agentstore.events import Event
 from agentstore.payloads import copy_payload
+from agentstore.reports.stats import session_stats
 from agentstore.server import sse
 from agentstore.sessions import Session, check_labels, check_name
-from agentstore.timestamps import from_text
+from agentstore.state import State
+from agentstore.timestamps import from_text, to_text
 
 __all__ = ["ROUTES", "TABLE", "WRITES"]
 
@@ -144,13 +146,36 @@ def _labels(request: Request) -> dict[str, str] | None:
 
 
 async def list_sessions(request: Request) -> Response:
-    params = _query(request, "limit", "offset", "label")
-    sessions = await _store(request).list_sessions(
-        limit=_integer(params, "limit", 100),
-        offset=_integer(params, "offset", 0) or 0,
-        labels=_labels(request),
-    )
-    return _json({"sessions": [session.to_dict() for session in sessions]})
+    """Sessions newest first; ``q`` keeps those whose id or name holds it, ``summary`` adds
+    each one's figures (tokens, cost, errors, tool calls, last event) from its state."""
+    params = _query(request, "limit", "offset", "label", "q", "summary")
+    store = _store(request)
+    limit, offset = _integer(params, "limit", 100), _integer(params, "offset", 0) or 0
+    text = params.get("q", "").strip().casefold()
+    if text:  # a search reads every listed session's record, then pages what it kept
+        found = await store.list_sessions(limit=None, labels=_labels(request))
+        kept = [s for s in found if text in s.id.casefold() or text in s.name.casefold()]
+        sessions = kept[offset : offset + limit if limit is not None else None]
+    else:
+        sessions = await store.list_sessions(limit=limit, offset=offset, labels=_labels(request))
+    records = [session.to_dict() for session in sessions]
+    if params.get("summary") in ("1", "true"):
+        for record, session in zip(records, sessions, strict=True):
+            record["summary"] = _summary(await store.get_state(session.id))
+    return _json({"sessions": records})
+
+
+def _summary(state: State) -> dict[str, Any]:
+    """A session's figures for a list, from its latest state."""
+    tokens = state.tokens
+    return {
+        "tokens_in": tokens.input,
+        "tokens_out": tokens.output,
+        "cost_usd": tokens.cost_usd,
+        "errors": state.errors,
+        "tool_calls": state.tool_calls,
+        "last_event_at": None if state.last_event_at is None else to_text(state.last_event_at),
+    }
 
 
 _CREATED = ("id", "name", "labels", "exist_ok")
@@ -330,6 +355,15 @@ async def get_state(request: Request) -> Response:
     return _json(state.to_dict())
 
 
+async def stats(request: Request) -> Response:
+    """A session's figures: tokens, cost and calls per model and tool (``agentstore stats``)."""
+    _query(request)
+    store = _store(request)
+    session = await store.get_session(_session_id(request))
+    events = [event async for event in store.iter_events(session.id)]
+    return _json(session_stats(session, events).to_dict())
+
+
 async def fork(request: Request) -> Response:
     _query(request)
     body = await _body(request)
@@ -451,6 +485,7 @@ TABLE: tuple[tuple[str, str, _Endpoint, bool], ...] = (
     ("POST", _ONE + "/import", import_events, True),
     ("GET", _ONE + "/replay", replay, False),
     ("GET", _ONE + "/state", get_state, False),
+    ("GET", _ONE + "/stats", stats, False),
     ("POST", _ONE + "/fork", fork, True),
     ("GET", _ONE + "/snapshot", get_snapshot, False),
     ("PUT", _ONE + "/snapshot", put_snapshot, True),
