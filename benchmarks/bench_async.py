@@ -99,14 +99,14 @@ async def tasks_rate(store: AsyncStore, writers: int, appends: int) -> float:
     return writers * appends / (time.perf_counter() - started)
 
 
-def durable(target: str, options: dict[str, Any], appends: int) -> tuple[float, float]:
+def durable(target: str, options: dict[str, Any], appends: int, rounds: int) -> tuple[float, float]:
     """The median rates of 8 sync threads and of 8 async tasks, in events/s, their rounds
     taken in turn."""
     loop = asyncio.new_event_loop()
     sync_store = agentstore.open(target, **options)
     async_store = loop.run_until_complete(agentstore.aio.open(target, **options))
     sync_rates, async_rates = [], []
-    for _ in range(5):
+    for _ in range(rounds):
         sync_rates.append(threads_rate(sync_store, 8, appends))
         async_rates.append(loop.run_until_complete(tasks_rate(async_store, 8, appends)))
     sync_store.close()
@@ -121,9 +121,10 @@ def main() -> None:
     parser.add_argument("--dir", help="where to create the JSONL and SQLite stores")
     parser.add_argument("--postgres", default=os.environ.get("AGENTSTORE_TEST_POSTGRES_URL"))
     args = parser.parse_args()
-    scale = 10 if args.quick else 1
+    # Quick: a tenth of the appends, one round of each.
+    scale, memory_rounds, durable_rounds = (10, 1, 1) if args.quick else (1, 9, 5)
     rows: list[tuple[str, str, str, str]] = []
-    sync_us, async_us = memory(50_000 // scale, 9)
+    sync_us, async_us = memory(50_000 // scale, memory_rounds)
     rows.append(
         ("memory append, µs", f"{sync_us:.2f}", f"{async_us:.2f}", f"{async_us / sync_us:.2f}x")
     )
@@ -137,7 +138,7 @@ def main() -> None:
             targets.append(("PostgreSQL", args.postgres, {"schema": schema}))
         try:
             for name, target, options in targets:
-                sync, tasks = durable(target, options, 200 // scale)
+                sync, tasks = durable(target, options, 200 // scale, durable_rounds)
                 rows.append(
                     (
                         f"{name} append, 8 writers, events/s",

@@ -117,14 +117,18 @@ def open_and_list(directory: str, rounds: int) -> float:
 
 
 def run(base: str, quick: bool) -> list[Row]:
-    scale = 10 if quick else 1
+    # Quick: a tenth of the appends, one round of each, two cold reads, one listing of more
+    # sessions than the 100 it shows.
+    scale, rounds, calls, listings, sessions = (
+        (10, 1, 2, 1, 150) if quick else (1, 3, 20, 5, 10_000)
+    )
     rows = []
-    raw = statistics.median(raw_fsync_rate(base, 2000 // scale) for _ in range(3))
+    raw = statistics.median(raw_fsync_rate(base, 2000 // scale) for _ in range(rounds))
     rows.append(Row("disk: write + fdatasync of one line", f"{raw:,.0f}/s ({1e6 / raw:.0f} µs)"))
 
     store = agentstore.open(os.path.join(base, "appends"))
     one = statistics.median(
-        append_rate(store, store.create_session().id, 1000 // scale) for _ in range(3)
+        append_rate(store, store.create_session().id, 1000 // scale) for _ in range(rounds)
     )
     rows.append(
         Row(
@@ -146,7 +150,7 @@ def run(base: str, quick: bool) -> list[Row]:
         )
     )
     same = [store.create_session().id] * 8
-    eight_one = statistics.median(threaded_rate(store, same, 300 // scale) for _ in range(3))
+    eight_one = statistics.median(threaded_rate(store, same, 300 // scale) for _ in range(rounds))
     rows.append(
         Row(
             "append, 8 threads, one session",
@@ -155,7 +159,7 @@ def run(base: str, quick: bool) -> list[Row]:
         )
     )
     eight = [store.create_session().id for _ in range(8)]
-    eight_many = statistics.median(threaded_rate(store, eight, 300 // scale) for _ in range(3))
+    eight_many = statistics.median(threaded_rate(store, eight, 300 // scale) for _ in range(rounds))
     rows.append(
         Row(
             "append, 8 threads, 8 sessions",
@@ -170,7 +174,7 @@ def run(base: str, quick: bool) -> list[Row]:
             store.append_batch(batched, [_event(n) for n in range(100)])
         return 50 // scale * 100 / (time.perf_counter() - started)
 
-    rate = statistics.median(batches() for _ in range(3))
+    rate = statistics.median(batches() for _ in range(rounds))
     rows.append(Row("append_batch of 100", f"{rate:,.0f} events/s", ">= 100,000/s"))
     store.close()
 
@@ -179,19 +183,19 @@ def run(base: str, quick: bool) -> list[Row]:
         session_id = writer.create_session(id="thousand").id
         fill(writer, session_id, 1000, batch=100)
         writer.get_state(session_id)  # saves the snapshot at 1000
-    state = cold(reads, lambda s: s.get_state("thousand"), 20)
+    state = cold(reads, lambda s: s.get_state("thousand"), calls)
     rows.append(
         Row("get_state, 1000 events, snapshot, fresh store", f"{state * 1e3:.3f} ms", "<= 0.2 ms")
     )
-    replay = cold(reads, lambda s: s.replay("thousand"), 20)
+    replay = cold(reads, lambda s: s.replay("thousand"), calls)
     rows.append(Row("replay of 1000 events, fresh store", f"{replay * 1e3:.3f} ms", "<= 1.0 ms"))
 
     listing = os.path.join(base, "listing")
-    count = 10_000 // scale
+    count = sessions
     with agentstore.open(listing) as creator:
         for n in range(count):
             creator.create_session(name=f"run-{n}", labels={"agent": "travel"})
-    listed = open_and_list(listing, 5)
+    listed = open_and_list(listing, listings)
     rows.append(Row(f"open + list {count:,} sessions", f"{listed * 1e3:.0f} ms", "< 500 ms"))
     os.remove(os.path.join(listing, "catalog.jsonl"))
     rows.append(

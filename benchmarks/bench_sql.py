@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import agentstore
@@ -46,6 +47,20 @@ with agentstore.open(url, schema=schema) as store:
         store.append(sid, new_event(EventType.TOOL_CALLED, {**event, "n": n}))
     print(time.time())
 """
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each figure measures: the full run's sizes, or a smoke test's (``--quick``)."""
+
+    scale: int = 1  # the counts of appends are divided by it
+    rounds: int = 3  # appends: the median of this many rounds
+    reads: int = 20  # cold reads: the median of this many
+    processes: int = 8  # the writer processes of "8 processes"
+    lead: float = 2.0  # the seconds the writer processes are given to start
+
+
+QUICK = Sizes(scale=10, rounds=1, reads=2, processes=2, lead=0.5)
 
 
 def raw_fsync_rate(directory: str, count: int) -> float:
@@ -98,7 +113,7 @@ def batch_rate(store: Store, batches: int) -> float:
     return batches * 100 / (time.perf_counter() - started)
 
 
-def cold_reads(url: str, options: dict[str, object]) -> tuple[float, float]:
+def cold_reads(url: str, options: dict[str, object], reads: int) -> tuple[float, float]:
     """Median ms of get_state (1000 events, snapshot at 1000) and replay, fresh stores."""
     usage = Metadata(model="gpt-4o", tokens_in=120, tokens_out=40, cost_usd=0.0021)
     with agentstore.open(url, snapshot_interval=100, **options) as writer:  # type: ignore[arg-type]
@@ -115,7 +130,7 @@ def cold_reads(url: str, options: dict[str, object]) -> tuple[float, float]:
     figures = []
     for action in ("state", "replay"):
         times = []
-        for _ in range(20):
+        for _ in range(reads):
             with agentstore.open(url, snapshot_interval=100, **options) as store:  # type: ignore[arg-type]
                 started = time.perf_counter()
                 if action == "state":
@@ -127,8 +142,8 @@ def cold_reads(url: str, options: dict[str, object]) -> tuple[float, float]:
     return figures[0], figures[1]
 
 
-def processes_rate(url: str, schema: str, processes: int, count: int) -> float:
-    start = time.time() + 2.0
+def processes_rate(url: str, schema: str, processes: int, count: int, lead: float) -> float:
+    start = time.time() + lead
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, url, schema, str(count), str(start)],
@@ -141,15 +156,16 @@ def processes_rate(url: str, schema: str, processes: int, count: int) -> float:
     return processes * count / (max(ends) - start)
 
 
-def run_sqlite(base: str, scale: int, rows: list[tuple[str, str]]) -> dict[str, float]:
-    raw = statistics.median(raw_fsync_rate(base, 1000 // scale) for _ in range(3))
+def run_sqlite(base: str, sizes: Sizes, rows: list[tuple[str, str]]) -> dict[str, float]:
+    scale, rounds = sizes.scale, sizes.rounds
+    raw = statistics.median(raw_fsync_rate(base, 1000 // scale) for _ in range(rounds))
     rows.append(("disk: write + fdatasync of one line", f"{raw:,.0f}/s"))
     url = f"sqlite:///{os.path.join(base, 'agent.db')}"
     with agentstore.open(url) as store:
-        one = statistics.median(append_rate(store, 500 // scale) for _ in range(3))
-        eight = statistics.median(threaded_rate(store, 8, 100 // scale) for _ in range(3))
-        batches = statistics.median(batch_rate(store, 20 // scale) for _ in range(3))
-    state, replay = cold_reads(url, {})
+        one = statistics.median(append_rate(store, 500 // scale) for _ in range(rounds))
+        eight = statistics.median(threaded_rate(store, 8, 100 // scale) for _ in range(rounds))
+        batches = statistics.median(batch_rate(store, 20 // scale) for _ in range(rounds))
+    state, replay = cold_reads(url, {}, sizes.reads)
     rows += [
         ("SQLite append, 1 thread", f"{one:,.0f}/s ({one / raw:.0%} of disk)"),
         ("SQLite append, 8 threads, 8 sessions", f"{eight:,.0f}/s"),
@@ -160,23 +176,24 @@ def run_sqlite(base: str, scale: int, rows: list[tuple[str, str]]) -> dict[str, 
     return {"append": one, "replay_ms": replay}
 
 
-def run_postgres(url: str, scale: int, rows: list[tuple[str, str]]) -> dict[str, float]:
+def run_postgres(url: str, sizes: Sizes, rows: list[tuple[str, str]]) -> dict[str, float]:
     import psycopg
 
+    scale, rounds, processes = sizes.scale, sizes.rounds, sizes.processes
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     try:
         with agentstore.open(url, schema=schema) as store:
-            one = statistics.median(append_rate(store, 500 // scale) for _ in range(3))
-            batches = statistics.median(batch_rate(store, 20 // scale) for _ in range(3))
-        many = processes_rate(url, schema, 8, 300 // scale)
-        state, replay = cold_reads(url, {"schema": schema})
+            one = statistics.median(append_rate(store, 500 // scale) for _ in range(rounds))
+            batches = statistics.median(batch_rate(store, 20 // scale) for _ in range(rounds))
+        many = processes_rate(url, schema, processes, 300 // scale, sizes.lead)
+        state, replay = cold_reads(url, {"schema": schema}, sizes.reads)
     finally:
         with psycopg.connect(url, autocommit=True) as db:
             db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     rows += [
         ("PostgreSQL append, 1 writer", f"{one:,.0f}/s"),
         (
-            "PostgreSQL append, 8 processes, 8 sessions",
+            f"PostgreSQL append, {processes} processes, {processes} sessions",
             f"{many:,.0f}/s ({many / one:.1f}x 1 writer)",
         ),
         ("PostgreSQL append_batch of 100", f"{batches:,.0f} events/s"),
@@ -193,12 +210,12 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("AGENTSTORE_TEST_POSTGRES_URL"))
     parser.add_argument("--peer-python", help="a Python with eventsourcing installed")
     args = parser.parse_args()
-    scale = 10 if args.quick else 1
+    sizes = QUICK if args.quick else Sizes()
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(dir=args.dir) as base:
-        ours = {"sqlite": run_sqlite(base, scale, rows)}
+        ours = {"sqlite": run_sqlite(base, sizes, rows)}
         if args.postgres:
-            ours["postgres"] = run_postgres(args.postgres, scale, rows)
+            ours["postgres"] = run_postgres(args.postgres, sizes, rows)
         if args.peer_python:
             command = [args.peer_python, str(HERE / "eventsourcing_peer.py"), base]
             peer = json.loads(

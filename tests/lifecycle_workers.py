@@ -7,6 +7,9 @@ python tests/lifecycle_workers.py delete-killed TARGET SESSION POINT
     prints "deleted" if the deletion got past it. POINT is, for a JSONL directory, the
     number of the file change (a removal or a directory sync) before which it dies; for
     a database, the table of the DELETE statement (or COMMIT) before which it dies.
+python tests/lifecycle_workers.py serve TARGET
+    fork a process running one of these commands for each line of stdin that asks for
+    one, as ``python tests/workers.py serve`` does
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import signal
 import sqlite3
 import sys
+from pathlib import Path
 from typing import Any
 
 import agentstore
@@ -35,7 +39,9 @@ def get_or_create(target: str, session_id: str, name: str) -> None:
     options = json.loads(os.environ.get("AGENTSTORE_TEST_OPTIONS", "{}"))
     with agentstore.open(target, **options) as store:
         session = store.create_session(id=session_id, name=name, exist_ok=True)
-        print(json.dumps([session.name, session.created_at.isoformat()]), flush=True)
+        answer = json.dumps([session.name, session.created_at.isoformat()])
+        sys.stdout.write(f"{answer}\n")  # one write: forked processes share a pipe
+        sys.stdout.flush()
 
 
 class _KilledFiles(Files):
@@ -119,11 +125,19 @@ def _kill_postgres_before(table: str) -> None:
     backend._fetch = fetch_or_die
 
 
-if __name__ == "__main__":
-    command, *args = sys.argv[1:]
+def run(command: str, args: list[str]) -> None:
     if command == "get-or-create":
         get_or_create(args[0], args[1], args[2])
     elif command == "delete-killed":
         delete_killed(args[0], args[1], args[2])
+    elif command == "serve":
+        sys.path.insert(0, str(Path(__file__).parent.parent))
+        from tests.workers import serve
+
+        serve(args[0], run)
     else:
         raise SystemExit(f"unknown command {command!r}")
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], sys.argv[2:])

@@ -1,8 +1,10 @@
-"""The installed ``agentstore`` command, run as a user runs it: a real process on real stores.
+"""The ``agentstore`` command, run as a user runs it: a real process on real stores.
 
-Every test starts the command installed beside this Python (``pip install`` puts it there)
-in a subprocess, on a JSONL directory, a SQLite file and, when AGENTSTORE_TEST_POSTGRES_URL
-is set, a PostgreSQL schema of its own.
+Every test runs the command in a process of its own, on a JSONL directory, a SQLite file
+and, when AGENTSTORE_TEST_POSTGRES_URL is set, a PostgreSQL schema of its own: forked from
+one that has imported it (``commands.py``: a command then costs its own work, not an
+interpreter's start), or, where the test is about the command's start (on a terminal,
+following a log), the command installed beside this Python (``pip install`` puts it there).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 import agentstore
 from agentstore import EventType, Metadata, Store, new_event
 
+from .commands import COMMANDS
 from .seed_figures import DATADIR, EXPECTED
 
 AGENTSTORE = str(Path(sys.executable).parent / "agentstore")
@@ -37,9 +40,7 @@ def run(*args: str, check: int | None = 0, **env: str) -> subprocess.CompletedPr
     """Run the command; ``check`` is the exit status expected (None: any)."""
     environment = {key: value for key, value in os.environ.items() if key != "AGENTSTORE_URL"}
     environment.update(env)
-    done = subprocess.run(
-        [AGENTSTORE, *args], capture_output=True, text=True, env=environment, timeout=60
-    )
+    done = COMMANDS.run(list(args), environment, timeout=60)
     if check is not None:
         assert done.returncode == check, (done.returncode, done.stdout, done.stderr)
     assert "Traceback" not in done.stderr

@@ -20,6 +20,8 @@ import agentstore
 from agentstore import SessionNotFoundError, Store, new_event
 from agentstore.verifying import verify
 
+from .workers import send, serving, spawn, until_done
+
 WORKERS = Path(__file__).parent / "lifecycle_workers.py"
 ROOT = Path(__file__).parent.parent
 POSTGRES = os.environ.get("AGENTSTORE_TEST_POSTGRES_URL", "")
@@ -43,21 +45,11 @@ class Target:
     def open(self, **options: Any) -> Store:
         return agentstore.open(self.url, **self.options, **options)
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "AGENTSTORE_TEST_OPTIONS": json.dumps(self.options)}
-        return subprocess.run(
-            [sys.executable, str(WORKERS), args[0], self.url, *args[1:]],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=120,
-        )
-
     def start(self, *args: str) -> subprocess.Popen[str]:
         env = {**os.environ, "AGENTSTORE_TEST_OPTIONS": json.dumps(self.options)}
         return subprocess.Popen(
             [sys.executable, str(WORKERS), args[0], self.url, *args[1:]],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -85,12 +77,12 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
 
 def test_eight_processes_getting_or_creating_one_id_get_one_session(target: Target) -> None:
     target.open().close()
-    processes = [target.start("get-or-create", "contested", f"p{n}") for n in range(8)]
-    answers = []
-    for process in processes:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err
-        answers.append(tuple(json.loads(out)))
+    with serving(target.start("serve")) as server:  # forks the eight at once
+        spawns = [spawn("get-or-create", target.url, "contested", f"p{n}") for n in range(8)]
+        send(server, *spawns, "wait")
+        lines, statuses = until_done(server)
+    assert statuses == [0] * 8, lines
+    answers = [tuple(json.loads(line)) for line in lines]
     assert len(Counter(answers)) == 1, answers  # one name and creation time for all
     with target.open() as store:
         (session,) = store.list_sessions(limit=None)
@@ -154,19 +146,22 @@ def test_a_deletion_killed_at_any_point_leaves_the_session_whole_or_gone(
         doomed, kept = _fill(store)
     outcomes = []
     points = DATABASE_POINTS.get(target.kind) or [str(n) for n in range(1, 100)]
-    for n, point in enumerate([*points, "never"]):
-        # A file store is copied for each point; a database deletion killed midway
-        # leaves it whole, so the next point starts from the same data.
-        attempt = _copy(target, tmp_path, n) if target.kind != "postgres" else target
-        done = attempt.run("delete-killed", "doomed", "0" if point == "never" else point)
-        finished = done.returncode == 0
-        assert finished or done.returncode == -9, done.stderr  # killed: SIGKILL
-        with attempt.open(snapshot_interval=10) as store:
-            outcome = _whole_or_gone(store, doomed, kept)
-        outcomes.append((point, outcome))
-        assert outcome == ("gone" if finished else "whole") or target.kind == "jsonl", outcomes
-        if finished:
-            break
+    with serving(target.start("serve")) as server:  # forks each deletion
+        for n, point in enumerate([*points, "never"]):
+            # A file store is copied for each point; a database deletion killed midway
+            # leaves it whole, so the next point starts from the same data.
+            attempt = _copy(target, tmp_path, n) if target.kind != "postgres" else target
+            at = "0" if point == "never" else point
+            send(server, spawn("delete-killed", attempt.url, "doomed", at), "wait")
+            printed, (status,) = until_done(server)
+            finished = status == 0
+            assert finished or status == -9, printed  # killed: SIGKILL
+            with attempt.open(snapshot_interval=10) as store:
+                outcome = _whole_or_gone(store, doomed, kept)
+            outcomes.append((point, outcome))
+            assert outcome == ("gone" if finished else "whole") or target.kind == "jsonl", outcomes
+            if finished:
+                break
     # Every point of the deletion was tried: killed before its commit it is whole, after
     # it gone (a JSONL directory's commit is the removal of the session's record).
     assert outcomes[0][1] == "whole"

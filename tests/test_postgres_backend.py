@@ -427,8 +427,12 @@ def _outage_lines(caplog: pytest.LogCaptureFixture) -> dict[str, list[str]]:
 
 
 def test_a_server_that_is_away_is_named_and_found_again(
-    schema: str, relay: Relay, caplog: pytest.LogCaptureFixture
+    schema: str, relay: Relay, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from agentstore.backends.postgres import connecting
+
+    # Each call waits 1 s, not 5 (the async store's test waits as long as a user's call).
+    monkeypatch.setattr(connecting, "CONNECTION_WAIT", 1.0)
     caplog.set_level(logging.WARNING)
     with agentstore.open(relay.url, schema=schema, pool_size=4) as store:
         session = store.create_session()
@@ -439,7 +443,7 @@ def test_a_server_that_is_away_is_named_and_found_again(
                 store.append(session.id, new_event("lost"))
             assert away.value.errno == errno.ECONNREFUSED
             assert f"the server at 127.0.0.1:{relay.port} is not answering" in str(away.value)
-            assert "retried for 5 s" in str(away.value)
+            assert "retried for 1 s" in str(away.value)
         relay.up()
         assert store.append(session.id, new_event("back")).seq == 2  # the first call
         assert [event.type for event in store.get_events(session.id)] == ["before", "back"]
@@ -464,6 +468,7 @@ def test_the_async_store_names_a_server_that_is_away_and_finds_it_again(
                 await store.append(session.id, new_event("lost"))
             assert away.value.errno == errno.ECONNREFUSED
             assert "is not answering" in str(away.value)
+            assert "retried for 5 s" in str(away.value)
             relay.up()
             assert (await store.append(session.id, new_event("back"))).seq == 2
 

@@ -24,6 +24,8 @@ import agentstore
 from agentstore import new_event
 from agentstore.verifying import verify
 
+from .workers import send, serving, spawn, until_done
+
 WORKERS = Path(__file__).parent / "workers.py"
 ROOT = Path(__file__).parent.parent
 POSTGRES = os.environ.get("AGENTSTORE_TEST_POSTGRES_URL", "")
@@ -43,6 +45,7 @@ class Target:
         env = {**os.environ, "AGENTSTORE_TEST_OPTIONS": json.dumps(self.options)}
         return subprocess.Popen(
             [sys.executable, str(WORKERS), args[0], self.url, *args[1:]],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -68,18 +71,13 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
             db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def _finish(process: subprocess.Popen[str]) -> str:
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err
-    return out
-
-
 def test_four_processes_of_two_threads_get_gapless_seqs(target: Target) -> None:
     with target.open() as store:
         session = store.create_session()
-    processes = [target.start("append", session.id, "25", "2", f"p{n}") for n in range(4)]
-    for process in processes:
-        _finish(process)
+    spawns = [spawn("append", target.url, session.id, "25", "2", f"p{n}") for n in range(4)]
+    with serving(target.start("serve")) as server:
+        send(server, *spawns, "wait")
+        assert until_done(server) == ([], [0, 0, 0, 0])
     with target.open() as store:
         events = store.get_events(session.id)
         assert [e.seq for e in events] == list(range(1, 201))
@@ -94,9 +92,11 @@ def test_four_processes_of_two_threads_get_gapless_seqs(target: Target) -> None:
 
 def test_sixteen_processes_create_one_session_once(target: Target) -> None:
     target.open().close()
-    processes = [target.start("create", "contested") for _ in range(16)]
-    outcomes = Counter(_finish(process).strip() for process in processes)
-    assert outcomes == {"created": 1, "exists": 15}
+    with serving(target.start("serve")) as server:
+        send(server, spawn("create", target.url, "contested", count=16), "wait")  # at once
+        lines, statuses = until_done(server)
+    assert statuses == [0] * 16
+    assert Counter(lines) == {"created": 1, "exists": 15}
     with target.open() as store:
         assert [s.id for s in store.list_sessions()] == ["contested"]
 
@@ -131,26 +131,33 @@ def test_a_watch_sees_another_process_append_within_100_ms(target: Target) -> No
 
 
 def test_killed_writers_lose_no_acknowledged_event(target: Target) -> None:
-    """SIGKILL a writer at random moments (30 times), then check every acknowledgement."""
+    """SIGKILL a writer at random moments (30 times), then check every acknowledgement.
+
+    Each writer is a new process that opens the store, forked from one whose imports are
+    done: a kill then costs the writer's open and its time to live, not an interpreter's
+    start.
+    """
     with target.open() as store:
         session = store.create_session()
     acknowledged: list[str] = []
     rng = random.Random(20261126)
     kills = int(os.environ.get("AGENTSTORE_TEST_KILLS", "30"))
     log = Path(target.url) / "events" / f"{session.id}.jsonl"
-    for kill in range(kills):
-        process = target.start("forever", session.id)
-        assert process.stdout is not None
-        first = process.stdout.readline()  # it is appending now, however slow its start
-        assert first, process.communicate(timeout=30)[1]
-        time.sleep(rng.uniform(0, 0.1))
-        process.send_signal(signal.SIGKILL)
-        out, _ = process.communicate(timeout=30)
-        acknowledged.extend(line for line in [first, *out.splitlines()] if line.strip())
-        acknowledged = [line.strip() for line in acknowledged]
-        if log.exists() and kill % 3 == 0:  # what a crash mid-write leaves in a JSONL log
-            with open(log, "ab") as file:
-                file.write(rng.choice([b'{"session_id":"', b"\x00" * 40, b'{"sequence_number": 9']))
+    with serving(target.start("serve")) as server:
+        assert server.stdout is not None
+        for kill in range(kills):
+            send(server, spawn("forever", target.url, session.id))
+            first = server.stdout.readline()  # it is appending now, however slow its open
+            assert first, server.communicate(timeout=30)[1]
+            time.sleep(rng.uniform(0, 0.1))
+            send(server, "kill")
+            out, statuses = until_done(server)
+            assert statuses == [-signal.SIGKILL], out
+            acknowledged.extend(line for line in [first.strip(), *out] if line)
+            if log.exists() and kill % 3 == 0:  # what a crash mid-write leaves in a JSONL log
+                with open(log, "ab") as file:
+                    debris = [b'{"session_id":"', b"\x00" * 40, b'{"sequence_number": 9']
+                    file.write(rng.choice(debris))
     with target.open() as store:
         events = store.get_events(session.id)
         ids = [e.id for e in events]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from agentstore.errors import missing_extra
@@ -14,6 +14,7 @@ except ModuleNotFoundError as missing:
 
 from agentstore import EventType, Metadata, Session, Store, new_event
 from agentstore.events import Event
+from agentstore.feeds import Watch
 
 
 class StoreFactory(Protocol):
@@ -93,3 +94,19 @@ def record(store: Store, session_id: str, count: int) -> list[Event]:
 def history(store: Store, session_id: str) -> list[dict[str, Any]]:
     """A session's events as JSON-ready dicts, to compare before and after a failure."""
     return [event.to_dict() for event in store.get_events(session_id)]
+
+
+def through(feed: Watch, last: Callable[[Event], bool]) -> list[Event]:
+    """The events of ``feed`` up to the first ``last`` one, which ends it (or to its timeout).
+
+    A scenario appends one event more after those it expects, and reads through it:
+    whatever the feed should not yield would come before it, and the scenario need not
+    wait for the feed's timeout to run out.
+    """
+    found = []
+    for event in feed:
+        found.append(event)
+        if last(event):
+            feed.stop()
+            break
+    return found

@@ -17,14 +17,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import pytest
 
 from agentstore import Metadata, ReadOnlyStoreError, Snapshot, Store, copy_sessions, new_event
 from agentstore.backends.memory import MemoryBackend
 from agentstore.events import Event, stored_event
-from agentstore.testing.conformance.base import StoreFactory, agent_run, history, record
+from agentstore.testing.conformance.base import (
+    StoreFactory,
+    agent_run,
+    history,
+    record,
+    through,
+)
 
 
 class StoredData(Protocol):
@@ -168,29 +174,26 @@ class ReadOnlyScenarios:
         with open_store() as writer, open_store(read_only=True) as reader:
             session = writer.create_session()
             record(writer, session.id, 2)
-            one_session = reader.watch(session.id, timeout=2.0)
-            every_session = reader.watch(timeout=2.0)
+            one_session = reader.watch(session.id, timeout=10)
+            every_session = reader.watch(timeout=10)
             seen: list[Event] = []
-            following = threading.Thread(target=lambda: seen.extend(one_session), daemon=True)
+            following = threading.Thread(
+                target=lambda: seen.extend(through(one_session, lambda e: e.seq == 6)),
+                daemon=True,
+            )
             following.start()
             appended = record(writer, session.id, 3)
             later = writer.create_session()
             writer.append(later.id, new_event("step"))
-            following.join(timeout=10)
-            assert [e.seq for e in seen] == [1, 2, 3, 4, 5]
-            assert seen[2:] == appended
-            arrived = [(e.session_id, e.seq) for e in _until(every_session, later.id)]
+            arrived = [
+                (e.session_id, e.seq)
+                for e in through(every_session, lambda e: e.session_id == later.id)
+            ]
+            last = writer.append(session.id, new_event("last"))  # ends the session's watch
+            following.join(timeout=30)
+            assert [e.seq for e in seen] == [1, 2, 3, 4, 5, 6]
+            assert seen[2:] == [*appended, last]
             assert arrived == [(session.id, 3), (session.id, 4), (session.id, 5), (later.id, 1)]
-
-
-def _until(feed: Any, session_id: str) -> list[Event]:
-    """The events of ``feed`` up to the first of ``session_id`` (or its timeout)."""
-    found = []
-    for event in feed:
-        found.append(event)
-        if event.session_id == session_id:
-            feed.stop()
-    return found
 
 
 def _a_store_holding_one_session() -> Store:

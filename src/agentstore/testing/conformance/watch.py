@@ -17,7 +17,7 @@ from agentstore import (
     new_event,
 )
 from agentstore.events import Event
-from agentstore.testing.conformance.base import StoreFactory, record
+from agentstore.testing.conformance.base import StoreFactory, record, through
 
 
 class ForkScenarios:
@@ -110,27 +110,31 @@ class WatchScenarios:
         self, store: Store, session: Session
     ) -> None:
         record(store, session.id, 2)
-        writer = _in_background(lambda: record(store, session.id, 3))
-        seen = [e.seq for e in store.watch(session.id, timeout=1.0)]
+        writer = _in_background(lambda: record(store, session.id, 4))  # the last ends the feed
+        seen = [e.seq for e in through(store.watch(session.id, timeout=10), lambda e: e.seq == 6)]
         writer.join()
-        assert seen == [1, 2, 3, 4, 5]
+        assert seen == [1, 2, 3, 4, 5, 6]
 
     def test_watch_of_a_session_ignores_other_sessions(self, store: Store) -> None:
         one, two = store.create_session(), store.create_session()
-        writer = _in_background(lambda: (record(store, two.id, 2), record(store, one.id, 1)))
-        seen = list(store.watch(one.id, timeout=0.5))
+        writer = _in_background(lambda: (record(store, two.id, 2), record(store, one.id, 2)))
+        # The second of one's events ends the feed (as would one of two's, let through).
+        seen = through(store.watch(one.id, timeout=10), lambda e: e.seq == 2)
         writer.join()
-        assert [(e.session_id, e.seq) for e in seen] == [(one.id, 1)]
+        assert [(e.session_id, e.seq) for e in seen] == [(one.id, 1), (one.id, 2)]
 
     def test_watch_of_all_sessions_sees_every_new_event(self, store: Store) -> None:
         one, two = store.create_session(), store.create_session()
         record(store, one.id, 2)  # before the watch: not part of it
-        feed = store.watch(timeout=1.0)
+        feed = store.watch(timeout=10)
         record(store, one.id, 1)  # after the watch, before its first next(): part of it
-        writer = _in_background(lambda: record(store, two.id, 2))
-        seen = [(e.session_id, e.seq) for e in feed]
+        writer = _in_background(lambda: record(store, two.id, 3))  # the last ends the feed
+        seen = [
+            (e.session_id, e.seq)
+            for e in through(feed, lambda e: e.seq == 3 and e.session_id == two.id)
+        ]
         writer.join()
-        assert seen == [(one.id, 3), (two.id, 1), (two.id, 2)]
+        assert seen == [(one.id, 3), (two.id, 1), (two.id, 2), (two.id, 3)]
 
     def test_events_between_watch_and_first_next_are_not_lost(
         self, store: Store, session: Session
@@ -176,10 +180,12 @@ class WatchScenarios:
     def test_a_watch_of_all_sessions_skips_fork_histories(self, store: Store) -> None:
         parent = store.create_session()
         record(store, parent.id, 3)
-        feed = store.watch(timeout=0.5)
+        feed = store.watch(timeout=10)
         fork = store.fork(parent.id, at_seq=3)
         store.append(fork.id, new_event("after.fork"))
-        assert [(e.session_id, e.type) for e in feed] == [(fork.id, "after.fork")]
+        store.append(fork.id, new_event("last"))  # what the feed should skip comes before it
+        seen = [(e.session_id, e.type) for e in through(feed, lambda e: e.type == "last")]
+        assert seen == [(fork.id, "after.fork"), (fork.id, "last")]
 
     def test_watching_an_unknown_session_fails_at_once(self, store: Store) -> None:
         with pytest.raises(SessionNotFoundError):
