@@ -274,3 +274,15 @@ def test_appends_to_many_sessions_at_once_fail_only_where_the_disk_fails(tmp_pat
         assert [e.seq for e in outcomes[3]] == [2]  # type: ignore[union-attr]
     with agentstore.open(root) as store:
         assert [len(store.get_events(sid)) for sid in (good, bad, other)] == [2, 0, 1]
+
+
+def test_a_watch_of_all_sessions_goes_on_past_a_log_without_its_session(tmp_path: Path) -> None:
+    """A log whose session record is not there (yet, or no more) is passed over."""
+    with agentstore.open(tmp_path / "data", poll_interval=0.01) as store:
+        store.create_session(id="real")
+        watch = store.watch(None, timeout=5)
+        (tmp_path / "data" / "events" / "ghost.jsonl").write_bytes(b"")
+        (tmp_path / "data" / "events" / "ghost.jsonl").write_bytes(b"{}\n")
+        store.append("real", agentstore.new_event("custom", {"n": 1}))
+        assert next(watch).session_id == "real"
+        watch.close()

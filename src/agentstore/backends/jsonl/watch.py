@@ -73,7 +73,7 @@ class _FileFeed:
             return events
         found: list[Event] = []
         sizes = self._log_sizes()
-        for session_id, size in sizes.items():
+        for session_id, size in list(sizes.items()):  # entries are dropped on the way
             if size == self._sizes.get(session_id):
                 continue
             try:
