@@ -32,6 +32,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_async.py
 	$(BIN)/python benchmarks/bench_recording.py
 	$(BIN)/python benchmarks/bench_streaming.py
+	$(BIN)/python benchmarks/bench_server.py
 
 torture: $(VENV)/.installed
 	$(BIN)/python benchmarks/crash_torture.py --kills 200

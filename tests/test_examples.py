@@ -143,6 +143,18 @@ BENCHMARK_ROWS = {
         ],
         None,
     ),
+    "bench_server.py": (
+        [
+            "JSONL: in-process, 32 threads",
+            "JSONL: HTTP, 32 threads, a client each",
+            "SQLite: HTTP, 32 async tasks, one client",
+            "SQLite: HTTP raw GET /replay",
+            "server memory per idle watcher, KB",
+            "delivery delay p99, ms",
+            "delivered / expected",
+        ],
+        None,
+    ),
 }
 
 
