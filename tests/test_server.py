@@ -3,6 +3,7 @@ watches that resume, several worker processes, and a crash that loses nothing ac
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import agentstore
+import agentstore.aio
 from agentstore import (
     AccessDeniedError,
     ConcurrencyError,
@@ -31,7 +33,7 @@ from agentstore import (
 )
 from agentstore.backends.remote import wire
 from agentstore.errors import AgentStoreError, CorruptLogError, StoreVersionError
-from agentstore.server import create_app
+from agentstore.server import create_app, sse
 from agentstore.server.openapi import document
 from agentstore.server.routes import TABLE
 from agentstore.server.security import host_name
@@ -505,3 +507,42 @@ def test_a_list_searches_names_and_ids_and_sums_up_each_session(client: TestClie
     stats = client.get("/v1/sessions/trip/stats", headers=headers).json()
     assert stats["models"]["gpt-4o"]["tokens_in"] == 10
     assert (stats["events"], stats["errors"]) == (2, 1)
+
+
+def test_every_stream_of_a_session_shares_one_feed_that_ends_with_the_last() -> None:
+    async def scenario() -> None:
+        async with agentstore.aio.open(":memory:") as store:
+            await store.create_session(id="one")
+            hub = sse.Hub(store)
+            first = await hub.channel("one")
+            assert await hub.channel("one") is first  # one feed, however many streams
+            queues = [first.join(), first.join()]
+            appended = await store.append("one", new_event("custom", {"n": 1}))
+            got = [await asyncio.wait_for(queue.get(), 5) for queue in queues]
+            assert got[0] == got[1] == (1, sse.message(appended, True))
+            assert got[0][1] is got[1][1]  # encoded once
+            for queue in queues:
+                first.leave(queue)
+            assert await hub.channel("one") is not first  # the last to leave ended it
+            with pytest.raises(SessionNotFoundError):
+                await hub.channel("nowhere")
+
+    asyncio.run(scenario())
+
+
+def test_a_stream_too_slow_to_keep_up_is_cut_off_and_its_feed_goes_on() -> None:
+    async def scenario() -> None:
+        async with agentstore.aio.open(":memory:") as store:
+            await store.create_session(id="one")
+            channel = await sse.Hub(store).channel("one")
+            slow, fast = channel.join(), channel.join()
+            for number in range(sse.MOST_QUEUED + 1):
+                await store.append("one", new_event("custom", {"n": number}))
+                await fast.get()
+            await asyncio.sleep(0.05)
+            assert slow.qsize() == sse.MOST_QUEUED + 1
+            assert list(slow._queue)[-1] == sse._END  # type: ignore[attr-defined]
+            await store.append("one", new_event("custom", {"n": -1}))
+            assert (await asyncio.wait_for(fast.get(), 5))[0] == sse.MOST_QUEUED + 2
+
+    asyncio.run(scenario())

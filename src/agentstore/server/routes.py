@@ -429,21 +429,22 @@ async def watch(request: Request) -> Response:
     store = _store(request)
     session_id = _session_id(request)
     resumed = request.headers.get("last-event-id")
+    start: int | None
     if resumed is not None:
         start = (_integer({"Last-Event-ID": resumed}, "Last-Event-ID") or 0) + 1
     elif params.get("live") in ("1", "true"):
-        start = (await store.get_session(session_id)).event_count + 1
+        start = None  # the events appended from now on
     else:
         start = _integer(params, "from_seq", 0) or 0
-    feed = store.watch(session_id, from_seq=start, timeout=_timeout(params))
-    return await sse.stream(request, feed, after=max(start, 1) - 1)
+    _check_open(store)
+    return await sse.stream(request, session_id, start=start, timeout=_timeout(params))
 
 
 async def watch_all(request: Request) -> Response:
     """The events appended to every session from now on, as Server-Sent Events."""
     params = _query(request, "timeout")
-    feed = _store(request).watch(None, timeout=_timeout(params))
-    return await sse.stream(request, feed, after=None)
+    _check_open(_store(request))
+    return await sse.stream(request, None, start=None, timeout=_timeout(params))
 
 
 def _timeout(params: Mapping[str, str]) -> float | None:
