@@ -19,8 +19,9 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# Test modules (and classes) are spread over as many workers as the machine has cores.
 unit: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadscope
 
 # PostgreSQL figures need AGENTSTORE_TEST_POSTGRES_URL; PEER_PYTHON, a Python with the
 # eventsourcing library, adds its recorders to the SQL table.
