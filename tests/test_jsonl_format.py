@@ -237,3 +237,20 @@ def test_the_command_line_shows_another_programs_events_and_their_json_exactly(
     assert printable("Deploy\x1b[2JStarted") in timeline
     assert "\x1b" not in timeline
     assert run(*store, "verify").returncode == 0
+
+
+def test_an_event_encoded_whole_is_the_line_an_append_assembles_from_its_parts() -> None:
+    from agentstore.backends import codec
+    from agentstore.testing.conformance.base import agent_run
+
+    with agentstore.open(":memory:") as store:
+        session = store.create_session()
+        stored = store.append_batch(session.id, agent_run())
+    copied = codec.decode_event(
+        b'{"session_id":"s","sequence_number":1,"type":"x.y","payload":null,"timestamp":"2026-01-02T03:04:05.123456789Z","metadata":{"later":1},"id":"e"}'
+    )
+    for event in [*stored, copied]:
+        middle, tail = codec.event_parts(event)
+        head = codec.line_head(event.session_id)
+        assembled = codec.event_line(head, event.seq, middle, event.timestamp, tail, event._nanos)
+        assert codec.encode_event(event) == assembled
