@@ -155,6 +155,17 @@ BENCHMARK_ROWS = {
         ],
         None,
     ),
+    "bench_ui.py": (
+        [
+            "page weight, KB",
+            "first contentful paint, ms",
+            "session: first rows shown, ms",
+            "session: every event loaded, ms",
+            "scroll: 95th percentile frame, ms",
+            "sessions list: first rows shown, ms",
+        ],
+        None,
+    ),
 }
 
 

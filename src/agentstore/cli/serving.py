@@ -1,8 +1,15 @@
-"""``agentstore serve``: a store reached over HTTP (the ``server`` extra)."""
+"""``agentstore serve`` and ``agentstore ui``: a store reached over HTTP and its web
+timeline (the ``server`` extra)."""
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
+import urllib.parse
+import urllib.request
+import webbrowser
 from pathlib import Path
 
 import click
@@ -12,7 +19,7 @@ from agentstore.cli.app import cli
 from agentstore.cli.options import store_option
 from agentstore.errors import InvalidArgumentError
 
-__all__ = ["serve"]
+__all__ = ["serve", "ui"]
 
 
 def _secret(path: Path | None, variable: str, what: str) -> str | None:
@@ -134,8 +141,112 @@ def serve(
     scheme = "https" if ssl_certfile else "http"
     click.echo(
         f"agentstore: serving {masked(target)} at {scheme}://{host}:{port} "
-        f"({'a token is required' if token else 'no token: this machine only'})",
+        f"({'a token is required' if token else 'no token: this machine only'}); "
+        "its web timeline at /",
         err=True,
     )
     tls = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile} if ssl_certfile else {}
     run(settings, host=host, port=port, workers=workers, log_level=log_level, **tls)
+
+
+@cli.command()
+@store_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option(
+    "--port",
+    default=8750,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The port to listen on (0: any free one).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file whose first line is the token that may read and write "
+    "(or set AGENTSTORE_TOKEN); the browser is opened with it. "
+    "Required unless the server listens on loopback only.",
+)
+@click.option(
+    "--read-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file holding a token that may only read (or set AGENTSTORE_READ_TOKEN): "
+    "give it to those who should see the sessions without forking them.",
+)
+@click.option("--no-browser", is_flag=True, help="Print the page's address, open no browser.")
+def ui(
+    command_store: str | None,
+    host: str,
+    port: int,
+    token_file: Path | None,
+    read_token_file: Path | None,
+    no_browser: bool,
+) -> None:
+    """Open the store's web timeline in a browser: sessions, events, state, forks, live.
+
+    Serves the store as agentstore serve does, with the page at /, and opens it once the
+    server answers. With a token, the address carries it after '#' (never sent to the
+    server, and taken out of the address bar by the page). Ctrl-C stops the server.
+
+    \b
+    Examples:
+      agentstore ui --store ./agent-data
+      agentstore ui --store sqlite:///agent.db --port 0 --no-browser
+    """
+    try:
+        from agentstore.server.serving import ServerSettings
+        from agentstore.server.serving import serve as run
+    except ModuleNotFoundError as missing:
+        raise click.ClickException(
+            f"{missing}: agentstore ui needs the server extra: pip install 'agentstore[server]'"
+        ) from None
+    target = command_store or click.get_current_context().find_root().obj
+    token = _secret(token_file, "AGENTSTORE_TOKEN", "--token-file")
+    read_token = _secret(read_token_file, "AGENTSTORE_READ_TOKEN", "--read-token-file")
+    if read_token is not None and token is None:
+        raise InvalidArgumentError("a read-only token needs a token for writing beside it")
+    if port == 0:
+        port = _free_port(host)
+    address = f"http://{_reachable(host)}:{port}/"
+    settings = ServerSettings(store=target, token=token, read_token=read_token)
+    opening = "" if no_browser else ", opening it in a browser"
+    click.echo(
+        f"agentstore: the timeline is at {address} (serving {masked(target)}){opening}; "
+        "Ctrl-C stops it",
+        err=True,
+    )
+    if not no_browser:
+        fragment = "" if token is None else "#token=" + urllib.parse.quote(token, safe="")
+        threading.Thread(target=_open_when_up, args=(address, fragment), daemon=True).start()
+    run(settings, host=host, port=port, log_level="warning")
+
+
+def _reachable(host: str) -> str:
+    """The host a browser on this machine reaches a server listening on ``host`` by."""
+    if host in ("0.0.0.0", "", "::"):  # noqa: S104 - every address: this machine's is one
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _open_when_up(address: str, fragment: str, wait: float = 30.0) -> None:
+    """Open the page in a browser once the server answers (after ``wait`` seconds: never)."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # this machine
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            with direct.open(address + "v1/health", timeout=1) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        return
+    if not webbrowser.open(address + fragment):
+        click.echo(f"agentstore: no browser could be opened: open {address}", err=True)

@@ -38,7 +38,7 @@ from agentstore.aio.opening import open as open_async
 from agentstore.aio.store import AsyncStore
 from agentstore.backends.remote import wire
 from agentstore.errors import AgentStoreError, InvalidArgumentError, StorageError
-from agentstore.server import routes
+from agentstore.server import pages, routes
 from agentstore.server.openapi import document
 from agentstore.server.security import LOOPBACK_HOSTS, Guard
 
@@ -62,7 +62,8 @@ def create_app(
     read_only: bool = False,
     **store_options: Any,
 ) -> Starlette:
-    """The ASGI application that serves ``store`` over HTTP (the ``/v1`` API).
+    """The ASGI application that serves ``store`` over HTTP: the ``/v1`` API, and the web
+    timeline at ``/`` (:mod:`agentstore.server.pages`).
 
     Args:
         store: a target (as :func:`agentstore.open` takes it), opened when the application
@@ -132,7 +133,7 @@ def create_app(
         Route(wire.API + "/openapi.json", _openapi, methods=["GET"]),
     ]
     return Starlette(
-        routes=[*routes.ROUTES, *extra],
+        routes=[*routes.ROUTES, *extra, *pages.ROUTES],  # pages: the web timeline
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={

@@ -7,7 +7,9 @@ One ASGI middleware, in this order:
 - a body over ``max_request_bytes`` is refused with 413, as declared or as it arrives;
 - a bearer token, when the server has one, is required (401 without it) and compared in
   constant time with both kinds: a write token may do everything, a read-only token
-  reads (its writes are refused with 403, as a read-only store refuses them).
+  reads (its writes are refused with 403, as a read-only store refuses them). The web
+  page's own files (``/``, ``/sessions/ID``, ``/assets/NAME``) hold nothing stored and
+  are read without one: the page asks the API with the user's token.
 
 Refusals are answered in the API's error form (:mod:`agentstore.backends.remote.wire`).
 """
@@ -15,6 +17,7 @@ Refusals are answered in the API's error form (:mod:`agentstore.backends.remote.
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,12 +27,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agentstore.backends.remote import wire
 from agentstore.errors import AccessDeniedError, AgentStoreError, InvalidArgumentError
 
-__all__ = ["LOOPBACK_HOSTS", "PUBLIC_PATHS", "Guard", "host_name"]
+__all__ = ["LOOPBACK_HOSTS", "PUBLIC_PATHS", "Guard", "host_name", "is_public"]
 
 #: The names a client on this machine reaches a loopback-bound server by.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 #: What anyone may read without a token: nothing stored.
 PUBLIC_PATHS = frozenset({wire.API + "/health", wire.API + "/openapi.json"})
+# The web page's routes (agentstore.server.pages), exactly: one path segment after the
+# prefix, so nothing under /v1 ever matches.
+_PAGE_PATH = re.compile(r"/(?:(?:sessions|assets)/[^/]+)?")
 
 
 class _TooLargeError(Exception):
@@ -88,7 +94,7 @@ class Guard:
             )
             return 400, error, {}
         access = self._access(headers.get(b"authorization", b""))
-        if access is None and scope["path"] not in PUBLIC_PATHS:
+        if access is None and not is_public(scope["method"], _route_path(scope)):
             denied = AccessDeniedError(
                 "this server needs a token: send 'Authorization: Bearer <token>'"
                 if not headers.get(b"authorization")
@@ -142,6 +148,20 @@ class Guard:
         except _TooLargeError:
             if not started:
                 await _refuse(send, 413, self._too_large())
+
+
+def is_public(method: str, path: str) -> bool:
+    """Whether a request may be answered without a token: it reads nothing stored."""
+    if path in PUBLIC_PATHS:
+        return True
+    return method in ("GET", "HEAD") and _PAGE_PATH.fullmatch(path) is not None
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the application routes on: without the prefix it is mounted at, if any."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return (path[len(root) :] or "/") if root and path.startswith(root) else path
 
 
 def host_name(host: str) -> str:
