@@ -3,6 +3,7 @@ timeline (the ``server`` extra)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import threading
@@ -11,6 +12,7 @@ import urllib.parse
 import urllib.request
 import webbrowser
 from pathlib import Path
+from types import ModuleType
 
 import click
 
@@ -33,6 +35,26 @@ def _secret(path: Path | None, variable: str, what: str) -> str | None:
     if not token or not token[0].strip():
         raise click.BadParameter(f"{path} holds no token", param_hint=what)
     return token[0].strip()
+
+
+def _serving(command: str) -> ModuleType:
+    """The server's module, or a one-line error naming the extra it needs."""
+    try:
+        return importlib.import_module("agentstore.server.serving")
+    except ModuleNotFoundError as missing:
+        raise click.ClickException(
+            f"{missing}: agentstore {command} needs the server extra: "
+            "pip install 'agentstore[server]'"
+        ) from None
+
+
+def _tokens(token_file: Path | None, read_token_file: Path | None) -> tuple[str | None, str | None]:
+    """The write token and the read-only token, from their files or the environment."""
+    token = _secret(token_file, "AGENTSTORE_TOKEN", "--token-file")
+    read_token = _secret(read_token_file, "AGENTSTORE_READ_TOKEN", "--read-token-file")
+    if read_token is not None and token is None:
+        raise InvalidArgumentError("a read-only token needs a token for writing beside it")
+    return token, read_token
 
 
 @cli.command()
@@ -117,19 +139,10 @@ def serve(
       agentstore serve --store ./agent-data
       AGENTSTORE_TOKEN=... agentstore serve --host 0.0.0.0 --workers 4 --store sqlite:///a.db
     """
-    try:
-        from agentstore.server.serving import ServerSettings
-        from agentstore.server.serving import serve as run
-    except ModuleNotFoundError as missing:
-        raise click.ClickException(
-            f"{missing}: agentstore serve needs the server extra: pip install 'agentstore[server]'"
-        ) from None
+    serving = _serving("serve")
     target = command_store or click.get_current_context().find_root().obj
-    token = _secret(token_file, "AGENTSTORE_TOKEN", "--token-file")
-    read_token = _secret(read_token_file, "AGENTSTORE_READ_TOKEN", "--read-token-file")
-    if read_token is not None and token is None:
-        raise InvalidArgumentError("a read-only token needs a token for writing beside it")
-    settings = ServerSettings(
+    token, read_token = _tokens(token_file, read_token_file)
+    settings = serving.ServerSettings(
         store=target,
         token=token,
         read_token=read_token,
@@ -146,7 +159,7 @@ def serve(
         err=True,
     )
     tls = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile} if ssl_certfile else {}
-    run(settings, host=host, port=port, workers=workers, log_level=log_level, **tls)
+    serving.serve(settings, host=host, port=port, workers=workers, log_level=log_level, **tls)
 
 
 @cli.command()
@@ -192,22 +205,13 @@ def ui(
       agentstore ui --store ./agent-data
       agentstore ui --store sqlite:///agent.db --port 0 --no-browser
     """
-    try:
-        from agentstore.server.serving import ServerSettings
-        from agentstore.server.serving import serve as run
-    except ModuleNotFoundError as missing:
-        raise click.ClickException(
-            f"{missing}: agentstore ui needs the server extra: pip install 'agentstore[server]'"
-        ) from None
+    serving = _serving("ui")
     target = command_store or click.get_current_context().find_root().obj
-    token = _secret(token_file, "AGENTSTORE_TOKEN", "--token-file")
-    read_token = _secret(read_token_file, "AGENTSTORE_READ_TOKEN", "--read-token-file")
-    if read_token is not None and token is None:
-        raise InvalidArgumentError("a read-only token needs a token for writing beside it")
+    token, read_token = _tokens(token_file, read_token_file)
     if port == 0:
         port = _free_port(host)
     address = f"http://{_reachable(host)}:{port}/"
-    settings = ServerSettings(store=target, token=token, read_token=read_token)
+    settings = serving.ServerSettings(store=target, token=token, read_token=read_token)
     opening = "" if no_browser else ", opening it in a browser"
     click.echo(
         f"agentstore: the timeline is at {address} (serving {masked(target)}){opening}; "
@@ -217,7 +221,7 @@ def ui(
     if not no_browser:
         fragment = "" if token is None else "#token=" + urllib.parse.quote(token, safe="")
         threading.Thread(target=_open_when_up, args=(address, fragment), daemon=True).start()
-    run(settings, host=host, port=port, log_level="warning")
+    serving.serve(settings, host=host, port=port, log_level="warning")
 
 
 def _reachable(host: str) -> str:
