@@ -546,3 +546,71 @@ def test_a_stream_too_slow_to_keep_up_is_cut_off_and_its_feed_goes_on() -> None:
             assert (await asyncio.wait_for(fast.get(), 5))[0] == sse.MOST_QUEUED + 2
 
     asyncio.run(scenario())
+
+
+def test_appends_of_several_sessions_in_one_request_each_stand_or_fail_alone(
+    client: TestClient,
+) -> None:
+    headers = _as(TOKEN)
+    client.post("/v1/sessions", json={"id": "one"}, headers=headers)
+    client.post("/v1/sessions", json={"id": "two"}, headers=headers)
+    asked = {
+        "appends": [
+            {"session_id": "one", "events": [{"type": "plan_created"}, {"type": "custom"}]},
+            {"session_id": "nowhere", "events": [{"type": "custom"}]},
+            {"session_id": "two", "events": [{"type": "custom"}], "expected_seq": 5},
+            {"session_id": "two", "events": [{"type": "custom", "seq": 1}]},
+            {"session_id": "two", "events": [{"type": "user_message", "payload": {"t": 1}}]},
+        ]
+    }
+    results = client.post("/v1/appends", json=asked, headers=headers).json()["results"]
+    assert [event["sequence_number"] for event in results[0]["events"]] == [1, 2]
+    assert results[1]["error"]["type"] == "SessionNotFoundError"
+    assert results[2]["error"]["type"] == "ConcurrencyError"
+    assert results[3]["error"]["type"] == "InvalidEventError"
+    assert results[4]["events"][0]["payload"] == {"t": 1}
+    assert client.get("/v1/sessions/two", headers=headers).json()["event_count"] == 1
+    refused = client.post("/v1/appends", json=asked, headers=_as(READ_TOKEN))
+    assert refused.status_code == 403
+
+
+class _Counting(httpx2.AsyncBaseTransport):
+    """A transport that counts the requests sent through it, by path."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "POST":
+            self.paths.append(request.url.path)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_the_concurrent_appends_of_a_remote_async_store_share_requests(tmp_path: Path) -> None:
+    server = Server(str(tmp_path / "data")).start()
+
+    async def scenario() -> None:
+        async with agentstore.aio.open(server.url) as store:
+            ids = [(await store.create_session()).id for _ in range(32)]
+            client = store.backend._client  # type: ignore[attr-defined]
+            counting = client._transport = _Counting(client._transport)
+            stored = await asyncio.gather(
+                *(store.append(sid, new_event("custom", {"to": sid})) for sid in ids)
+            )
+            assert [event.session_id for event in stored] == ids
+            assert all(
+                event.seq == 1 and event.payload == {"to": event.session_id} for event in stored
+            )
+            assert len(counting.paths) < 32
+            assert "/v1/appends" in counting.paths
+            for sid in ids:
+                assert [event.seq for event in await store.get_events(sid)] == [1]
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        server.stop()

@@ -107,6 +107,19 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         ],
         "responses": {"200": _LINES},
     },
+    ("POST", wire.API + "/appends"): {
+        "summary": "Several sessions' appends in one request, each answered on its own",
+        "description": (
+            "What a remote client sends when its tasks append at once: each append is all "
+            "or none and fails alone; the results come in the order of the appends."
+        ),
+        "body": {
+            "type": "object",
+            "required": ["appends"],
+            "properties": {"appends": {"type": "array", "items": {"type": "object"}}},
+        },
+        "responses": {"200": _json({"type": "object"})},
+    },
     ("POST", _ONE + "/import"): {
         "summary": "Add events stamped elsewhere (a copy), keeping their ids, seqs and times",
         "body": {

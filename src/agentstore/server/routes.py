@@ -11,6 +11,7 @@ typed errors; :mod:`agentstore.server.app` turns them into responses.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
@@ -26,8 +27,10 @@ from agentstore.backends.codec import encode_event
 from agentstore.backends.remote import wire
 from agentstore.core import checks
 from agentstore.errors import (
+    AgentStoreError,
     InvalidArgumentError,
     InvalidEventError,
+    InvalidSessionIdError,
     ReadOnlyStoreError,
     StoreClosedError,
 )
@@ -279,6 +282,43 @@ async def append(request: Request) -> Response:
     return _lines(stored)
 
 
+async def append_many(request: Request) -> Response:
+    """Several sessions' appends in one request (a remote client's concurrent appends),
+    each all or none and answered on its own: ``{"results": [{"events": [...]} or
+    {"error": {...}}, ...]}`` in the order asked. The store commits them together."""
+    _query(request)
+    body = await _body(request)
+    _fields(body, ("appends",), "a batch of appends")
+    asked = body.get("appends")
+    if not isinstance(asked, list) or not asked:
+        raise InvalidArgumentError("appends must be a non-empty JSON array of appends")
+    store = _store(request)
+    results = await asyncio.gather(*(_one_of_many(store, append) for append in asked))
+    return _json({"results": results})
+
+
+async def _one_of_many(store: AsyncStore, append: object) -> dict[str, Any]:
+    try:
+        if not isinstance(append, dict):
+            raise InvalidArgumentError("an append is a JSON object")
+        _fields(append, ("session_id", "events", "expected_seq"), "an append")
+        named = append.get("session_id")
+        if not isinstance(named, str):
+            raise InvalidSessionIdError(f"session_id must be a str, not {named!r:.100}")
+        session_id = checks.KnownIds().check(named)
+        drafts = append.get("events")
+        if not isinstance(drafts, list):
+            raise InvalidEventError("events must be a JSON array of events")
+        events = [wire.decode_draft(draft, index) for index, draft in enumerate(drafts)]
+        expected = append.get("expected_seq")
+        if expected is not None and type(expected) is not int:
+            raise InvalidArgumentError(f"expected_seq must be a whole number, not {expected!r}")
+        stored = await store.append_batch(session_id, events, expected_seq=expected)
+    except AgentStoreError as error:
+        return wire.encode_error(error)
+    return {"events": [event.to_dict() for event in stored]}
+
+
 async def import_events(request: Request) -> Response:
     _query(request)
     body = await _body(request)
@@ -484,6 +524,7 @@ TABLE: tuple[tuple[str, str, _Endpoint, bool], ...] = (
     ("POST", _ONE + "/events", append, True),
     ("GET", _ONE + "/events", read_events, False),
     ("POST", _ONE + "/import", import_events, True),
+    ("POST", wire.API + "/appends", append_many, True),
     ("GET", _ONE + "/replay", replay, False),
     ("GET", _ONE + "/state", get_state, False),
     ("GET", _ONE + "/stats", stats, False),

@@ -15,7 +15,8 @@ from typing import TypeVar
 import httpx2
 
 from agentstore.backends import forked
-from agentstore.backends.base import AsyncBackend, AsyncSubscription, Problem
+from agentstore.backends.base import AppendRequest, AsyncBackend, AsyncSubscription, Problem
+from agentstore.backends.lane import AppendLane, Outcomes
 from agentstore.backends.remote import calls
 from agentstore.backends.remote.backend import (
     UNLIMITED,
@@ -30,9 +31,11 @@ from agentstore.events import Event
 from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
-__all__ = ["AsyncRemoteBackend"]
+__all__ = ["PARALLEL_APPENDS", "AsyncRemoteBackend"]
 
 _T = TypeVar("_T")
+#: How many requests of appends a store may have on their way at once.
+PARALLEL_APPENDS = 4
 
 
 class AsyncRemoteBackend(AsyncBackend):
@@ -49,6 +52,9 @@ class AsyncRemoteBackend(AsyncBackend):
         self._client = httpx2.AsyncClient(**self._settings)
         self._watches: httpx2.AsyncClient | None = None  # the client of subscriptions
         self.read_only = read_only
+        # Appends of concurrent tasks that arrive while others are on their way go together,
+        # in one request: the per-request cost, not the events, bounds a remote append.
+        self._lane = AppendLane(self._send_many, parallel=PARALLEL_APPENDS)
         forked.reopen_after_fork(self)
 
     def after_fork_in_child(self) -> None:
@@ -110,7 +116,26 @@ class AsyncRemoteBackend(AsyncBackend):
     async def append(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
     ) -> list[Event]:
-        return await self._send(calls.append(session_id, events, expected_seq))
+        return await self._lane.append(session_id, events, expected_seq)
+
+    async def append_one(self, session_id: str, event: Event, *, expected_seq: int | None) -> Event:
+        return (await self._lane.append(session_id, (event,), expected_seq))[0]
+
+    def _send_many(self, requests: list[AppendRequest]) -> asyncio.Future[Outcomes]:
+        """Send a batch of the lane: one append as itself, several in one request."""
+        if len(requests) == 1:
+            ((session_id, events, expected_seq),) = requests
+            one = calls.append(session_id, events, expected_seq)
+            return asyncio.ensure_future(self._outcome_of(one))
+        return asyncio.ensure_future(self._send(calls.append_many(requests)))
+
+    async def _outcome_of(self, call: calls.Call[list[Event]]) -> Outcomes:
+        outcome: list[Event] | AgentStoreError
+        try:
+            outcome = await self._send(call)
+        except AgentStoreError as error:
+            outcome = error
+        return [outcome]
 
     async def import_events(self, session_id: str, events: Sequence[Event]) -> None:
         await self._send(calls.import_events(session_id, events))

@@ -22,9 +22,10 @@ from urllib.parse import quote
 
 import orjson
 
-from agentstore.backends.base import Problem
+from agentstore.backends.base import AppendRequest, Problem
+from agentstore.backends.codec import event_from_record
 from agentstore.backends.remote import wire
-from agentstore.errors import AccessDeniedError, StorageError
+from agentstore.errors import AccessDeniedError, AgentStoreError, InvalidEventError, StorageError
 from agentstore.events import Event
 from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
@@ -152,6 +153,43 @@ def append(session_id: str, events: Sequence[Event], expected_seq: int | None) -
     if expected_seq is not None:
         body["expected_seq"] = expected_seq
     return Call("POST", _session_path(session_id, "/events"), _events, body=_json(body))
+
+
+def append_many(requests: Sequence[AppendRequest]) -> Call[list[list[Event] | AgentStoreError]]:
+    """Several appends in one request, each all or none and answered on its own."""
+    body = {
+        "appends": [
+            {
+                "session_id": session_id,
+                "events": [wire.encode_draft(event) for event in events],
+                **({} if expected_seq is None else {"expected_seq": expected_seq}),
+            }
+            for session_id, events, expected_seq in requests
+        ]
+    }
+
+    def answer(
+        status: int, headers: Mapping[str, str], data: bytes
+    ) -> list[list[Event] | AgentStoreError]:
+        found = _object(status, data)
+        results = found.get("results") if isinstance(found, dict) else None
+        if not isinstance(results, list) or len(results) != len(requests):
+            raise wire.error_from(500, b"the server's answer does not hold every append's")
+        return [_outcome(result) for result in results]
+
+    return Call("POST", f"{wire.API}/appends", answer, body=_json(body))
+
+
+def _outcome(result: Any) -> list[Event] | AgentStoreError:
+    if isinstance(result, dict) and "error" in result:
+        return wire.error_of(result["error"])
+    records = result.get("events") if isinstance(result, dict) else None
+    if not isinstance(records, list):
+        return wire.error_of(None)
+    try:
+        return [event_from_record(record) for record in records]
+    except ValueError as error:
+        return InvalidEventError(f"not an event record: {error}")
 
 
 def import_events(session_id: str, events: Sequence[Event]) -> Call[None]:

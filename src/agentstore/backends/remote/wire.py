@@ -63,6 +63,7 @@ __all__ = [
     "encode_lines",
     "encode_update",
     "error_from",
+    "error_of",
     "status_of",
 ]
 
@@ -126,11 +127,19 @@ def error_from(status: int, body: bytes) -> AgentStoreError:
     """
     try:
         found = orjson.loads(body)["error"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return _for_status(status, body)
+    return error_of(found, status, body)
+
+
+def error_of(found: Any, status: int = 500, body: bytes = b"") -> AgentStoreError:
+    """The error an ``{"type": ..., "message": ...}`` object names (see :func:`error_from`)."""
+    try:
         name, message = found["type"], found["message"]
         if not isinstance(name, str) or not isinstance(message, str):
             raise TypeError(name)
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return _for_status(status, body)
+    except (KeyError, TypeError):
+        return _for_status(status, body or b"an error the server did not name")
     if name not in _KINDS:
         return _for_status(status, message.encode())
     kind, _, fields = _KINDS[name]
