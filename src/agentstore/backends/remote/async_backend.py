@@ -58,11 +58,13 @@ class AsyncRemoteBackend(AsyncBackend):
         forked.reopen_after_fork(self)
 
     def after_fork_in_child(self) -> None:
-        """In a forked child: clients of its own, as the sync backend's."""
+        """In a forked child: clients and a lane of its own, as the sync backend's."""
         forked.set_aside(self._client)
         forked.set_aside(self._watches)
         self._client = httpx2.AsyncClient(**self._settings)
         self._watches = None
+        # The appends the parent was sending are the parent's: a lane of the child's own.
+        self._lane = AppendLane(self._send_many, parallel=PARALLEL_APPENDS)
 
     @classmethod
     async def open(
