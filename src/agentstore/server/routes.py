@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -32,15 +30,28 @@ from agentstore.errors import (
     InvalidEventError,
     InvalidSessionIdError,
     ReadOnlyStoreError,
-    StoreClosedError,
 )
 from agentstore.events import Event
 from agentstore.payloads import copy_payload
 from agentstore.reports.stats import session_stats
 from agentstore.server import sse
-from agentstore.sessions import Session, check_labels, check_name
+from agentstore.server.requests import (
+    body_of,
+    check_open,
+    fields,
+    integer,
+    json_response,
+    labels_of,
+    lines_response,
+    moment,
+    query,
+    session_id_of,
+    store_of,
+    timeout_of,
+)
+from agentstore.sessions import Session, check_name
 from agentstore.state import State
-from agentstore.timestamps import from_text, to_text
+from agentstore.timestamps import to_text
 
 __all__ = ["ROUTES", "TABLE", "WRITES"]
 
@@ -49,123 +60,27 @@ _Endpoint = Callable[[Request], Any]
 MOST_PER_PAGE = 10_000
 
 
-def _store(request: Request) -> AsyncStore:
-    store: AsyncStore = request.app.state.store
-    return store
-
-
-def _check_open(store: AsyncStore) -> None:
-    """Before a call of the store's backend: the store's own calls check this themselves."""
-    if store.closed:
-        raise StoreClosedError()
-
-
-def _session_id(request: Request) -> str:
-    """The session id of the path, checked as the store checks ids (none escapes it)."""
-    return checks.KnownIds().check(request.path_params["session_id"])
-
-
-def _query(request: Request, *accepted: str) -> Mapping[str, str]:
-    """The query's parameters, each given once, all of them among ``accepted``."""
-    params = request.query_params
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise InvalidArgumentError(
-            f"unknown query parameter {', '.join(unknown)}; "
-            f"{request.url.path} takes {', '.join(accepted) or 'none'}"
-        )
-    repeated = sorted({name for name in params if len(params.getlist(name)) > 1} - {"label"})
-    if repeated:
-        raise InvalidArgumentError(f"query parameter {repeated[0]} is given more than once")
-    return params
-
-
-def _integer(params: Mapping[str, str], name: str, default: int | None = None) -> int | None:
-    text = params.get(name)
-    if text is None or text == "":
-        return default
-    if not text.isascii() or not text.isdigit() or len(text) > 40:
-        raise InvalidArgumentError(f"{name} must be a whole number of 0 or more, not {text!r}")
-    return int(text)
-
-
-def _time(params: Mapping[str, str], name: str) -> datetime | None:
-    text = params.get(name)
-    if not text:
-        return None
-    try:
-        return from_text(text)
-    except ValueError:
-        raise InvalidArgumentError(
-            f"{name} must be an RFC 3339 time (2026-01-31T12:00:00Z), not {text!r}"
-        ) from None
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    """The request's JSON object."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/json":
-        raise InvalidArgumentError(
-            f"a request body is JSON: send Content-Type: application/json, not {kind!r}"
-        )
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as error:
-        raise InvalidArgumentError(f"the request body is not JSON: {error}") from None
-    if not isinstance(body, dict):
-        raise InvalidArgumentError("the request body must be a JSON object")
-    return body
-
-
-def _fields(body: Mapping[str, Any], accepted: tuple[str, ...], what: str) -> None:
-    unknown = sorted(set(body) - set(accepted))
-    if unknown:
-        raise InvalidArgumentError(
-            f"unknown field {', '.join(map(repr, unknown))}: {what} has {', '.join(accepted)}"
-        )
-
-
-def _json(value: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(value), status, media_type="application/json")
-
-
-def _lines(events: list[Event], headers: Mapping[str, str] | None = None) -> Response:
-    return Response(wire.encode_lines(events), media_type=wire.JSON_LINES, headers=headers)
-
-
-def _labels(request: Request) -> dict[str, str] | None:
-    """``?label=key=value`` (repeatable) as labels to match."""
-    pairs = request.query_params.getlist("label")
-    labels = {}
-    for pair in pairs:
-        key, equals, value = pair.partition("=")
-        if not equals:
-            raise InvalidArgumentError(f"label must be key=value, not {pair!r}")
-        labels[key] = value
-    return dict(check_labels(labels)) or None
-
-
 # Sessions
 
 
 async def list_sessions(request: Request) -> Response:
     """Sessions newest first; ``q`` keeps those whose id or name holds it, ``summary`` adds
     each one's figures (tokens, cost, errors, tool calls, last event) from its state."""
-    params = _query(request, "limit", "offset", "label", "q", "summary")
-    store = _store(request)
-    limit, offset = _integer(params, "limit", 100), _integer(params, "offset", 0) or 0
+    params = query(request, "limit", "offset", "label", "q", "summary")
+    store = store_of(request)
+    limit, offset = integer(params, "limit", 100), integer(params, "offset", 0) or 0
     text = params.get("q", "").strip().casefold()
     if text:  # a search reads every listed session's record, then pages what it kept
-        found = await store.list_sessions(limit=None, labels=_labels(request))
+        found = await store.list_sessions(limit=None, labels=labels_of(request))
         kept = [s for s in found if text in s.id.casefold() or text in s.name.casefold()]
         sessions = kept[offset : offset + limit if limit is not None else None]
     else:
-        sessions = await store.list_sessions(limit=limit, offset=offset, labels=_labels(request))
+        sessions = await store.list_sessions(limit=limit, offset=offset, labels=labels_of(request))
     records = [session.to_dict() for session in sessions]
     if params.get("summary") in ("1", "true"):
         for record, session in zip(records, sessions, strict=True):
             record["summary"] = _summary(await store.get_state(session.id))
-    return _json({"sessions": records})
+    return json_response({"sessions": records})
 
 
 def _summary(state: State) -> dict[str, Any]:
@@ -186,19 +101,19 @@ _AS_STORED = ("created_at", "updated_at", "event_count", "parent_id", "forked_at
 
 
 async def create_session(request: Request) -> Response:
-    _query(request)
-    body = await _body(request)
-    _fields(body, _CREATED + _AS_STORED, "a session to create")
-    store = _store(request)
+    query(request)
+    body = await body_of(request)
+    fields(body, _CREATED + _AS_STORED, "a session to create")
+    store = store_of(request)
     if any(name in body for name in _AS_STORED):
-        return _json((await _create_as_stored(store, body)).to_dict(), 201)
+        return json_response((await _create_as_stored(store, body)).to_dict(), 201)
     exist_ok = body.get("exist_ok", False)
     if type(exist_ok) is not bool:
         raise InvalidArgumentError(f"exist_ok must be true or false, not {exist_ok!r}")
     session = await store.create_session(
         id=body.get("id"), name=body.get("name", ""), labels=body.get("labels"), exist_ok=exist_ok
     )
-    return _json(session.to_dict(), 200 if exist_ok else 201)
+    return json_response(session.to_dict(), 200 if exist_ok else 201)
 
 
 async def _create_as_stored(store: AsyncStore, body: dict[str, Any]) -> Session:
@@ -246,31 +161,31 @@ def _stored_events(records: object, session_id: str, last: int, store: AsyncStor
 
 
 async def get_session(request: Request) -> Response:
-    _query(request)
-    return _json((await _store(request).get_session(_session_id(request))).to_dict())
+    query(request)
+    return json_response((await store_of(request).get_session(session_id_of(request))).to_dict())
 
 
 async def update_session(request: Request) -> Response:
-    _query(request)
-    name, labels, removed = wire.decode_update(await _body(request))
-    session = await _store(request).update_session(
-        _session_id(request), name=name, labels=labels, remove_labels=removed
+    query(request)
+    name, labels, removed = wire.decode_update(await body_of(request))
+    session = await store_of(request).update_session(
+        session_id_of(request), name=name, labels=labels, remove_labels=removed
     )
-    return _json(session.to_dict())
+    return json_response(session.to_dict())
 
 
 async def delete_session(request: Request) -> Response:
-    _query(request)
-    return _json((await _store(request).delete_session(_session_id(request))).to_dict())
+    query(request)
+    return json_response((await store_of(request).delete_session(session_id_of(request))).to_dict())
 
 
 # Events
 
 
 async def append(request: Request) -> Response:
-    _query(request)
-    body = await _body(request)
-    _fields(body, ("events", "expected_seq"), "an append")
+    query(request)
+    body = await body_of(request)
+    fields(body, ("events", "expected_seq"), "an append")
     drafts = body.get("events")
     if not isinstance(drafts, list):
         raise InvalidEventError("events must be a JSON array of events")
@@ -278,30 +193,32 @@ async def append(request: Request) -> Response:
     expected = body.get("expected_seq")
     if expected is not None and type(expected) is not int:
         raise InvalidArgumentError(f"expected_seq must be a whole number, not {expected!r}")
-    stored = await _store(request).append_batch(_session_id(request), events, expected_seq=expected)
-    return _lines(stored)
+    stored = await store_of(request).append_batch(
+        session_id_of(request), events, expected_seq=expected
+    )
+    return lines_response(stored)
 
 
 async def append_many(request: Request) -> Response:
     """Several sessions' appends in one request (a remote client's concurrent appends),
     each all or none and answered on its own: ``{"results": [{"events": [...]} or
     {"error": {...}}, ...]}`` in the order asked. The store commits them together."""
-    _query(request)
-    body = await _body(request)
-    _fields(body, ("appends",), "a batch of appends")
+    query(request)
+    body = await body_of(request)
+    fields(body, ("appends",), "a batch of appends")
     asked = body.get("appends")
     if not isinstance(asked, list) or not asked:
         raise InvalidArgumentError("appends must be a non-empty JSON array of appends")
-    store = _store(request)
+    store = store_of(request)
     results = await asyncio.gather(*(_one_of_many(store, append) for append in asked))
-    return _json({"results": results})
+    return json_response({"results": results})
 
 
 async def _one_of_many(store: AsyncStore, append: object) -> dict[str, Any]:
     try:
         if not isinstance(append, dict):
             raise InvalidArgumentError("an append is a JSON object")
-        _fields(append, ("session_id", "events", "expected_seq"), "an append")
+        fields(append, ("session_id", "events", "expected_seq"), "an append")
         named = append.get("session_id")
         if not isinstance(named, str):
             raise InvalidSessionIdError(f"session_id must be a str, not {named!r:.100}")
@@ -320,11 +237,11 @@ async def _one_of_many(store: AsyncStore, append: object) -> dict[str, Any]:
 
 
 async def import_events(request: Request) -> Response:
-    _query(request)
-    body = await _body(request)
-    _fields(body, ("events",), "an import")
-    session_id = _session_id(request)
-    store = _store(request)
+    query(request)
+    body = await body_of(request)
+    fields(body, ("events",), "an import")
+    session_id = session_id_of(request)
+    store = store_of(request)
     records = body.get("events")
     first = records[0].get("sequence_number") if isinstance(records, list) and records else 1
     last = (first - 1) if type(first) is int else 0
@@ -334,34 +251,34 @@ async def import_events(request: Request) -> Response:
 
 async def read_events(request: Request) -> Response:
     """A seq range of a session's events; with ``limit``, one page and its cursor."""
-    params = _query(request, "from_seq", "to_seq", "limit", "cursor")
-    session_id = _session_id(request)
-    store = _store(request)
-    start = max(_integer(params, "from_seq", 1) or 1, 1)
-    end = _integer(params, "to_seq")
-    limit = _integer(params, "limit")
+    params = query(request, "from_seq", "to_seq", "limit", "cursor")
+    session_id = session_id_of(request)
+    store = store_of(request)
+    start = max(integer(params, "from_seq", 1) or 1, 1)
+    end = integer(params, "to_seq")
+    limit = integer(params, "limit")
     if limit is None:
         return await _streamed(store.iter_events(session_id, from_seq=start, to_seq=end))
     if not 1 <= limit <= MOST_PER_PAGE:
         raise InvalidArgumentError(f"limit must be 1-{MOST_PER_PAGE}, not {limit}")
-    _check_open(store)
+    check_open(store)
     events, cursor = await store.backend.read_page(
-        session_id, from_seq=start, to_seq=end, limit=limit, cursor=_integer(params, "cursor")
+        session_id, from_seq=start, to_seq=end, limit=limit, cursor=integer(params, "cursor")
     )
-    return _lines(events, {} if cursor is None else {wire.CURSOR_HEADER: str(cursor)})
+    return lines_response(events, {} if cursor is None else {wire.CURSOR_HEADER: str(cursor)})
 
 
 async def replay(request: Request) -> Response:
     """The session's events filtered by type, time and seq, streamed as they are read."""
-    params = _query(request, "types", "since", "until", "from_seq", "to_seq")
+    params = query(request, "types", "since", "until", "from_seq", "to_seq")
     types = params.get("types")
-    events = _store(request).iter_events(
-        _session_id(request),
+    events = store_of(request).iter_events(
+        session_id_of(request),
         types=[name for name in types.split(",") if name] if types else None,
-        since=_time(params, "since"),
-        until=_time(params, "until"),
-        from_seq=_integer(params, "from_seq"),
-        to_seq=_integer(params, "to_seq"),
+        since=moment(params, "since"),
+        until=moment(params, "until"),
+        from_seq=integer(params, "from_seq"),
+        to_seq=integer(params, "to_seq"),
     )
     return await _streamed(events)
 
@@ -390,53 +307,55 @@ async def _streamed(events: AsyncIterator[Event]) -> Response:
 
 
 async def get_state(request: Request) -> Response:
-    params = _query(request, "at_seq")
-    state = await _store(request).get_state(_session_id(request), at_seq=_integer(params, "at_seq"))
-    return _json(state.to_dict())
+    params = query(request, "at_seq")
+    state = await store_of(request).get_state(
+        session_id_of(request), at_seq=integer(params, "at_seq")
+    )
+    return json_response(state.to_dict())
 
 
 async def stats(request: Request) -> Response:
     """A session's figures: tokens, cost and calls per model and tool (``agentstore stats``)."""
-    _query(request)
-    store = _store(request)
-    session = await store.get_session(_session_id(request))
+    query(request)
+    store = store_of(request)
+    session = await store.get_session(session_id_of(request))
     events = [event async for event in store.iter_events(session.id)]
-    return _json(session_stats(session, events).to_dict())
+    return json_response(session_stats(session, events).to_dict())
 
 
 async def fork(request: Request) -> Response:
-    _query(request)
-    body = await _body(request)
-    _fields(body, ("at_seq", "name", "labels", "id"), "a fork")
+    query(request)
+    body = await body_of(request)
+    fields(body, ("at_seq", "name", "labels", "id"), "a fork")
     if "at_seq" not in body:
         raise InvalidArgumentError("a fork needs at_seq, the last seq it keeps")
-    session = await _store(request).fork(
-        _session_id(request),
+    session = await store_of(request).fork(
+        session_id_of(request),
         at_seq=body["at_seq"],
         name=body.get("name", ""),
         labels=body.get("labels"),
         id=body.get("id"),
     )
-    return _json(session.to_dict(), 201)
+    return json_response(session.to_dict(), 201)
 
 
 async def get_snapshot(request: Request) -> Response:
-    _query(request)
-    store = _store(request)
-    session_id = _session_id(request)
-    _check_open(store)
+    query(request)
+    store = store_of(request)
+    session_id = session_id_of(request)
+    check_open(store)
     await store.backend.last_seq(session_id)  # an unknown session is a 404
     snapshot = await store.backend.read_snapshot(session_id)
-    return _json({"snapshot": None if snapshot is None else snapshot.to_dict()})
+    return json_response({"snapshot": None if snapshot is None else snapshot.to_dict()})
 
 
 async def put_snapshot(request: Request) -> Response:
     """Keep a state a client folded (unless a newer one is kept), as a store saves its own."""
-    _query(request)
-    store = _store(request)
-    session_id = _session_id(request)
-    snapshot = wire.decode_snapshot(await _body(request))
-    _check_open(store)
+    query(request)
+    store = store_of(request)
+    session_id = session_id_of(request)
+    snapshot = wire.decode_snapshot(await body_of(request))
+    check_open(store)
     await store.backend.last_seq(session_id)  # an unknown session is a 404
     if snapshot.session_id != session_id:
         raise InvalidArgumentError(f"the snapshot is of session {snapshot.session_id!r}")
@@ -451,13 +370,13 @@ async def put_snapshot(request: Request) -> Response:
 
 
 async def verify(request: Request) -> Response:
-    _query(request)
-    store = _store(request)
-    session_id = _session_id(request)
-    _check_open(store)
+    query(request)
+    store = store_of(request)
+    session_id = session_id_of(request)
+    check_open(store)
     await store.backend.last_seq(session_id)
     problems = await store.backend.check(session_id)
-    return _json({"problems": [dataclasses.asdict(problem) for problem in problems]})
+    return json_response({"problems": [dataclasses.asdict(problem) for problem in problems]})
 
 
 # Live feeds
@@ -465,36 +384,26 @@ async def verify(request: Request) -> Response:
 
 async def watch(request: Request) -> Response:
     """A session's events as Server-Sent Events; ``Last-Event-ID`` resumes after that seq."""
-    params = _query(request, "from_seq", "timeout", "live")
-    store = _store(request)
-    session_id = _session_id(request)
+    params = query(request, "from_seq", "timeout", "live")
+    store = store_of(request)
+    session_id = session_id_of(request)
     resumed = request.headers.get("last-event-id")
     start: int | None
     if resumed is not None:
-        start = (_integer({"Last-Event-ID": resumed}, "Last-Event-ID") or 0) + 1
+        start = (integer({"Last-Event-ID": resumed}, "Last-Event-ID") or 0) + 1
     elif params.get("live") in ("1", "true"):
         start = None  # the events appended from now on
     else:
-        start = _integer(params, "from_seq", 0) or 0
-    _check_open(store)
-    return await sse.stream(request, session_id, start=start, timeout=_timeout(params))
+        start = integer(params, "from_seq", 0) or 0
+    check_open(store)
+    return await sse.stream(request, session_id, start=start, timeout=timeout_of(params))
 
 
 async def watch_all(request: Request) -> Response:
     """The events appended to every session from now on, as Server-Sent Events."""
-    params = _query(request, "timeout")
-    _check_open(_store(request))
-    return await sse.stream(request, None, start=None, timeout=_timeout(params))
-
-
-def _timeout(params: Mapping[str, str]) -> float | None:
-    text = params.get("timeout")
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise InvalidArgumentError(f"timeout must be a number of seconds, not {text!r}") from None
+    params = query(request, "timeout")
+    check_open(store_of(request))
+    return await sse.stream(request, None, start=None, timeout=timeout_of(params))
 
 
 def _refuse_writes(endpoint: _Endpoint, operation: str) -> _Endpoint:
