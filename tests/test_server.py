@@ -141,6 +141,9 @@ def test_cross_origin_requests_get_no_cors_headers_unless_configured(tmp_path: P
     with TestClient(app, base_url=LOCAL) as open_:
         allowed = open_.get("/v1/sessions", headers=origin).headers
         assert allowed["access-control-allow-origin"] == "https://dashboard.example"
+        for method in ("POST", "PUT", "PATCH", "DELETE"):  # every method the API takes
+            asked = {**origin, "Access-Control-Request-Method": method}
+            assert open_.options("/v1/sessions/x/snapshot", headers=asked).status_code == 200
 
 
 def test_a_body_must_be_json_so_no_form_of_another_site_can_write(client: TestClient) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -82,6 +82,34 @@ def create_app(
     Raises:
         InvalidArgumentError: a bad argument.
     """
+    _check(store, token, read_token, max_request_bytes)
+    guard = Middleware(
+        Guard,
+        token=token,
+        read_token=read_token,
+        allowed_hosts=None if allowed_hosts is None else tuple(allowed_hosts),
+        max_request_bytes=max_request_bytes,
+    )
+    origins = list(cors_origins)
+    extra = [
+        Route(wire.API + "/health", _health, methods=["GET"]),
+        Route(wire.API + "/openapi.json", _openapi, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=[*routes.ROUTES, *extra, *pages.ROUTES],  # pages: the web timeline
+        middleware=[guard, *([_cors(origins)] if origins else [])],
+        lifespan=_lifespan(store, read_only, store_options),
+        exception_handlers={
+            AgentStoreError: _store_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )
+
+
+def _check(
+    store: object, token: str | None, read_token: str | None, max_request_bytes: int
+) -> None:
     if type(max_request_bytes) is not int or max_request_bytes < 1:
         raise InvalidArgumentError(
             f"max_request_bytes must be a positive int, not {max_request_bytes!r}"
@@ -91,11 +119,27 @@ def create_app(
             raise InvalidArgumentError(f"{name} must be a non-empty str, or None")
     if token is None and read_token is not None:
         raise InvalidArgumentError("a read_token needs a token for writing beside it")
-    opened = not isinstance(store, AsyncStore)
-    if opened and not isinstance(store, str | os.PathLike):
+    if not isinstance(store, AsyncStore | str | os.PathLike):
         raise InvalidArgumentError(
             f"store must be a target (a path or URL) or an AsyncStore, not {type(store).__name__}"
         )
+
+
+def _cors(origins: list[str]) -> Middleware:
+    """Let the pages of ``origins`` call the API (their browsers ask first)."""
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+    )
+
+
+def _lifespan(
+    store: str | os.PathLike[str] | AsyncStore, read_only: bool, options: dict[str, Any]
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """The store's life in the application's: opened when it starts, closed when it stops
+    (an open store given stays open: it is its owner's)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -103,45 +147,13 @@ def create_app(
             app.state.store = store
             yield
             return
-        app.state.store = await open_async(store, read_only=read_only, **store_options)
+        app.state.store = await open_async(store, read_only=read_only, **options)
         try:
             yield
         finally:
             await app.state.store.aclose()
 
-    middleware = [
-        Middleware(
-            Guard,
-            token=token,
-            read_token=read_token,
-            allowed_hosts=None if allowed_hosts is None else tuple(allowed_hosts),
-            max_request_bytes=max_request_bytes,
-        )
-    ]
-    origins = list(cors_origins)
-    if origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=origins,
-                allow_methods=["GET", "POST", "PATCH", "DELETE"],
-                allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
-            )
-        )
-    extra = [
-        Route(wire.API + "/health", _health, methods=["GET"]),
-        Route(wire.API + "/openapi.json", _openapi, methods=["GET"]),
-    ]
-    return Starlette(
-        routes=[*routes.ROUTES, *extra, *pages.ROUTES],  # pages: the web timeline
-        middleware=middleware,
-        lifespan=lifespan,
-        exception_handlers={
-            AgentStoreError: _store_error,
-            HTTPException: _http_error,
-            Exception: _unexpected,
-        },
-    )
+    return lifespan
 
 
 def error_response(error: AgentStoreError, status: int | None = None) -> Response:
