@@ -11,8 +11,10 @@ import time
 import urllib.parse
 import urllib.request
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any, TypeVar
 
 import click
 
@@ -22,6 +24,8 @@ from agentstore.cli.options import store_option
 from agentstore.errors import InvalidArgumentError
 
 __all__ = ["serve", "ui"]
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
 def _secret(path: Path | None, variable: str, what: str) -> str | None:
@@ -57,9 +61,28 @@ def _tokens(token_file: Path | None, read_token_file: Path | None) -> tuple[str 
     return token, read_token
 
 
+def _access_options(command: _Command) -> _Command:
+    """``--host``, ``--token-file`` and ``--read-token-file``: who may reach the server."""
+    command = click.option(
+        "--read-token-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="A file holding a token that may only read (or set AGENTSTORE_READ_TOKEN), "
+        "for dashboards and those who should see the sessions without changing them.",
+    )(command)
+    command = click.option(
+        "--token-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="A file whose first line is the token that may read and write "
+        "(or set AGENTSTORE_TOKEN). Required unless the server listens on loopback only.",
+    )(command)
+    return click.option(
+        "--host", default="127.0.0.1", show_default=True, help="The address to listen on."
+    )(command)
+
+
 @cli.command()
 @store_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@_access_options
 @click.option("--port", default=8750, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
     "--workers",
@@ -67,18 +90,6 @@ def _tokens(token_file: Path | None, read_token_file: Path | None) -> tuple[str 
     show_default=True,
     type=click.IntRange(1, 64),
     help="Server processes (several for a JSONL, SQLite or PostgreSQL store).",
-)
-@click.option(
-    "--token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A file whose first line is the token that may read and write "
-    "(or set AGENTSTORE_TOKEN). Required unless the server listens on loopback only.",
-)
-@click.option(
-    "--read-token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A file holding a token that may only read, for dashboards "
-    "(or set AGENTSTORE_READ_TOKEN).",
 )
 @click.option(
     "--allowed-host",
@@ -164,26 +175,13 @@ def serve(
 
 @cli.command()
 @store_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@_access_options
 @click.option(
     "--port",
     default=8750,
     show_default=True,
     type=click.IntRange(0, 65535),
     help="The port to listen on (0: any free one).",
-)
-@click.option(
-    "--token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A file whose first line is the token that may read and write "
-    "(or set AGENTSTORE_TOKEN); the browser is opened with it. "
-    "Required unless the server listens on loopback only.",
-)
-@click.option(
-    "--read-token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A file holding a token that may only read (or set AGENTSTORE_READ_TOKEN): "
-    "give it to those who should see the sessions without forking them.",
 )
 @click.option("--no-browser", is_flag=True, help="Print the page's address, open no browser.")
 def ui(
