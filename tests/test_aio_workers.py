@@ -23,14 +23,14 @@ def test_calls_run_off_the_loop_and_return_their_results_or_errors() -> None:
         with pytest.raises(ZeroDivisionError):
             await workers.call(lambda: 1 / 0)
 
-        def nap(n: int) -> int:
-            time.sleep(0.05)
+        together = threading.Barrier(4, timeout=10)  # broken unless four calls run at once
+
+        def meet(n: int) -> int:
+            together.wait()
             return n
 
-        slow = [workers.call(functools.partial(nap, n)) for n in range(8)]
-        started = time.perf_counter()
-        assert await asyncio.gather(*slow) == list(range(8))
-        assert time.perf_counter() - started < 0.05 * 8  # four threads at a time, not one
+        calls = [workers.call(functools.partial(meet, n)) for n in range(8)]
+        assert await asyncio.gather(*calls) == list(range(8))
         await asyncio.to_thread(workers.close)
 
     asyncio.run(scenario())
