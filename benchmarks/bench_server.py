@@ -512,7 +512,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="rounds of each kind (5; 1 with --quick)")
     parser.add_argument("--watchers", type=int, help="SSE watchers (1,000; 20 with --quick)")
     parser.add_argument("--rate", type=float, help="events/s sent to the watchers (5)")
+    parser.add_argument(
+        "--parts",
+        default="appends,replays,watchers",
+        help="what to measure, of appends, replays and watchers (all)",
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     writers = 32
     # Quick: every path once, with a handful of events.
     if args.quick:
@@ -539,11 +545,19 @@ def main() -> None:
         for name, target in targets:
             agentstore.open(target).close()  # created here, before the server opens it
             with Server(target) as server:
-                modes = appends(
-                    target, server, writers=writers, single=single, each=each, rounds=rounds
+                modes = (
+                    appends(
+                        target, server, writers=writers, single=single, each=each, rounds=rounds
+                    )
+                    if "appends" in parts
+                    else []
                 )
-                reads = replays(target, server, events=replayed, rounds=rounds)
-            threads_rate = modes[2].figures()[2]
+                reads = (
+                    replays(target, server, events=replayed, rounds=rounds)
+                    if "replays" in parts
+                    else {}
+                )
+            threads_rate = modes[2].figures()[2] if modes else 0.0
             for mode in modes:
                 p50, p99, events_per_second, client, served = mode.figures()
                 remote = mode.name.startswith("HTTP")
@@ -574,7 +588,8 @@ def main() -> None:
                         f"{read.server_cpu * 1e3:,.0f}" if twin else "",
                     ]
                 )
-        for name, target in [("JSONL", os.path.join(base, "watched")), ("memory", ":memory:")]:
+        watched_targets = [("JSONL", os.path.join(base, "watched")), ("memory", ":memory:")]
+        for name, target in watched_targets if "watchers" in parts else []:
             if target != ":memory:":
                 agentstore.open(target).close()
             with Server(target) as server:

@@ -92,7 +92,7 @@ import importlib.abc, sys
 
 class Hidden(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "httpx2":
+        if name.split(".")[0] == HIDDEN:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 
@@ -105,9 +105,10 @@ except agentstore.InvalidArgumentError as error:
 """
 
 
-def test_a_server_url_without_the_client_extra_names_the_install_command() -> None:
+@pytest.mark.parametrize("hidden", ["httpx2", "httpcore2"])
+def test_a_server_url_without_the_client_extra_names_the_install_command(hidden: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", _OPEN_WITHOUT_CLIENT],
+        [sys.executable, "-c", f"HIDDEN = {hidden!r}\n{_OPEN_WITHOUT_CLIENT}"],
         capture_output=True,
         text=True,
         check=True,
@@ -120,7 +121,7 @@ def test_a_server_url_without_the_client_extra_names_the_install_command() -> No
 def test_the_base_install_needs_neither_the_server_nor_the_client() -> None:
     code = (
         "import agentstore, agentstore.cli, sys; print(sorted(m for m in sys.modules "
-        "if m.split('.')[0] in ('httpx2', 'starlette', 'uvicorn')))"
+        "if m.split('.')[0] in ('httpx2', 'httpcore2', 'starlette', 'uvicorn')))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60

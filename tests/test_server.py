@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpcore2
 import httpx2
 import orjson
 import pytest
@@ -341,20 +342,19 @@ def test_a_remote_watch_survives_a_server_restart_without_loss_or_repeat(
         server.stop()
 
 
-class _LosesAnswers(httpx2.BaseTransport):
-    """A transport whose first ``count`` answers to a POST are lost after the server acted."""
+class _LosesAnswers:
+    """A store's connection pool whose first ``count`` answers to a POST are lost after
+    the server acted."""
 
-    def __init__(self, inner: httpx2.BaseTransport, count: int) -> None:
+    def __init__(self, inner: httpcore2.ConnectionPool, count: int) -> None:
         self.inner = inner
         self.count = count
 
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        response = self.inner.handle_request(request)
-        if request.method == "POST" and self.count:
+    def request(self, method: str, url: httpcore2.URL, **options: Any) -> httpcore2.Response:
+        response = self.inner.request(method, url, **options)
+        if method == "POST" and self.count:
             self.count -= 1
-            response.read()
-            response.close()
-            raise httpx2.ReadError("connection reset by peer", request=request)
+            raise httpcore2.ReadError("connection reset by peer")
         return response
 
     def close(self) -> None:
@@ -366,13 +366,13 @@ def test_an_append_whose_answer_was_lost_is_sent_again_and_stored_once(tmp_path:
     try:
         with agentstore.open(server.url) as store:
             store.create_session(id="one")
-            client = store.backend._client  # type: ignore[attr-defined]
-            client._transport = _LosesAnswers(client._transport, count=2)
+            backend = store.backend
+            losing = backend._pool = _LosesAnswers(backend._pool, count=2)  # type: ignore[attr-defined]
             stored = store.append_batch("one", [new_event("custom", {"n": n}) for n in range(3)])
             assert [event.seq for event in stored] == [1, 2, 3]
             assert [event.seq for event in store.get_events("one")] == [1, 2, 3]
             # A creation may not be sent again: its lost answer is an error, not a double.
-            client._transport.count = 1
+            losing.count = 1
             with pytest.raises(StorageError, match="broke the connection"):
                 store.create_session(id="two")
             assert store.get_session("two").id == "two"
@@ -577,17 +577,17 @@ def test_appends_of_several_sessions_in_one_request_each_stand_or_fail_alone(
     assert refused.status_code == 403
 
 
-class _Counting(httpx2.AsyncBaseTransport):
-    """A transport that counts the requests sent through it, by path."""
+class _Counting:
+    """A store's async connection pool that counts the POST requests sent, by path."""
 
-    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+    def __init__(self, inner: httpcore2.AsyncConnectionPool) -> None:
         self.inner = inner
-        self.paths: list[str] = []
+        self.paths: list[bytes] = []
 
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        if request.method == "POST":
-            self.paths.append(request.url.path)
-        return await self.inner.handle_async_request(request)
+    async def request(self, method: str, url: httpcore2.URL, **options: Any) -> httpcore2.Response:
+        if method == "POST":
+            self.paths.append(url.target.partition(b"?")[0])
+        return await self.inner.request(method, url, **options)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -599,8 +599,8 @@ def test_the_concurrent_appends_of_a_remote_async_store_share_requests(tmp_path:
     async def scenario() -> None:
         async with agentstore.aio.open(server.url) as store:
             ids = [(await store.create_session()).id for _ in range(32)]
-            client = store.backend._client  # type: ignore[attr-defined]
-            counting = client._transport = _Counting(client._transport)
+            backend = store.backend
+            counting = backend._pool = _Counting(backend._pool)  # type: ignore[attr-defined]
             stored = await asyncio.gather(
                 *(store.append(sid, new_event("custom", {"to": sid})) for sid in ids)
             )
@@ -609,7 +609,7 @@ def test_the_concurrent_appends_of_a_remote_async_store_share_requests(tmp_path:
                 event.seq == 1 and event.payload == {"to": event.session_id} for event in stored
             )
             assert len(counting.paths) < 32
-            assert "/v1/appends" in counting.paths
+            assert b"/v1/appends" in counting.paths
             for sid in ids:
                 assert [event.seq for event in await store.get_events(sid)] == [1]
 

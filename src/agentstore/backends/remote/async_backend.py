@@ -1,8 +1,8 @@
 """The async backend of a store reached over HTTP: ``agentstore.aio.open("http://...")``.
 
 :class:`~agentstore.backends.remote.backend.RemoteBackend`'s twin: the same calls of
-:mod:`agentstore.backends.remote.calls`, sent with an ``httpx2.AsyncClient`` on the
-store's event loop.
+:mod:`agentstore.backends.remote.calls`, sent through an async pool of kept-alive
+connections on the store's event loop.
 """
 
 from __future__ import annotations
@@ -12,20 +12,22 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
+import httpcore2
 import httpx2
 
 from agentstore.backends import forked
 from agentstore.backends.base import AppendRequest, AsyncBackend, AsyncSubscription, Problem
 from agentstore.backends.lane import AppendLane, Outcomes
 from agentstore.backends.remote import calls
-from agentstore.backends.remote.backend import (
+from agentstore.backends.remote.feeds import AsyncRemoteSubscription
+from agentstore.backends.remote.transport import (
+    BROKEN,
     UNLIMITED,
-    client_settings,
+    Endpoint,
+    headers_of,
     not_a_store,
     pause_after,
-    request_options,
 )
-from agentstore.backends.remote.feeds import AsyncRemoteSubscription
 from agentstore.errors import AgentStoreError
 from agentstore.events import Event
 from agentstore.sessions import Session, SessionUpdate
@@ -48,8 +50,8 @@ class AsyncRemoteBackend(AsyncBackend):
         self, url: str, *, token: str | None = None, timeout: float = 30.0, read_only: bool = False
     ) -> None:
         self.url = url
-        self._settings = client_settings(url, token, timeout)
-        self._client = httpx2.AsyncClient(**self._settings)
+        self._endpoint = Endpoint.of(url, token, timeout)
+        self._pool = httpcore2.AsyncConnectionPool(**self._endpoint.pool_settings())
         self._watches: httpx2.AsyncClient | None = None  # the client of subscriptions
         self.read_only = read_only
         # Appends of concurrent tasks that arrive while others are on their way go together,
@@ -58,10 +60,10 @@ class AsyncRemoteBackend(AsyncBackend):
         forked.reopen_after_fork(self)
 
     def after_fork_in_child(self) -> None:
-        """In a forked child: clients and a lane of its own, as the sync backend's."""
-        forked.set_aside(self._client)
+        """In a forked child: connections and a lane of its own, as the sync backend's."""
+        forked.set_aside(self._pool)
         forked.set_aside(self._watches)
-        self._client = httpx2.AsyncClient(**self._settings)
+        self._pool = httpcore2.AsyncConnectionPool(**self._endpoint.pool_settings())
         self._watches = None
         # The appends the parent was sending are the parent's: a lane of the child's own.
         self._lane = AppendLane(self._send_many, parallel=PARALLEL_APPENDS)
@@ -89,13 +91,11 @@ class AsyncRemoteBackend(AsyncBackend):
     async def _send(self, call: calls.Call[_T]) -> _T:
         for attempt in itertools.count():
             try:
-                response = await self._client.request(
-                    call.method, call.path, **request_options(call)
-                )
-            except httpx2.TransportError as error:
+                response = await self._pool.request(**self._endpoint.request(call))
+            except BROKEN as error:
                 await asyncio.sleep(pause_after(self.url, call, attempt, error))
                 continue
-            return call.answer(response.status_code, response.headers, response.content)
+            return call.answer(response.status, headers_of(response), response.content)
         raise AssertionError("unreachable")
 
     async def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
@@ -169,7 +169,7 @@ class AsyncRemoteBackend(AsyncBackend):
 
     async def subscribe(self, session_id: str | None) -> AsyncSubscription:
         if self._watches is None:
-            self._watches = httpx2.AsyncClient(**self._settings, limits=UNLIMITED)
+            self._watches = httpx2.AsyncClient(**self._endpoint.watches, limits=UNLIMITED)
         return await AsyncRemoteSubscription(self._watches, session_id).start()
 
     async def check(self, session_id: str) -> list[Problem]:
@@ -177,6 +177,6 @@ class AsyncRemoteBackend(AsyncBackend):
 
     async def close(self) -> None:
         forked.forget(self)
-        await self._client.aclose()
+        await self._pool.aclose()
         if self._watches is not None:
             await self._watches.aclose()

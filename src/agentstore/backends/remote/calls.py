@@ -2,9 +2,9 @@
 
 A :class:`Call` says what to send, how to read the answer and whether it may be sent
 again when the connection breaks; the two remote backends only send it
-(:class:`~agentstore.backends.remote.backend.RemoteBackend` with a pooled
-``httpx2.Client``, :class:`~agentstore.backends.remote.async_backend.AsyncRemoteBackend`
-with an ``httpx2.AsyncClient``). No I/O here.
+(:class:`~agentstore.backends.remote.backend.RemoteBackend` and
+:class:`~agentstore.backends.remote.async_backend.AsyncRemoteBackend`, through
+:mod:`~agentstore.backends.remote.transport`). No I/O here.
 
 What is sent again: a call that never reached the server (the connection was refused)
 always; after the connection broke with the request sent, only a call whose repeat
