@@ -13,7 +13,6 @@ worker process) and closed when it stops.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -37,8 +36,9 @@ import agentstore
 from agentstore.aio.opening import open as open_async
 from agentstore.aio.store import AsyncStore
 from agentstore.backends.remote import wire
-from agentstore.errors import AgentStoreError, InvalidArgumentError, StorageError
+from agentstore.errors import AgentStoreError, InvalidArgumentError
 from agentstore.server import pages, routes
+from agentstore.server.appends import Appends, failure
 from agentstore.server.openapi import document
 from agentstore.server.security import LOOPBACK_HOSTS, Guard
 
@@ -47,8 +47,6 @@ __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "create_app"]
 #: The largest request body a server accepts unless told otherwise: a batch of several
 #: events at the library's largest payload (1 MiB).
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
-
-_log = logging.getLogger("agentstore.server")
 
 
 def create_app(
@@ -91,18 +89,20 @@ def create_app(
         max_request_bytes=max_request_bytes,
     )
     origins = list(cors_origins)
+    # Appends are answered first, after the checks and CORS: see agentstore.server.appends.
+    fast = Middleware(Appends)
     extra = [
         Route(wire.API + "/health", _health, methods=["GET"]),
         Route(wire.API + "/openapi.json", _openapi, methods=["GET"]),
     ]
     return Starlette(
         routes=[*routes.ROUTES, *extra, *pages.ROUTES],  # pages: the web timeline
-        middleware=[guard, *([_cors(origins)] if origins else [])],
+        middleware=[guard, *([_cors(origins)] if origins else []), fast],
         lifespan=_lifespan(store, read_only, store_options),
         exception_handlers={
-            AgentStoreError: _store_error,
+            AgentStoreError: _failure,
             HTTPException: _http_error,
-            Exception: _unexpected,
+            Exception: _failure,
         },
     )
 
@@ -163,14 +163,6 @@ def error_response(error: AgentStoreError, status: int | None = None) -> Respons
     return Response(body, code, media_type="application/json")
 
 
-async def _store_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, AgentStoreError)
-    if isinstance(error, StorageError):
-        # Quoted: a path and a message may hold anything a client or stored data put there.
-        _log.warning("%s %r: %r", request.method, request.url.path, str(error))
-    return error_response(error)
-
-
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     if error.status_code == 404:
@@ -182,10 +174,10 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return error_response(InvalidArgumentError(message), error.status_code)
 
 
-async def _unexpected(request: Request, error: Exception) -> Response:
-    _log.exception("%s %r failed", request.method, request.url.path)
-    failure = StorageError(0, f"the server failed: {type(error).__name__}")
-    return error_response(failure, 500)
+async def _failure(request: Request, error: Exception) -> Response:
+    """A store's error, or the server's failure (logged), as the API answers it."""
+    status, body = failure(request.method, request.url.path, error)
+    return Response(body, status, media_type="application/json")
 
 
 async def _health(request: Request) -> Response:

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from agentstore.aio.store import AsyncStore
 from agentstore.backends.remote import wire
@@ -32,7 +33,9 @@ __all__ = [
     "labels_of",
     "lines_response",
     "moment",
+    "parse_body",
     "query",
+    "route_path",
     "session_id_of",
     "store_of",
     "timeout_of",
@@ -93,18 +96,32 @@ def moment(params: Mapping[str, str], name: str) -> datetime | None:
 
 async def body_of(request: Request) -> dict[str, Any]:
     """The request's JSON object."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return parse_body(request.headers.get("content-type", ""), await request.body())
+
+
+def parse_body(content_type: str | bytes, raw: bytes) -> dict[str, Any]:
+    """A request's body, which must be a JSON object sent as such."""
+    if isinstance(content_type, bytes):
+        content_type = content_type.decode("latin-1")
+    kind = content_type.split(";")[0].strip().lower()
     if kind != "application/json":
         raise InvalidArgumentError(
             f"a request body is JSON: send Content-Type: application/json, not {kind!r}"
         )
     try:
-        body = orjson.loads(await request.body())
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidArgumentError(f"the request body is not JSON: {error}") from None
     if not isinstance(body, dict):
         raise InvalidArgumentError("the request body must be a JSON object")
     return body
+
+
+def route_path(scope: Scope) -> str:
+    """The path the application routes on: without the prefix it is mounted at, if any."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return (path[len(root) :] or "/") if root and path.startswith(root) else path
 
 
 def fields(body: Mapping[str, Any], accepted: tuple[str, ...], what: str) -> None:

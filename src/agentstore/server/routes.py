@@ -34,7 +34,7 @@ from agentstore.errors import (
 from agentstore.events import Event
 from agentstore.payloads import copy_payload
 from agentstore.reports.stats import session_stats
-from agentstore.server import sse
+from agentstore.server import appends, sse
 from agentstore.server.requests import (
     body_of,
     check_open,
@@ -183,19 +183,10 @@ async def delete_session(request: Request) -> Response:
 
 
 async def append(request: Request) -> Response:
+    # Answered by agentstore.server.appends before routing, unless it has a query (refused).
     query(request)
     body = await body_of(request)
-    fields(body, ("events", "expected_seq"), "an append")
-    drafts = body.get("events")
-    if not isinstance(drafts, list):
-        raise InvalidEventError("events must be a JSON array of events")
-    events = [wire.decode_draft(draft, index) for index, draft in enumerate(drafts)]
-    expected = body.get("expected_seq")
-    if expected is not None and type(expected) is not int:
-        raise InvalidArgumentError(f"expected_seq must be a whole number, not {expected!r}")
-    stored = await store_of(request).append_batch(
-        session_id_of(request), events, expected_seq=expected
-    )
+    stored = await appends.append(store_of(request), session_id_of(request), body)
     return lines_response(stored)
 
 
@@ -214,23 +205,15 @@ async def append_many(request: Request) -> Response:
     return json_response({"results": results})
 
 
-async def _one_of_many(store: AsyncStore, append: object) -> dict[str, Any]:
+async def _one_of_many(store: AsyncStore, asked: object) -> dict[str, Any]:
     try:
-        if not isinstance(append, dict):
+        if not isinstance(asked, dict):
             raise InvalidArgumentError("an append is a JSON object")
-        fields(append, ("session_id", "events", "expected_seq"), "an append")
-        named = append.get("session_id")
+        named = asked.get("session_id")
         if not isinstance(named, str):
             raise InvalidSessionIdError(f"session_id must be a str, not {named!r:.100}")
         session_id = checks.KnownIds().check(named)
-        drafts = append.get("events")
-        if not isinstance(drafts, list):
-            raise InvalidEventError("events must be a JSON array of events")
-        events = [wire.decode_draft(draft, index) for index, draft in enumerate(drafts)]
-        expected = append.get("expected_seq")
-        if expected is not None and type(expected) is not int:
-            raise InvalidArgumentError(f"expected_seq must be a whole number, not {expected!r}")
-        stored = await store.append_batch(session_id, events, expected_seq=expected)
+        stored = await appends.append(store, session_id, asked, accepted=("session_id",))
     except AgentStoreError as error:
         return wire.encode_error(error)
     return {"events": [event.to_dict() for event in stored]}

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentstore.backends.remote import wire
 from agentstore.errors import AccessDeniedError, AgentStoreError, InvalidArgumentError
+from agentstore.server.requests import route_path
 
 __all__ = ["LOOPBACK_HOSTS", "PUBLIC_PATHS", "Guard", "host_name", "is_public"]
 
@@ -94,7 +95,7 @@ class Guard:
             )
             return 400, error, {}
         access = self._access(headers.get(b"authorization", b""))
-        if access is None and not is_public(scope["method"], _route_path(scope)):
+        if access is None and not is_public(scope["method"], route_path(scope)):
             denied = AccessDeniedError(
                 "this server needs a token: send 'Authorization: Bearer <token>'"
                 if not headers.get(b"authorization")
@@ -155,13 +156,6 @@ def is_public(method: str, path: str) -> bool:
     if path in PUBLIC_PATHS:
         return True
     return method in ("GET", "HEAD") and _PAGE_PATH.fullmatch(path) is not None
-
-
-def _route_path(scope: Scope) -> str:
-    """The path the application routes on: without the prefix it is mounted at, if any."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return (path[len(root) :] or "/") if root and path.startswith(root) else path
 
 
 def host_name(host: str) -> str:
