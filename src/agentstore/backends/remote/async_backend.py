@@ -19,6 +19,7 @@ from agentstore.backends import forked
 from agentstore.backends.base import AppendRequest, AsyncBackend, AsyncSubscription, Problem
 from agentstore.backends.lane import AppendLane, Outcomes
 from agentstore.backends.remote import calls
+from agentstore.backends.remote.backend import PARALLEL_APPENDS
 from agentstore.backends.remote.feeds import AsyncRemoteSubscription
 from agentstore.backends.remote.transport import (
     BROKEN,
@@ -33,11 +34,9 @@ from agentstore.events import Event
 from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
-__all__ = ["PARALLEL_APPENDS", "AsyncRemoteBackend"]
+__all__ = ["AsyncRemoteBackend"]
 
 _T = TypeVar("_T")
-#: How many requests of appends a store may have on their way at once.
-PARALLEL_APPENDS = 4
 
 
 class AsyncRemoteBackend(AsyncBackend):

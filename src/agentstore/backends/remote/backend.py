@@ -17,7 +17,8 @@ import httpcore2
 import httpx2
 
 from agentstore.backends import forked
-from agentstore.backends.base import Backend, Problem, Subscription
+from agentstore.backends.base import AppendRequest, Backend, Problem, Subscription
+from agentstore.backends.lane import Outcomes, ThreadLane
 from agentstore.backends.remote import calls
 from agentstore.backends.remote.feeds import RemoteSubscription
 from agentstore.backends.remote.transport import (
@@ -33,9 +34,11 @@ from agentstore.events import Event
 from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
-__all__ = ["RemoteBackend"]
+__all__ = ["PARALLEL_APPENDS", "RemoteBackend"]
 
 _T = TypeVar("_T")
+#: How many requests of appends a store may have on their way at once.
+PARALLEL_APPENDS = 4
 
 
 class RemoteBackend(Backend):
@@ -55,6 +58,8 @@ class RemoteBackend(Backend):
         self._endpoint = Endpoint.of(url, token, timeout)
         self._pool = httpcore2.ConnectionPool(**self._endpoint.pool_settings())
         self._watches: httpx2.Client | None = None  # the client of subscriptions, when needed
+        # Appends of threads that arrive while others are on their way go together.
+        self._lane = ThreadLane(self._send_many, parallel=PARALLEL_APPENDS)
         try:
             health = self._send(calls.health())
         except AgentStoreError as error:
@@ -71,6 +76,7 @@ class RemoteBackend(Backend):
         forked.set_aside(self._watches)
         self._pool = httpcore2.ConnectionPool(**self._endpoint.pool_settings())
         self._watches = None
+        self._lane = ThreadLane(self._send_many, parallel=PARALLEL_APPENDS)
 
     def _send(self, call: calls.Call[_T]) -> _T:
         for attempt in itertools.count():
@@ -102,7 +108,20 @@ class RemoteBackend(Backend):
     def append(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None
     ) -> list[Event]:
-        return self._send(calls.append(session_id, events, expected_seq))
+        return self._lane.append(session_id, events, expected_seq)
+
+    def append_one(self, session_id: str, event: Event, *, expected_seq: int | None) -> Event:
+        return self._lane.append(session_id, (event,), expected_seq)[0]
+
+    def _send_many(self, requests: list[AppendRequest]) -> Outcomes:
+        """Send a batch of the lane: one append as itself, several in one request."""
+        if len(requests) > 1:
+            return self._send(calls.append_many(requests))
+        ((session_id, events, expected_seq),) = requests
+        try:
+            return [self._send(calls.append(session_id, events, expected_seq))]
+        except AgentStoreError as error:
+            return [error]
 
     def import_events(self, session_id: str, events: Sequence[Event]) -> None:
         self._send(calls.import_events(session_id, events))
