@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import resource
 import socket
@@ -59,6 +60,8 @@ import agentstore.aio
 from agentstore import EventType, Metadata, Store, new_event
 from agentstore.aio import AsyncStore
 
+#: The processes the clients of a round of many clients in processes are spread over.
+CLIENT_PROCESSES = 4
 _PAYLOAD = {"tool": "search_flights", "query": "BER → MUC"}
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -174,17 +177,25 @@ class Meter:
         self.client = self.served = 0.0
 
     def start(self) -> None:
-        self.client, self.served = time.process_time(), self.server.cpu_seconds()
+        self.client, self.served = _client_cpu(), self.server.cpu_seconds()
 
     def stop(self, events: int) -> tuple[float, float]:
-        """The CPU seconds per event of this process and of the server."""
-        client = time.process_time() - self.client
+        """The CPU seconds per event of this process (and of its children that ended
+        meanwhile) and of the server."""
+        client = _client_cpu() - self.client
         return client / events, (self.server.cpu_seconds() - self.served) / events
 
 
-def threads_round(stores: Sequence[Store], appends: int, meter: Meter) -> Round:
+def _client_cpu() -> float:
+    """The CPU time of this process, and of the children it has waited for."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _write(stores: Sequence[Store], appends: int, begin: Callable[[], object]) -> list[float]:
     """Each store's thread appends ``appends`` events to a session of its own (stores may
-    repeat: threads sharing one store)."""
+    repeat: threads sharing one store), from when ``begin`` returns: every append's
+    latency."""
     sessions = [store.create_session().id for store in stores]
     latencies: list[list[float]] = [[] for _ in stores]
     ready = threading.Barrier(len(stores) + 1)
@@ -201,14 +212,65 @@ def threads_round(stores: Sequence[Store], appends: int, meter: Meter) -> Round:
     threads = [threading.Thread(target=write, args=(k,)) for k in range(len(stores))]
     for thread in threads:
         thread.start()
-    meter.start()
+    begin()
     ready.wait()
-    started = time.perf_counter()
     for thread in threads:
         thread.join()
+    return [t for times in latencies for t in times]
+
+
+def threads_round(stores: Sequence[Store], appends: int, meter: Meter) -> Round:
+    """Each store's thread appends ``appends`` events to a session of its own."""
+    started = 0.0
+
+    def begin() -> None:
+        nonlocal started
+        meter.start()
+        started = time.perf_counter()
+
+    latencies = _write(stores, appends, begin)
     seconds = time.perf_counter() - started
     events = len(stores) * appends
-    return Round([t for times in latencies for t in times], events / seconds, *meter.stop(events))
+    return Round(latencies, events / seconds, *meter.stop(events))
+
+
+def processes_round(url: str, processes: int, writers: int, appends: int, meter: Meter) -> Round:
+    """``writers`` clients, each a remote store of its own in a thread, spread over
+    ``processes`` processes (forked before the round, each ready before it starts)."""
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(processes + 1)
+    answers: multiprocessing.SimpleQueue[list[float]] = context.SimpleQueue()
+    each = writers // processes
+    children = [
+        context.Process(target=_client_process, args=(url, each, appends, start, answers))
+        for _ in range(processes)
+    ]
+    for child in children:
+        child.start()
+    meter.start()
+    start.wait()
+    started = time.perf_counter()
+    latencies = [t for _ in children for t in answers.get()]
+    seconds = time.perf_counter() - started
+    for child in children:
+        child.join()
+    events = each * processes * appends
+    return Round(latencies, events / seconds, *meter.stop(events))
+
+
+def _client_process(
+    url: str,
+    writers: int,
+    appends: int,
+    start: threading.Barrier,
+    answers: multiprocessing.SimpleQueue[list[float]],
+) -> None:
+    stores = [agentstore.open(url) for _ in range(writers)]
+    try:
+        answers.put(_write(stores, appends, start.wait))
+    finally:
+        for store in stores:
+            store.close()
 
 
 async def tasks_round(store: AsyncStore, writers: int, appends: int, meter: Meter) -> Round:
@@ -254,8 +316,16 @@ def appends(
             lambda: loop.run_until_complete(tasks_round(local_async, writers, each, meter)),
         ),
         Mode(
+            f"HTTP, {writers} threads, one client",
+            lambda: threads_round([remote] * writers, each, meter),
+        ),
+        Mode(
             f"HTTP, {writers} threads, a client each",
             lambda: threads_round(clients, each, meter),
+        ),
+        Mode(
+            f"HTTP, {writers} clients in {CLIENT_PROCESSES} processes",
+            lambda: processes_round(server.url, CLIENT_PROCESSES, writers, each, meter),
         ),
         Mode(
             f"HTTP, {writers} async tasks, one client",
