@@ -82,6 +82,11 @@ class Guard:
         if declared is not None and (not declared.isdigit() or int(declared) > self._most):
             await _refuse(send, 413, self._too_large())
             return
+        if declared is None and b"transfer-encoding" not in headers:
+            # No body (HTTP/1.1 sends one only with either header): nothing to count, and a
+            # watch's every message goes straight on.
+            await self.app(scope, receive, send)
+            return
         await self._counted(scope, receive, send)
 
     def _refusal(
