@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import httpcore2
 import httpx2
@@ -25,6 +25,7 @@ from agentstore.backends.remote.transport import (
     BROKEN,
     UNLIMITED,
     Endpoint,
+    Lines,
     headers_of,
     not_a_store,
     pause_after,
@@ -90,12 +91,23 @@ class AsyncRemoteBackend(AsyncBackend):
     async def _send(self, call: calls.Call[_T]) -> _T:
         for attempt in itertools.count():
             try:
-                response = await self._pool.request(**self._endpoint.request(call))
+                return await self._attempt(call)
             except BROKEN as error:
                 await asyncio.sleep(pause_after(self.url, call, attempt, error))
-                continue
-            return call.answer(response.status, headers_of(response), response.content)
         raise AssertionError("unreachable")
+
+    async def _attempt(self, call: calls.Call[_T]) -> _T:
+        options = self._endpoint.request(call)
+        if not call.streams:
+            response = await self._pool.request(**options)
+            return call.answer(response.status, headers_of(response), response.content)
+        async with self._pool.stream(**options) as response:
+            if response.status != 200:
+                return call.answer(response.status, headers_of(response), await response.aread())
+            lines = Lines()
+            async for chunk in response.aiter_stream():
+                lines.feed(chunk)
+            return cast(_T, lines.end())
 
     async def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
         return await self._send(calls.create_session(session, history))

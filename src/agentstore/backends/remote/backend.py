@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import httpcore2
 import httpx2
@@ -25,6 +25,7 @@ from agentstore.backends.remote.transport import (
     BROKEN,
     UNLIMITED,
     Endpoint,
+    Lines,
     headers_of,
     not_a_store,
     pause_after,
@@ -81,12 +82,23 @@ class RemoteBackend(Backend):
     def _send(self, call: calls.Call[_T]) -> _T:
         for attempt in itertools.count():
             try:
-                response = self._pool.request(**self._endpoint.request(call))
+                return self._attempt(call)
             except BROKEN as error:
                 time.sleep(pause_after(self.url, call, attempt, error))
-                continue
-            return call.answer(response.status, headers_of(response), response.content)
         raise AssertionError("unreachable")
+
+    def _attempt(self, call: calls.Call[_T]) -> _T:
+        options = self._endpoint.request(call)
+        if not call.streams:
+            response = self._pool.request(**options)
+            return call.answer(response.status, headers_of(response), response.content)
+        with self._pool.stream(**options) as response:
+            if response.status != 200:
+                return call.answer(response.status, headers_of(response), response.read())
+            lines = Lines()
+            for chunk in response.iter_stream():
+                lines.feed(chunk)
+            return cast(_T, lines.end())
 
     def create_session(self, session: Session, history: Sequence[Event] = ()) -> Session:
         return self._send(calls.create_session(session, history))

@@ -49,6 +49,9 @@ class Call(Generic[_T]):
     body: bytes | None = None
     #: Whether it may be sent again after the connection broke with it sent.
     repeatable: bool = True
+    #: Whether its answer, when it succeeds, is events as JSON lines, which the backend
+    #: decodes as they arrive (the call is then a ``Call[list[Event]]``).
+    streams: bool = False
 
     def again(self, attempt: int, *, sent: bool) -> bool:
         """Whether to send it once more after attempt ``attempt`` (from 0) failed to connect."""
@@ -201,7 +204,7 @@ def read(session_id: str, from_seq: int, to_seq: int | None) -> Call[list[Event]
     params: dict[str, Any] = {"from_seq": from_seq}
     if to_seq is not None:
         params["to_seq"] = to_seq
-    return Call("GET", _session_path(session_id, "/events"), _events, params=params)
+    return Call("GET", _session_path(session_id, "/events"), _events, params=params, streams=True)
 
 
 def read_page(

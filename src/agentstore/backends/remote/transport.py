@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import httpcore2
 import httpx2
 
-from agentstore.backends.remote import calls
+from agentstore.backends.remote import calls, wire
 from agentstore.errors import (
     AccessDeniedError,
     AgentStoreError,
@@ -28,6 +28,7 @@ from agentstore.errors import (
     StorageError,
     StoreNotFoundError,
 )
+from agentstore.events import Event
 
 __all__ = [
     "BROKEN",
@@ -35,6 +36,7 @@ __all__ = [
     "TOKEN_VARIABLE",
     "UNLIMITED",
     "Endpoint",
+    "Lines",
     "headers_of",
     "not_a_store",
     "pause_after",
@@ -141,6 +143,31 @@ class Endpoint:
             "content": call.body,
             "extensions": self.extensions,
         }
+
+
+class Lines:
+    """The events of a body of JSON lines, decoded as its chunks arrive: the client decodes
+    what came while the server reads and sends the rest (it sends a read a page at a time).
+    """
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._rest = b""
+
+    def feed(self, chunk: bytes) -> None:
+        """Decode the lines ``chunk`` completes; keep the rest for the next."""
+        data = self._rest + chunk
+        cut = data.rfind(b"\n") + 1
+        self._rest = data[cut:]
+        if cut:
+            self.events += wire.decode_lines(data[:cut])
+
+    def end(self) -> list[Event]:
+        """Every event of the body, once it has all arrived."""
+        if self._rest:
+            self.events += wire.decode_lines(self._rest)
+            self._rest = b""
+        return self.events
 
 
 def headers_of(response: httpcore2.Response) -> Mapping[str, str]:
