@@ -1,7 +1,7 @@
 """The store's HTTP server and its remote client: appends, live watchers and replays.
 
 Usage: ``python benchmarks/bench_server.py [--quick] [--dir DIR] [--rounds R] [--watchers N]
-[--rate R]``.
+[--rate R] [--parts appends,replays,watchers]``.
 
 Method: each store lives in a fresh directory under ``--dir``; ``agentstore serve`` runs it
 in a subprocess (one worker, uvicorn's defaults), and the same backend is also opened in
@@ -13,12 +13,13 @@ average at the start and the end of the run.
 - Appends, on a JSONL directory and a SQLite file: 1 writer appending 200 events to its
   session, and 32 writers appending 40 each to 32 sessions, every append timed on its
   own. In process, the writers are threads of one ``Store`` (and, for reference, tasks of
-  one ``AsyncStore``); over HTTP, threads each with a ``Store`` of their own opened on the
-  server's URL, or tasks of one remote ``AsyncStore``. The rounds of every kind are taken
-  in turn, so the machine's load weighs on all alike; each figure is the median of
-  ``--rounds`` rounds: p50 and p99 of the appends' latencies, and the rate (all events
-  over the time from the start to the last one's end). Target: 32 HTTP clients append at
-  least 70% of the rate of 32 in-process threads.
+  one ``AsyncStore``); over HTTP, threads sharing one ``Store`` opened on the server's
+  URL, threads each with a ``Store`` of their own, the same spread over 4 processes, and
+  tasks of one remote ``AsyncStore``. The rounds of every kind are taken in turn, so the
+  machine's load weighs on all alike; each figure is the median of ``--rounds`` rounds:
+  p50 and p99 of the appends' latencies, and the rate (all events over the time from the
+  start to the last one's end). Target: 32 HTTP clients append at least 70% of the rate
+  of 32 in-process threads.
 - Watchers, on a server of a JSONL directory and on one of a store in memory:
   ``--watchers`` Server-Sent Event streams of one session
   (``/v1/sessions/ID/watch?live=1``), held open by this process over raw asyncio
