@@ -357,6 +357,9 @@ class _LosesAnswers:
             raise httpcore2.ReadError("connection reset by peer")
         return response
 
+    def stream(self, method: str, url: httpcore2.URL, **options: Any) -> Any:
+        return self.inner.stream(method, url, **options)
+
     def close(self) -> None:
         self.inner.close()
 
@@ -588,6 +591,9 @@ class _Counting:
         if method == "POST":
             self.paths.append(url.target.partition(b"?")[0])
         return await self.inner.request(method, url, **options)
+
+    def stream(self, method: str, url: httpcore2.URL, **options: Any) -> Any:
+        return self.inner.stream(method, url, **options)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
