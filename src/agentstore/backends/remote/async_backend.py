@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import httpcore2
 import httpx2
@@ -57,6 +57,8 @@ class AsyncRemoteBackend(AsyncBackend):
         # Appends of concurrent tasks that arrive while others are on their way go together,
         # in one request: the per-request cost, not the events, bounds a remote append.
         self._lane = AppendLane(self._send_many, parallel=PARALLEL_APPENDS)
+        # The next page of an iteration, read while it works through the one it has.
+        self._ahead: dict[calls.PageKey, asyncio.Future[tuple[list[Event], int | None]]] = {}
         forked.reopen_after_fork(self)
 
     def after_fork_in_child(self) -> None:
@@ -67,6 +69,7 @@ class AsyncRemoteBackend(AsyncBackend):
         self._watches = None
         # The appends the parent was sending are the parent's: a lane of the child's own.
         self._lane = AppendLane(self._send_many, parallel=PARALLEL_APPENDS)
+        self._ahead = {}
 
     @classmethod
     async def open(
@@ -167,7 +170,15 @@ class AsyncRemoteBackend(AsyncBackend):
         limit: int,
         cursor: int | None = None,
     ) -> tuple[list[Event], int | None]:
-        return await self._send(calls.read_page(session_id, from_seq, to_seq, limit, cursor))
+        asked: calls.PageKey = (session_id, from_seq, to_seq, limit, cursor)
+        ahead = self._ahead.pop(asked, None)
+        page = await ahead if ahead is not None else await self._send(calls.read_page(*asked))
+        following = calls.next_page(asked, *page)
+        if following is not None:  # read while the caller works through this page
+            self._ahead[following] = asyncio.ensure_future(self._send(calls.read_page(*following)))
+            while len(self._ahead) > calls.PAGES_AHEAD:  # of iterations given up
+                _forget(self._ahead.pop(next(iter(self._ahead))))
+        return page
 
     async def last_seq(self, session_id: str) -> int:
         return await self._send(calls.last_seq(session_id))
@@ -188,6 +199,16 @@ class AsyncRemoteBackend(AsyncBackend):
 
     async def close(self) -> None:
         forked.forget(self)
+        for ahead in self._ahead.values():
+            _forget(ahead)
+        self._ahead.clear()
         await self._pool.aclose()
         if self._watches is not None:
             await self._watches.aclose()
+
+
+def _forget(ahead: asyncio.Future[Any]) -> None:
+    """Drop a page read ahead that no one will ask for: its error, if any, is not logged."""
+    ahead.cancel()
+    if ahead.done() and not ahead.cancelled():
+        ahead.exception()

@@ -9,8 +9,10 @@ checks and stamps again, so a remote store gives the answers of a local one.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar, cast
 
 import httpcore2
@@ -61,6 +63,10 @@ class RemoteBackend(Backend):
         self._watches: httpx2.Client | None = None  # the client of subscriptions, when needed
         # Appends of threads that arrive while others are on their way go together.
         self._lane = ThreadLane(self._send_many, parallel=PARALLEL_APPENDS)
+        # The next page of an iteration, read while it works through the one it has.
+        self._reading = threading.Lock()
+        self._reader: ThreadPoolExecutor | None = None
+        self._ahead: dict[calls.PageKey, Future[tuple[list[Event], int | None]]] = {}
         try:
             health = self._send(calls.health())
         except AgentStoreError as error:
@@ -78,6 +84,9 @@ class RemoteBackend(Backend):
         self._pool = httpcore2.ConnectionPool(**self._endpoint.pool_settings())
         self._watches = None
         self._lane = ThreadLane(self._send_many, parallel=PARALLEL_APPENDS)
+        self._reading = threading.Lock()
+        self._reader = None  # the parent's threads are not in this process
+        self._ahead = {}
 
     def _send(self, call: calls.Call[_T]) -> _T:
         for attempt in itertools.count():
@@ -150,7 +159,22 @@ class RemoteBackend(Backend):
         limit: int,
         cursor: int | None = None,
     ) -> tuple[list[Event], int | None]:
-        return self._send(calls.read_page(session_id, from_seq, to_seq, limit, cursor))
+        asked: calls.PageKey = (session_id, from_seq, to_seq, limit, cursor)
+        with self._reading:
+            ahead = self._ahead.pop(asked, None)
+        page = ahead.result() if ahead is not None else self._send(calls.read_page(*asked))
+        following = calls.next_page(asked, *page)
+        if following is not None:  # read while the caller works through this page
+            self._read_ahead(following)
+        return page
+
+    def _read_ahead(self, asked: calls.PageKey) -> None:
+        with self._reading:
+            if self._reader is None:
+                self._reader = ThreadPoolExecutor(2, thread_name_prefix="agentstore-read-ahead")
+            self._ahead[asked] = self._reader.submit(self._send, calls.read_page(*asked))
+            while len(self._ahead) > calls.PAGES_AHEAD:  # of iterations given up
+                del self._ahead[next(iter(self._ahead))]
 
     def last_seq(self, session_id: str) -> int:
         return self._send(calls.last_seq(session_id))
@@ -171,6 +195,8 @@ class RemoteBackend(Backend):
 
     def close(self) -> None:
         forked.forget(self)
+        if self._reader is not None:
+            self._reader.shutdown(wait=True, cancel_futures=True)
         self._pool.close()
         if self._watches is not None:
             self._watches.close()

@@ -30,7 +30,7 @@ from agentstore.events import Event
 from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
-__all__ = ["RUNS", "Call", "broken", "pause"]
+__all__ = ["PAGES_AHEAD", "RUNS", "Call", "PageKey", "broken", "next_page", "pause"]
 
 _T = TypeVar("_T")
 #: How many times a call is sent at most when its connection breaks.
@@ -224,6 +224,21 @@ def read_page(
         return events, int(after) if after is not None and after.isdigit() else None
 
     return Call("GET", _session_path(session_id, "/events"), answer, params=params)
+
+
+#: A page of events asked for: session id, from_seq, to_seq, limit and cursor.
+PageKey = tuple[str, int, int | None, int, int | None]
+#: How many pages read ahead a backend keeps for iterations that may never ask for them.
+PAGES_AHEAD = 4
+
+
+def next_page(asked: PageKey, events: Sequence[Event], cursor: int | None) -> PageKey | None:
+    """The page an iteration asks for after ``asked``, which gave ``events`` and
+    ``cursor``; None if it asks for none (a short page ends it)."""
+    session_id, _, to_seq, limit, _ = asked
+    if len(events) < limit or (to_seq is not None and events[-1].seq >= to_seq):
+        return None
+    return session_id, events[-1].seq + 1, to_seq, limit, cursor
 
 
 def read_snapshot(session_id: str) -> Call[Snapshot | None]:
