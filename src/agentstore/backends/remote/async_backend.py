@@ -8,6 +8,7 @@ connections on the store's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
@@ -172,7 +173,12 @@ class AsyncRemoteBackend(AsyncBackend):
     ) -> tuple[list[Event], int | None]:
         asked: calls.PageKey = (session_id, from_seq, to_seq, limit, cursor)
         ahead = self._ahead.pop(asked, None)
-        page = await ahead if ahead is not None else await self._send(calls.read_page(*asked))
+        page = None
+        if ahead is not None:
+            with contextlib.suppress(AgentStoreError):  # asked again: its error is now's
+                page = await ahead
+        if page is None or not calls.is_whole(asked, page[0]):
+            page = await self._send(calls.read_page(*asked))
         following = calls.next_page(asked, *page)
         if following is not None:  # read while the caller works through this page
             self._ahead[following] = asyncio.ensure_future(self._send(calls.read_page(*following)))

@@ -8,6 +8,7 @@ checks and stamps again, so a remote store gives the answers of a local one.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -162,7 +163,12 @@ class RemoteBackend(Backend):
         asked: calls.PageKey = (session_id, from_seq, to_seq, limit, cursor)
         with self._reading:
             ahead = self._ahead.pop(asked, None)
-        page = ahead.result() if ahead is not None else self._send(calls.read_page(*asked))
+        page = None
+        if ahead is not None:
+            with contextlib.suppress(AgentStoreError):  # asked again: its error is now's
+                page = ahead.result()
+        if page is None or not calls.is_whole(asked, page[0]):
+            page = self._send(calls.read_page(*asked))
         following = calls.next_page(asked, *page)
         if following is not None:  # read while the caller works through this page
             self._read_ahead(following)

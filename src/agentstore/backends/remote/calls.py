@@ -30,7 +30,7 @@ from agentstore.events import Event
 from agentstore.sessions import Session, SessionUpdate
 from agentstore.state import Snapshot
 
-__all__ = ["PAGES_AHEAD", "RUNS", "Call", "PageKey", "broken", "next_page", "pause"]
+__all__ = ["PAGES_AHEAD", "RUNS", "Call", "PageKey", "broken", "is_whole", "next_page", "pause"]
 
 _T = TypeVar("_T")
 #: How many times a call is sent at most when its connection breaks.
@@ -235,10 +235,23 @@ PAGES_AHEAD = 4
 def next_page(asked: PageKey, events: Sequence[Event], cursor: int | None) -> PageKey | None:
     """The page an iteration asks for after ``asked``, which gave ``events`` and
     ``cursor``; None if it asks for none (a short page ends it)."""
-    session_id, _, to_seq, limit, _ = asked
-    if len(events) < limit or (to_seq is not None and events[-1].seq >= to_seq):
+    if not is_whole(asked, events):
         return None
+    session_id, _, to_seq, limit, _ = asked
     return session_id, events[-1].seq + 1, to_seq, limit, cursor
+
+
+def is_whole(asked: PageKey, events: Sequence[Event]) -> bool:
+    """Whether ``events`` fill the page ``asked``, to its limit or its ``to_seq``.
+
+    A page read ahead that is not whole found the end of the log when it was read, not
+    when the iteration asked for it: it is read again, so that the iteration yields what
+    was appended meanwhile.
+    """
+    _, _, to_seq, limit, _ = asked
+    if len(events) == limit:
+        return True
+    return to_seq is not None and bool(events) and events[-1].seq >= to_seq
 
 
 def read_snapshot(session_id: str) -> Call[Snapshot | None]:
