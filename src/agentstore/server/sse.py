@@ -18,12 +18,11 @@ with ``Last-Event-ID`` and reads the rest from the store.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from agentstore.aio.feeds import AsyncWatch
 from agentstore.aio.store import AsyncStore
@@ -42,6 +41,7 @@ UNUSED = 30.0
 READY = b"event: ready\ndata: {}\n\n"
 _HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 _END = (0, b"")  # what a channel hands its streams when its feed has ended
+_TICK = (0, b"tick")  # time to see whether a stream is idle
 
 _Item = tuple[int, bytes]  # an event's seq (0 for all sessions) and its message
 
@@ -182,63 +182,129 @@ async def stream(
     """
     store: AsyncStore = request.app.state.store
     channel = await hub(request).channel(session_id)
-    messages = _messages(store, channel, start, timeout)
-    return StreamingResponse(messages, media_type="text/event-stream", headers=_HEADERS)
+    return _Watch(store, channel, start, timeout)
 
 
-async def _messages(
-    store: AsyncStore, channel: Channel, start: int | None, timeout: float | None
-) -> AsyncIterator[bytes]:
-    queue = channel.join()  # first: what is committed from now on reaches the queue
-    try:
-        session_id = channel.session_id
+class _Watch(Response):
+    """A watch's stream, written by its own loop: each message goes from the channel's
+    queue to the ASGI ``send`` with no generator, response iterator or timer of its own
+    between them (a thousand streams share each event: what each costs, all pay).
+
+    Keep-alives come from a ticker that wakes the stream every half :data:`KEEP_ALIVE` (or
+    half the ``timeout``), so its messages need no timer each: a comment goes out once the
+    stream has been silent that long (at most half as long again later), and ``timeout``
+    ends it at most half a ``timeout`` late.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self, store: AsyncStore, channel: Channel, start: int | None, timeout: float | None
+    ) -> None:
+        self.status_code = 200
+        self.background = None
+        self.init_headers(_HEADERS)
+        self._store = store
+        self._channel = channel
+        self._start = start
+        self._timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        queue = self._channel.join()  # first: what is committed from now on reaches it
+        loop = asyncio.get_running_loop()
+        period = (KEEP_ALIVE if self._timeout is None else min(KEEP_ALIVE, self._timeout)) / 2
+        ticker = _Ticker(loop, period, queue)
+        listener = loop.create_task(_until_gone(receive, queue))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            after = await self._opening(send)
+            await self._live(send, queue, after)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            ticker.cancel()
+            listener.cancel()
+            self._channel.leave(queue)
+
+    async def _opening(self, send: Send) -> int | None:
+        """Send the ``ready`` message and the stored backlog; the seq of the last sent."""
+        session_id = self._channel.session_id
         after: int | None = None  # the seq of the last event sent (a session's)
         backlog: list[Event] = []
-        if session_id is not None and start is None:  # live: after the last stored now
-            after = (await store.get_session(session_id)).event_count
+        if session_id is not None and self._start is None:  # live: after the last stored
+            after = (await self._store.get_session(session_id)).event_count
         elif session_id is not None:
-            after = max(start or 0, 1) - 1
-            backlog = [e async for e in store.iter_events(session_id, from_seq=after + 1)]
-        yield READY if after is None else b"id: %d\n" % after + READY
+            after = max(self._start or 0, 1) - 1
+            iterator = self._store.iter_events(session_id, from_seq=after + 1)
+            backlog = [event async for event in iterator]
+        opening = [READY if after is None else b"id: %d\n" % after + READY]
+        opening += [message(event, True) for event in backlog]
         if backlog:
-            yield b"".join(message(event, True) for event in backlog)
             after = backlog[-1].seq
-        del backlog
-        async for chunk in _live(queue, after, timeout):
-            yield chunk
-    finally:
-        channel.leave(queue)
+        await send(_more(b"".join(opening)))
+        return after
+
+    async def _live(self, send: Send, queue: asyncio.Queue[_Item], after: int | None) -> None:
+        """Send the queue's messages not sent yet, a burst at a time, and keep-alives."""
+        idle_since = written = time.monotonic()
+        keep_alive = KEEP_ALIVE if self._timeout is None else min(KEEP_ALIVE, self._timeout)
+        while True:
+            chunk, ended, after = _burst(await queue.get(), queue, after)
+            now = time.monotonic()
+            if chunk:
+                idle_since = written = now
+                await send(_more(chunk))
+            if ended or (self._timeout is not None and now - idle_since >= self._timeout):
+                return
+            if now - written >= keep_alive:
+                written = now
+                await send(_more(b": keep-alive\n\n"))
 
 
-async def _live(
-    queue: asyncio.Queue[_Item], after: int | None, timeout: float | None
-) -> AsyncIterator[bytes]:
-    """The messages of the queue not sent yet, a burst at a time, and keep-alives."""
-    idle_since = time.monotonic()
-    wait = KEEP_ALIVE if timeout is None else min(KEEP_ALIVE, timeout)
-    while True:
-        item: _Item | None = None
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(wait):
-                item = await queue.get()
-        if item is None:
-            if timeout is not None and time.monotonic() - idle_since >= timeout:
-                return
-            yield b": keep-alive\n\n"
-            continue
-        chunk: list[bytes] = []
-        while item is not None:
-            if item is _END:
-                if chunk:
-                    yield b"".join(chunk)
-                return
+def _burst(
+    item: _Item, queue: asyncio.Queue[_Item], after: int | None
+) -> tuple[bytes, bool, int | None]:
+    """The messages of ``item`` and of those queued behind it not sent yet (those after
+    seq ``after``), whether the stream ends there, and the seq of the last."""
+    chunk: list[bytes] = []
+    while item is not _END:
+        if item is not _TICK:
             seq, data = item
             if after is None:
                 chunk.append(data)
             elif seq > after:  # not sent already with the backlog
                 chunk.append(data)
                 after = seq
-            item = None if queue.empty() else queue.get_nowait()
-        if chunk:
-            idle_since = time.monotonic()
-            yield b"".join(chunk)
+        if queue.empty():
+            return b"".join(chunk), False, after
+        item = queue.get_nowait()
+    return b"".join(chunk), True, after
+
+
+def _more(body: bytes) -> Message:
+    return {"type": "http.response.body", "body": body, "more_body": True}
+
+
+class _Ticker:
+    """Puts :data:`_TICK` in a stream's queue every ``period`` seconds, until cancelled."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, period: float, queue: asyncio.Queue[_Item]
+    ) -> None:
+        self._loop = loop
+        self._period = period
+        self._queue = queue
+        self._handle = loop.call_later(period, self._tick)
+
+    def _tick(self) -> None:
+        self._queue.put_nowait(_TICK)
+        self._handle = self._loop.call_later(self._period, self._tick)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+async def _until_gone(receive: Receive, queue: asyncio.Queue[_Item]) -> None:
+    """End the stream when its client leaves (a send to a client gone is not an error)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    queue.put_nowait(_END)
