@@ -295,7 +295,7 @@ class ThreadedBackend(SyncAdapter):
     def __init__(self, backend: Backend, *, workers: int = _WORKERS) -> None:
         super().__init__(backend)
         self._workers = Workers(asyncio.get_running_loop(), workers, name="agentstore-io")
-        self._lane = AppendLane(self._commit) if backend.commits_many else None
+        self._lane = self._new_lane()
         forked.reopen_after_fork(self)
 
     def after_fork_in_child(self) -> None:
@@ -305,7 +305,12 @@ class ThreadedBackend(SyncAdapter):
         parent was gathering are the parent's.
         """
         self._workers.after_fork_in_child()
-        self._lane = AppendLane(self._commit) if self.backend.commits_many else None
+        self._lane = self._new_lane()
+
+    def _new_lane(self) -> AppendLane | None:
+        if not self.backend.commits_many:
+            return None
+        return AppendLane(self._commit, parallel=self.backend.parallel_commits)
 
     async def append(
         self, session_id: str, events: Sequence[Event], *, expected_seq: int | None

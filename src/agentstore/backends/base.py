@@ -150,6 +150,9 @@ class Backend(ABC):
     #: Whether :meth:`append_many` commits several appends together (cheaper than one
     #: by one); the async store then hands it the appends of concurrent tasks at once.
     commits_many = False
+    #: How many such commits may run at once (SQLite writes one transaction at a time;
+    #: the logs of a JSONL directory are synced each on its own).
+    parallel_commits = 1
 
     def append_many(self, requests: Sequence[AppendRequest]) -> list[list[Event] | AgentStoreError]:
         """Make several appends, each all or none; return each one's events or its error.

@@ -194,6 +194,7 @@ class JsonlBackend(Backend):
         return stored
 
     commits_many = True
+    parallel_commits = 4  # batches of other sessions' logs are synced meanwhile
 
     @_translated
     def append_many(self, requests: Sequence[AppendRequest]) -> list[list[Event] | AgentStoreError]:
