@@ -32,7 +32,7 @@ ONE_FACE = {
 # What only the sync backend contract has: the async faces of the JSONL and SQLite
 # backends run their appends through append_many (group commit across tasks), and verify
 # reads a backend's own checks through the sync face.
-SYNC_BACKEND_ONLY = frozenset({"append_many", "commits_many"})
+SYNC_BACKEND_ONLY = frozenset({"append_many", "commits_many", "parallel_commits"})
 
 
 def _public(kind: type) -> dict[str, Any]:
