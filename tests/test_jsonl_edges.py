@@ -175,6 +175,27 @@ def test_many_sessions_do_not_make_appends_read_their_logs_again(tmp_path: Path)
         assert files.bytes_read == 0
 
 
+def test_a_read_of_the_whole_log_indexes_each_lines_start_and_id(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    with agentstore.open(root) as store:
+        sid = store.create_session().id
+        appended = store.append_batch(sid, [new_event("step", {"text": "x" * n}) for n in range(7)])
+        appended.append(store.append(sid, new_event("last", {"é": "€"})))  # not ASCII
+    data = _log(root, sid).read_bytes()
+    starts = [0] + [at + 1 for at, byte in enumerate(data[:-1]) if byte == ord("\n")]
+    files = _CountingFiles(str(root / "tmp"))
+    with Store(JsonlBackend(root, files=files)) as store:
+        assert store.replay(sid) == appended
+        known = store.backend._log(sid)._known  # type: ignore[attr-defined]
+        assert known.starts == starts
+        assert known.ids == {event.id: event.seq for event in appended}
+        files.bytes_read = 0
+        assert store.get_events(sid, 5) == appended[4:]  # read from line 5's start
+        again = store.append(sid, new_event("step", id=appended[2].id))
+        assert again == appended[2]  # found by its id: no new line
+        assert files.bytes_read == len(data) - starts[4] + starts[3] - starts[2]
+
+
 def test_files_left_in_tmp_by_a_crash_are_removed(tmp_path: Path) -> None:
     root = tmp_path / "data"
     agentstore.open(root).close()

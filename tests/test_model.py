@@ -25,10 +25,11 @@ from agentstore import (
     new_event,
 )
 from agentstore.events import UNSET_TIME, stored_event
+from agentstore.frozen import FrozenDict, FrozenList, freeze
 from agentstore.ids import new_event_id
 from agentstore.payloads import copy_payload, encoded_size
 from agentstore.state import fold, snapshot_due
-from agentstore.timestamps import from_text, to_text
+from agentstore.timestamps import from_text, parse, to_text
 
 json_values = st.recursive(
     st.none()
@@ -41,6 +42,15 @@ json_values = st.recursive(
     ),
     max_leaves=20,
 )
+
+
+def _containers(value: Any) -> list[Any]:
+    """Every dict and list in a JSON value, ``value`` first."""
+    if isinstance(value, dict):
+        return [value, *(c for item in value.values() for c in _containers(item))]
+    if isinstance(value, list):
+        return [value, *(c for item in value for c in _containers(item))]
+    return []
 
 
 class TestEvents:
@@ -151,6 +161,16 @@ class TestPayloads:
         else:
             with pytest.raises(InvalidEventError, match="limit"):
                 copy_payload(payload, limit)
+
+    @given(json_values)
+    def test_freezing_copies_every_container_read_only(self, value: Any) -> None:
+        frozen = freeze(value)
+        assert frozen == value
+        assert freeze(frozen) is frozen  # frozen before: kept as it is
+        originals = _containers(value)
+        for container in _containers(frozen):
+            assert type(container) in (FrozenDict, FrozenList)
+            assert all(container is not original for original in originals)
 
     def test_the_copy_is_deep(self) -> None:
         inner = [1, 2]
@@ -294,3 +314,17 @@ class TestTimestamps:
         assert from_text("2026-11-26T05:30:29.258028+01:00") == moment
         with pytest.raises(ValueError, match="no time zone"):
             from_text("2026-11-26T04:30:29")
+
+    @given(
+        st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30), timezones=st.just(UTC)),
+        st.integers(0, 999),
+        st.integers(-12, 12),
+    )
+    def test_a_time_is_parsed_to_its_datetime_and_the_nanoseconds_beyond(
+        self, moment: datetime, nanoseconds: int, hours: int
+    ) -> None:
+        text = to_text(moment, nanoseconds)  # "...SS[.fraction]Z"
+        assert parse(text) == (moment, nanoseconds)
+        local = moment.astimezone(timezone(timedelta(hours=hours)))
+        offset = local.isoformat(timespec="seconds")
+        assert parse(offset[:19] + text[19:-1] + offset[19:]) == (moment, nanoseconds)

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from agentstore.backends.codec import metadata_from_record
-from agentstore.events import Event, stored_event, stored_type_name
+from agentstore.events import Event, _type_names, stored_event, stored_type_name
 from agentstore.metadata import EMPTY_METADATA
 from agentstore.sessions import Session
 from agentstore.state import Snapshot, State
@@ -41,7 +41,10 @@ def to_micros(moment: datetime) -> int:
 
 def from_micros(micros: int) -> datetime:
     """The aware UTC datetime ``micros`` microseconds after the epoch."""
-    return _EPOCH + timedelta(microseconds=micros)
+    return _EPOCH + _timedelta(0, 0, micros)  # positional: a third faster than by keyword
+
+
+_timedelta = timedelta
 
 
 def json_text(value: Any) -> str:
@@ -61,25 +64,34 @@ def event_from_row(
     seq: int,
     event_id: str,
     kind: str,
-    payload: Any,
+    payload: str,
     moment: datetime,
-    metadata: Any,
+    metadata: str,
     nanoseconds: int = 0,
 ) -> Event:
-    """Build an event from its columns, the JSON ones already parsed.
+    """Build an event from its columns, the JSON ones as text (parsed here).
 
-    The type is taken as it is: another program may have written any text there.
+    The type is taken as it is: another program may have written any text there. Empty
+    metadata, the most frequent, is known by its text, without parsing it.
+
+    Raises:
+        ValueError: the payload or the metadata is not JSON, or not metadata.
+        InvalidEventError: the type is not text.
     """
+    fields = None if metadata == "{}" else _loads(metadata)
     return stored_event(
         event_id,
         session_id,
         seq,
-        stored_type_name(kind),
-        payload,
+        _type_names.get(kind) or stored_type_name(kind),
+        _loads(payload),
         moment,
-        metadata_from_record(metadata) if metadata else EMPTY_METADATA,
+        metadata_from_record(fields) if fields else EMPTY_METADATA,
         nanoseconds,
     )
+
+
+_loads = orjson.loads
 
 
 def session_from_row(

@@ -15,12 +15,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from orjson import loads
 
 from agentstore.backends import forked
 from agentstore.backends.base import AppendRequest, Backend, Subscription, translating
@@ -310,7 +309,7 @@ class SqliteBackend(Backend):
             ).fetchall()
             if not rows:
                 self._require(db, session_id)
-        return [_event_row(row) for row in rows]
+        return _events(rows)
 
     @_translated
     def last_seq(self, session_id: str) -> int:
@@ -375,7 +374,7 @@ class SqliteBackend(Backend):
                 ).fetchall()
             if rows:
                 position[0] = rows[-1][0]
-            return [_event_row(row[1:]) for row in rows]
+            return _events([row[1:] for row in rows])
 
         return self._poller.feed(all_events)
 
@@ -552,7 +551,7 @@ class SqliteBackend(Backend):
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = ? AND id IN ({marks})",  # noqa: S608
             [session_id, *ids],
         )
-        return {row[2]: _event_row(row) for row in rows}
+        return {event.id: event for event in _events(rows)}
 
     def _insert(self, db: sqlite3.Connection, events: Sequence[Event]) -> None:
         rows = []
@@ -569,18 +568,21 @@ class SqliteBackend(Backend):
         )
 
 
-def _event_row(row: Sequence[Any]) -> Event:
-    session_id, seq, event_id, kind, payload, moment, metadata, nanos = row
-    return event_from_row(
-        session_id,
-        seq,
-        event_id,
-        kind,
-        loads(payload),
-        from_micros(moment),
-        loads(metadata),
-        nanos,
-    )
+def _events(rows: Iterable[Sequence[Any]]) -> list[Event]:
+    """The events of ``rows`` (of ``_EVENT_COLUMNS``), in their order.
+
+    The events of a batch share their time: each time is converted once.
+    """
+    moments: dict[int, datetime] = {}
+    events = []
+    for session_id, seq, event_id, kind, payload, micros, metadata, nanos in rows:
+        moment = moments.get(micros)
+        if moment is None:
+            moment = moments[micros] = from_micros(micros)
+        events.append(
+            event_from_row(session_id, seq, event_id, kind, payload, moment, metadata, nanos)
+        )
+    return events
 
 
 def _session_row(row: Sequence[Any]) -> Session:

@@ -13,6 +13,7 @@ import bisect
 import contextlib
 import itertools
 import logging
+import operator
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -40,6 +41,7 @@ log = logging.getLogger("agentstore")
 
 _TAIL_CHUNK = 64 * 1024
 _SCAN_CHUNK = 1024 * 1024  # bytes read at a time when counting lines
+_event_id = operator.attrgetter("_id")
 
 
 @dataclass
@@ -604,17 +606,22 @@ class SessionLog:
             raise CorruptLogError(self._path, seq + error.index, error.reason) from None
         from_start = start == 0
         first = seq if from_start else (events[0].seq if events else seq)
+        session_id = self._session_id
         for number, event in enumerate(events, start=first):
-            if event.seq != number or event.session_id != self._session_id:
+            # The slots, not the properties: this loop sees every event read.
+            if event._seq != number or event._session_id != session_id:
                 try:
                     self._check(event, number)
                 except ValueError as error:
                     raise CorruptLogError(self._path, seq + number - first, str(error)) from None
         known = self._known
         if from_start and known is not None and end == known.size:
-            lengths = (len(line) + 1 for line in data.split(b"\n")[:-1])
-            known.starts = list(itertools.accumulate(lengths, initial=0))[:-1]
-            known.ids = {event.id: event.seq for event in events}
+            # Line N starts after the N - 1 lines before it and their newlines. Counted
+            # without a Python loop, as the ids are mapped to their seqs (first, first
+            # + 1, ...: checked above): a tenth of a read's time otherwise.
+            lengths = itertools.accumulate(map(len, data.split(b"\n")[:-1]), initial=0)
+            known.starts = list(map(operator.add, lengths, range(len(events))))
+            known.ids = dict(zip(map(_event_id, events), itertools.count(first)))
         return events
 
     def _check(self, event: Event, expected_seq: int | None) -> Event:

@@ -118,7 +118,7 @@ def append_error(error: Any, session_id: str, expected_seq: int | None) -> BaseE
 
 
 def event_from_pg_row(row: Sequence[Any]) -> Event:
-    """An event from a row of READ_EVENTS or EVENTS_BY_ID."""
+    """An event from a row of READ_EVENTS or EVENTS_BY_ID (its JSON columns as text)."""
     session_id, seq, event_id, kind, payload, moment, metadata, nanoseconds = row
     return event_from_row(
         session_id, seq, event_id, kind, payload, _utc(moment), metadata, nanoseconds

@@ -31,8 +31,10 @@ DELETE_EVENTS = "DELETE FROM {s}.events WHERE session_id = %s"
 DELETE_SNAPSHOT = "DELETE FROM {s}.snapshots WHERE session_id = %s"
 APPEND = "SELECT * FROM {s}.append_events(%s, %s::bigint, %s, %s, %s::json[], %s::json[], %s)"
 ADVANCE_SESSION = "UPDATE {s}.sessions SET last_seq = %s, updated_at = %s WHERE id = %s"
-READ_EVENTS = """SELECT session_id, seq, id, type, payload, timestamp, metadata, {nanos}
-    FROM {s}.events WHERE session_id = %s AND seq >= %s AND seq <= %s ORDER BY seq"""
+# Events: payload and metadata as their text, parsed by the reader (rows.py): psycopg's
+# json loader makes a Python call per value; fetching text and parsing it costs a third less.
+READ_EVENTS = """SELECT session_id, seq, id, type, payload::text, timestamp, metadata::text,
+    {nanos} FROM {s}.events WHERE session_id = %s AND seq >= %s AND seq <= %s ORDER BY seq"""
 CREATE_SESSION = """INSERT INTO {s}.sessions (id, name, labels, created_at, parent_id,
     forked_at_seq, last_seq, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (id) DO NOTHING RETURNING 1"""
@@ -57,8 +59,8 @@ RECORD_VERSION = "INSERT INTO {s}.schema_version VALUES (%s)"
 # Opening read-only: which of the schema and its tables exist, without touching them.
 STORE_TABLES = """SELECT to_regnamespace(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL,
     to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL"""
-EVENTS_BY_ID = """SELECT session_id, seq, id, type, payload, timestamp, metadata, {nanos}
-    FROM {s}.events WHERE session_id = %s AND id = ANY(%s)"""
+EVENTS_BY_ID = """SELECT session_id, seq, id, type, payload::text, timestamp, metadata::text,
+    {nanos} FROM {s}.events WHERE session_id = %s AND id = ANY(%s)"""
 
 
 def check_options(schema: object, partitions: object) -> None:
