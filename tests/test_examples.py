@@ -155,6 +155,10 @@ BENCHMARK_ROWS = {
         ],
         None,
     ),
+    "bench_peers.py": (
+        ["Store.append, SQLite", "Store.get_events, SQLite"],
+        "Store.append, PostgreSQL",
+    ),
     "bench_ui.py": (
         [
             "page weight, KB",
