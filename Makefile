@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_server.py
 	$(BIN)/python benchmarks/bench_ui.py
 	$(BIN)/python benchmarks/bench_peers.py
+	$(BIN)/python benchmarks/bench_otel.py
 
 torture: $(VENV)/.installed
 	$(BIN)/python benchmarks/crash_torture.py --kills 200

@@ -37,10 +37,12 @@ ALLOWED: dict[str, set[str]] = {
     "tools": {"model", "faces", "backends", "tools"},
     # The users of the library may also import it by its public face (``agentstore``).
     "cli": {"package face", "model", "core rules", "faces", "backends", "recording", "reports"}
-    | {"tools", "server", "cli"},
-    "server": {"package face", "model", "core rules", "faces", "backends", "reports", "server"},
+    | {"tools", "server", "otel", "cli"},
+    "server": {"package face", "model", "core rules", "faces", "backends", "reports", "otel"}
+    | {"server"},
     "integrations": {"package face", "model", "faces", "backends", "recording", "reports"}
     | {"integrations"},
+    "otel": {"package face", "model", "faces", "recording", "reports", "otel"},
     "testing": {"package face", "model", "faces", "backends", "tools", "testing"},
 }
 

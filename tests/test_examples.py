@@ -67,6 +67,20 @@ def test_the_benchmark_prints_its_table(tmp_path: Path) -> None:
         assert name in out
 
 
+def test_the_opentelemetry_benchmark_measures_both_ways(tmp_path: Path) -> None:
+    out = _run(str(ROOT / "benchmarks" / "bench_otel.py"), "--quick", cwd=tmp_path)
+    rates = {
+        line[:42].strip(): line[42:].split()[1] for line in out.splitlines() if line[:1].isalpha()
+    }
+    for name in [
+        "export_sessions -> in memory",
+        "export_sessions -> OTLP/HTTP, local",
+        "record: processor -> JSONL",
+        "agent runs, instrumented",
+    ]:
+        assert float(rates[name].replace(",", "")) > 0, name
+
+
 def test_the_recording_benchmark_compares_each_helper_with_plain_appends(tmp_path: Path) -> None:
     out = _run(str(ROOT / "benchmarks" / "bench_recording.py"), "--quick", cwd=tmp_path)
     rows = {line[:34].strip(): line[34:].split() for line in out.splitlines()[3:]}

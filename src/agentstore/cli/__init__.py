@@ -7,7 +7,7 @@ runs the same program.
 
 from __future__ import annotations
 
-from agentstore.cli import housekeeping, serving  # noqa: F401 - their commands join the group
+from agentstore.cli import exporting, housekeeping, serving  # noqa: F401 - their commands join the group
 from agentstore.cli.app import cli, main
 
 __all__ = ["cli", "main"]

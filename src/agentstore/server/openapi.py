@@ -48,7 +48,8 @@ _SEQ_RANGE = [
     _query("to_seq", "integer", "The last seq (the end of the log when not given)."),
 ]
 
-#: Each operation's summary, parameters, request body and success response.
+#: Each operation's summary, parameters, request body (``body``: JSON; ``bodies``: a schema
+#: per media type) and success response.
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", _S): {
         "summary": "List sessions, newest first",
@@ -210,6 +211,31 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "parameters": [_query("timeout", "number", "End after this many seconds idle.")],
         "responses": {"200": _SSE},
     },
+    ("POST", wire.API + "/traces"): {
+        "summary": "Record OpenTelemetry GenAI spans as events (OTLP over HTTP)",
+        "description": (
+            "An OTLP ExportTraceServiceRequest, in protobuf or in OTLP's JSON, maybe gzipped: "
+            "its GenAI spans become events of their conversation's session (else their "
+            "trace's), created if missing; other spans are ignored. Point an agent's OTLP "
+            "span exporter at this path. The answer is an ExportTraceServiceResponse in the "
+            "request's encoding, whose partial_success counts spans not recorded."
+        ),
+        "bodies": {
+            "application/x-protobuf": {"type": "string", "format": "binary"},
+            "application/json": {"type": "object", "properties": {"resourceSpans": {}}},
+        },
+        "responses": {
+            "200": {
+                "description": "An ExportTraceServiceResponse.",
+                "content": {
+                    "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {"schema": {"type": "object"}},
+                },
+            },
+            "415": _json(_ref("Error"), "Neither protobuf nor JSON, or compressed otherwise."),
+            "501": _json(_ref("Error"), "The server lacks the otel extra."),
+        },
+    },
     ("GET", wire.API + "/health"): {
         "summary": "Whether the server is up (no token needed)",
         "responses": {"200": _json({"type": "object"})},
@@ -344,11 +370,12 @@ def document() -> dict[str, Any]:
             )
         if parameters:
             operation["parameters"] = parameters
-        if "body" in spec:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": spec["body"]}},
-            }
+        bodies = spec.get("bodies") or (
+            {"application/json": spec["body"]} if "body" in spec else {}
+        )
+        if bodies:
+            content = {media: {"schema": schema} for media, schema in bodies.items()}
+            operation["requestBody"] = {"required": True, "content": content}
         operation["responses"] = {**spec["responses"], **_ERRORS}
         paths.setdefault(path, {})[method.lower()] = operation
     return {

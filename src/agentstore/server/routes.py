@@ -389,6 +389,17 @@ async def watch_all(request: Request) -> Response:
     return await sse.stream(request, None, start=None, timeout=timeout_of(params))
 
 
+# OpenTelemetry
+
+
+async def record_traces(request: Request) -> Response:
+    """OTLP's ``POST /v1/traces``: GenAI spans recorded as events (:mod:`.otlp`, imported
+    at its first request: the OpenTelemetry packages would add a fifth to a server's start)."""
+    from agentstore.server import otlp
+
+    return await otlp.record_traces(request)
+
+
 def _refuse_writes(endpoint: _Endpoint, operation: str) -> _Endpoint:
     """``endpoint``, answered only for a token that may write."""
 
@@ -426,6 +437,7 @@ TABLE: tuple[tuple[str, str, _Endpoint, bool], ...] = (
     ("GET", _ONE + "/verify", verify, False),
     ("GET", _ONE + "/watch", watch, False),
     ("GET", wire.API + "/watch", watch_all, False),
+    ("POST", wire.API + "/traces", record_traces, True),
 )
 WRITES = frozenset((method, path) for method, path, _, writes in TABLE if writes)
 ROUTES = [
