@@ -49,6 +49,7 @@ from agentstore.otel.export import (
     ANSWER_SEQ,
     COST_SOURCE,
     COST_USD,
+    DURATION_MS,
     EVENT_ID,
     EVENT_SEQ,
     PAYLOAD,
@@ -188,6 +189,7 @@ def test_an_llm_call_is_a_chat_span_with_models_provider_and_tokens(store: Store
     assert attributes(chat) == {
         gen_ai.OPERATION_NAME: gen_ai.CHAT,
         gen_ai.CONVERSATION_ID: session_id,
+        DURATION_MS: response.metadata.duration_ms,
         gen_ai.PROVIDER_NAME: "openai",
         gen_ai.REQUEST_MODEL: "gpt-4o",
         gen_ai.RESPONSE_MODEL: "gpt-4o-2024-08-06",
@@ -217,6 +219,7 @@ def test_a_tool_call_is_an_execute_tool_span_with_its_call_id(store: Store) -> N
     assert attributes(tool) == {
         gen_ai.OPERATION_NAME: gen_ai.EXECUTE_TOOL,
         gen_ai.CONVERSATION_ID: session_id,
+        DURATION_MS: result.metadata.duration_ms,
         gen_ai.TOOL_NAME: "search_flights",
         gen_ai.TOOL_CALL_ID: "call_1",
         WORKER_ID: "worker-1",

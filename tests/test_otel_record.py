@@ -52,7 +52,7 @@ import agentstore.aio
 from agentstore import Event, InvalidArgumentError, InvalidSessionIdError, Store
 from agentstore.backends import MemoryBackend
 from agentstore.errors import missing_extra
-from agentstore.otel import RecordingSpanProcessor
+from agentstore.otel import RecordingSpanProcessor, export_sessions
 from agentstore.otel import conventions as gen_ai
 from agentstore.otel.export import session_spans
 from agentstore.otel.processor import write
@@ -472,6 +472,41 @@ def test_an_agent_exporting_otlp_protobuf_to_the_server_is_recorded(server: Serv
         again = OTLPSpanExporter(endpoint, headers=_as(TOKEN), compression=Compression.Gzip)
         assert again.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS
         assert store.get_session("otlp-trip").event_count == 16
+
+
+def test_a_session_exported_over_otlp_to_the_server_is_recorded_back_as_it_was(
+    server: Server, tmp_path: Path
+) -> None:
+    """The round trip through the wire: the real OTLP exporter sends a recorded session to
+    a served store's /v1/traces, which decodes the ExportTraceServiceRequest."""
+    with agentstore.open(str(tmp_path / "source")) as source:
+        source.create_session(id="round-trip", name="planner")
+        agent = source.recorder("round-trip")
+        agent.user_message("Weather in Berlin?")
+        with agent.llm_call("gpt-4o", provider="openai") as llm:
+            llm.set_response("Let me look.", tokens_in=410, tokens_out=12, cost_usd=0.0011)
+        with agent.tool_call("forecast", {"city": "Berlin"}) as call:
+            call.set_result({"sky": "sunny"})
+        failing = agent.tool_called("road_status", {"road": "A100"})
+        agent.error(ValueError("closed"), cause=failing, tool_name="road_status")
+        original = source.get_events("round-trip")
+        exporter = OTLPSpanExporter(server.url + "/v1/traces", headers=_as(TOKEN))
+        assert export_sessions(source, ["round-trip"], exporter, include_content=True) == 4
+        exporter.shutdown()  # type: ignore[no-untyped-call]
+    with agentstore.open(server.url, token=TOKEN) as store:
+        recorded = store.get_events("round-trip")
+        assert store.get_session("round-trip").name == "planner"
+        state = store.get_state("round-trip")
+    assert [event.id for event in recorded] == [event.id for event in original]
+    for before, after in zip(original, recorded, strict=True):
+        assert (after.type, after.metadata.cause_id) == (before.type, before.metadata.cause_id)
+        assert after.metadata.tokens_in == before.metadata.tokens_in
+        assert after.metadata.tokens_out == before.metadata.tokens_out
+        assert after.metadata.cost_usd == before.metadata.cost_usd
+        assert after.metadata.duration_ms == before.metadata.duration_ms
+        if before.type != "llm_request":  # its messages take the conventions' shape
+            assert after.payload == before.payload
+    assert (state.tool_calls, state.errors, state.tokens.input) == (2, 1, 410)
 
 
 def _value(value: object) -> dict[str, object]:

@@ -25,7 +25,8 @@ any other event                        an event of the root span, named by its t
 =====================================  ==============================================
 
 Times are the events' own: a call's span starts at its request (or its result's time
-less its ``duration_ms``) and ends at its answer.
+less its ``duration_ms``) and ends at its answer; the answer's own ``duration_ms`` travels
+as ``agentstore.duration_ms``, so a session exported and recorded back keeps it.
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ __all__ = [
     "ANSWER_ID",
     "ANSWER_SEQ",
     "COST_SOURCE",
+    "DURATION_MS",
     "COST_USD",
     "EVENT_ID",
     "EVENT_SEQ",
@@ -94,6 +95,7 @@ PAYLOAD = "agentstore.payload"  # content: sent only when asked
 UNANSWERED = "agentstore.unanswered"
 COST_USD = "agentstore.cost_usd"
 COST_SOURCE = "agentstore.cost_source"
+DURATION_MS = "agentstore.duration_ms"  # a call's own measure of its time
 WORKER_ID = "agentstore.worker_id"
 SESSION_PARENT_ID = "agentstore.session.parent_id"
 SESSION_FORKED_AT_SEQ = "agentstore.session.forked_at_seq"
@@ -287,6 +289,8 @@ class _Trace:
         if answer is None:
             attributes[UNANSWERED] = True
         attributes.update(_facts(first))
+        if answer is not None:  # its own measure: the span's length is its events' times
+            attributes[DURATION_MS] = answer.metadata.duration_ms
         events: tuple[SpanEvent, ...] = ()
         status = _UNSET
         if answer is not None and answer.type == "error":

@@ -63,6 +63,7 @@ from agentstore.otel.export import (
     ANSWER_ID,
     COST_SOURCE,
     COST_USD,
+    DURATION_MS,
     EVENT_ID,
     PAYLOAD,
     UNANSWERED,
@@ -129,7 +130,11 @@ class SpanRecord:
 
     @property
     def duration_ms(self) -> float:
-        """How long the span took, in milliseconds."""
+        """How long the call took, in milliseconds: as an exported session's answer says
+        (its own measure, not the time between its events), else the span's length."""
+        said = self.attributes.get(DURATION_MS)
+        if type(said) is int and said >= 0:
+            return said
         return max(self.end_ns - self.start_ns, 0) / _NANOS_PER_MS
 
 
