@@ -8,7 +8,8 @@ rate is measured first in the same directory. PostgreSQL stores (``--postgres``,
 ``$AGENTSTORE_TEST_POSTGRES_URL``) get a schema of their own, dropped afterwards. Appends
 build their event in the loop and are medians of three rounds; cold reads open a new
 store before each call (the open is not timed) and are medians of 20. "8 processes"
-starts 8 writer processes that wait for a common start time, each appending to its own
+starts 8 writer processes, and once all are ready (imported, connected, their session
+made) gives them a common start time, each appending to its own
 session; the rate is all their events over the time from the start to the last one's
 end. With ``--peer-python``, an interpreter that has the ``eventsourcing`` library (never
 a dependency of ours), its SQLite and PostgreSQL recorders do the same appends and reads
@@ -37,12 +38,14 @@ HERE = Path(__file__).parent
 WRITER = """
 import sys, time, agentstore
 from agentstore import EventType, new_event
-url, schema, count, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+url, schema, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with agentstore.open(url, schema=schema) as store:
     sid = store.create_session().id
     event = {"tool": "search_flights", "query": "BER → MUC"}
+    print("ready", flush=True)
+    start = float(sys.stdin.readline())
     while time.time() < start:
-        time.sleep(0.001)
+        time.sleep(0.0005)
     for n in range(count):
         store.append(sid, new_event(EventType.TOOL_CALLED, {**event, "n": n}))
     print(time.time())
@@ -57,10 +60,10 @@ class Sizes:
     rounds: int = 3  # appends: the median of this many rounds
     reads: int = 20  # cold reads: the median of this many
     processes: int = 8  # the writer processes of "8 processes"
-    lead: float = 2.0  # the seconds the writer processes are given to start
+    lead: float = 0.2  # the seconds between the writers' all being ready and their start
 
 
-QUICK = Sizes(scale=10, rounds=1, reads=2, processes=2, lead=0.5)
+QUICK = Sizes(scale=10, rounds=1, reads=2, processes=2, lead=0.1)
 
 
 def raw_fsync_rate(directory: str, count: int) -> float:
@@ -143,15 +146,26 @@ def cold_reads(url: str, options: dict[str, object], reads: int) -> tuple[float,
 
 
 def processes_rate(url: str, schema: str, processes: int, count: int, lead: float) -> float:
-    start = time.time() + lead
+    """The rate of ``processes`` writer processes, from a start time set once all of them
+    are ready (imported, connected, their session made) to the last one's end."""
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, url, schema, str(count), str(start)],
+            [sys.executable, "-c", WRITER, url, schema, str(count)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
         for _ in range(processes)
     ]
+    for worker in workers:
+        assert worker.stdout is not None
+        if worker.stdout.readline().strip() != "ready":
+            raise RuntimeError("a writer process failed to start")
+    start = time.time() + lead
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(f"{start}\n")
+        worker.stdin.flush()
     ends = [float(worker.communicate(timeout=300)[0]) for worker in workers]
     return processes * count / (max(ends) - start)
 
