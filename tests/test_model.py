@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pickle
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from functools import reduce
@@ -24,6 +26,7 @@ from agentstore import (
     default_reducer,
     new_event,
 )
+from agentstore.backends.codec import decode_event, metadata_from_record
 from agentstore.events import UNSET_TIME, stored_event
 from agentstore.frozen import FrozenDict, FrozenList, freeze
 from agentstore.ids import new_event_id
@@ -85,8 +88,6 @@ class TestEvents:
         assert "id='e1'" in repr(event)
 
     def test_events_pickle(self) -> None:
-        import pickle
-
         stamped = stored_event(
             "e1", "s", 3, "step", {"n": 1}, datetime.now(UTC), Metadata(model="m")
         )
@@ -117,6 +118,40 @@ class TestEvents:
         assert Metadata().to_dict() == {}
         full = Metadata("w", 1, 2, "m", "t", 3, 0.5, {"k": "v"})
         assert Metadata.from_dict(json.loads(json.dumps(full.to_dict()))) == full
+
+    def test_stored_metadata_is_the_metadata_its_constructor_builds(self) -> None:
+        fields: dict[str, Any] = {"worker_id": "w", "tokens_in": 120, "tokens_out": 40}
+        fields |= {"model": "m", "duration_ms": 7, "cost_usd": 0.25, "cause_id": "e1"}
+        read = metadata_from_record(dict(fields))  # the readers' unchecked path
+        built = Metadata(**fields)
+        assert type(read) is Metadata
+        assert dataclasses.is_dataclass(read)
+        assert (read, hash(read), repr(read), read.to_dict()) == (
+            built,
+            hash(built),
+            repr(built),
+            built.to_dict(),
+        )
+        with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field"):
+            read.model = "other"  # type: ignore[misc]
+        with pytest.raises(dataclasses.FrozenInstanceError, match="cannot delete field"):
+            del read.model
+        assert pickle.loads(pickle.dumps(read)) == built  # noqa: S301 - our own bytes
+        assert dataclasses.replace(read, model="other") == Metadata(**(fields | {"model": "other"}))
+        with pytest.raises(InvalidEventError):
+            dataclasses.replace(read, tokens_in=-1)
+
+    @pytest.mark.parametrize("name", ["tokens_in", "tokens_out", "duration_ms"])
+    def test_stored_counts_beyond_int64_are_refused_as_the_constructor_refuses_them(
+        self, name: str
+    ) -> None:
+        assert getattr(metadata_from_record({name: 2**63 - 1}), name) == 2**63 - 1
+        with pytest.raises(ValueError, match="below 2\\*\\*63"):
+            metadata_from_record({name: 2**63})
+        line = {"session_id": "s", "sequence_number": 1, "type": "step"}
+        line |= {"timestamp": "2026-01-01T00:00:00Z", "metadata": {name: 2**64 - 1}}
+        with pytest.raises(ValueError, match="below 2\\*\\*63"):
+            decode_event(json.dumps(line))
 
 
 class TestIds:

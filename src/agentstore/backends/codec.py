@@ -207,7 +207,7 @@ def metadata_from_record(fields: Any) -> Metadata:
     Raises:
         ValueError: the record is not metadata.
     """
-    # Built without the dataclass's checks (a quarter of the cost) after checking the
+    # Built without the dataclass's checks (a fifth of the cost) after checking the
     # types here; anything unusual (extra, cache tokens, fields unknown here) takes the
     # checked path.
     if type(fields) is not dict:
@@ -227,9 +227,9 @@ def metadata_from_record(fields: Any) -> Metadata:
         and type(provider) is type(source) is type(cause) is str
         and type(cost) is float
         and fields.keys() <= _TRUSTED_FIELDS
-        and tokens_in >= 0
-        and tokens_out >= 0
-        and duration >= 0
+        and 0 <= tokens_in < _MAX_COUNT
+        and 0 <= tokens_out < _MAX_COUNT
+        and 0 <= duration < _MAX_COUNT
         and 0.0 <= cost < _MAX_COST
     ):
         return trusted_metadata(
@@ -241,6 +241,8 @@ def metadata_from_record(fields: Any) -> Metadata:
         raise ValueError(str(error)) from None
 
 
+# Metadata's bounds: any value outside them takes the checked path, which decides.
+_MAX_COUNT = 1 << 63
 _MAX_COST = 1e12
 _TRUSTED_FIELDS = frozenset(
     (
