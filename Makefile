@@ -37,6 +37,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/bench_ui.py
 	$(BIN)/python benchmarks/bench_peers.py
 	$(BIN)/python benchmarks/bench_otel.py
+	$(BIN)/python benchmarks/bench_langgraph.py
 
 torture: $(VENV)/.installed
 	$(BIN)/python benchmarks/crash_torture.py --kills 200

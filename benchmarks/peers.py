@@ -213,7 +213,7 @@ def redis_session(work: Work, cleanup: contextlib.ExitStack) -> Peer:
 
 
 def _graph_steps(saver: Any, thread_id: str, item: Any, count: int) -> None:
-    from langgraph.checkpoint.base.id import uuid6  # type: ignore[import-not-found]
+    from langgraph.checkpoint.base.id import uuid6
 
     def checkpoint(step: int, messages: list[Any], version: Any, seen: Any) -> dict[str, Any]:
         return {

@@ -81,6 +81,16 @@ def test_the_opentelemetry_benchmark_measures_both_ways(tmp_path: Path) -> None:
         assert float(rates[name].replace(",", "")) > 0, name
 
 
+def test_the_langgraph_benchmark_measures_the_saver_on_files(tmp_path: Path) -> None:
+    out = _run(str(ROOT / "benchmarks" / "bench_langgraph.py"), "--quick", cwd=tmp_path)
+    table = [line.split("|") for line in out.splitlines() if line.startswith("| AgentStore")]
+    rows = {cells[1].strip(): cells[2:] for cells in table}
+    for saver in ["AgentStoreSaver JSONL", "AgentStoreSaver SQLite"]:
+        size, rate = rows[saver][0].split()[0], rows[saver][1]
+        assert float(size) >= 0, saver
+        assert float(rate.replace(",", "")) > 0, saver
+
+
 def test_the_recording_benchmark_compares_each_helper_with_plain_appends(tmp_path: Path) -> None:
     out = _run(str(ROOT / "benchmarks" / "bench_recording.py"), "--quick", cwd=tmp_path)
     rows = {line[:34].strip(): line[34:].split() for line in out.splitlines()[3:]}

@@ -1,0 +1,597 @@
+"""AgentStoreSaver: LangGraph's checkpointer over an agentstore Store or AsyncStore."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from agentstore.errors import missing_extra
+
+try:
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.checkpoint.base import (
+        BaseCheckpointSaver,
+        ChannelVersions,
+        Checkpoint,
+        CheckpointMetadata,
+        CheckpointTuple,
+        get_checkpoint_id,
+        get_checkpoint_metadata,
+    )
+    from langgraph.checkpoint.serde.base import SerializerProtocol
+except ModuleNotFoundError as missing:
+    raise missing_extra(missing, "langgraph", "agentstore.integrations.langgraph") from None
+
+from agentstore.aio import AsyncStore
+from agentstore.aio.loops import on_loop, running_loop
+from agentstore.backends import MemoryBackend
+from agentstore.errors import InvalidArgumentError, SessionNotFoundError
+from agentstore.events import Event, new_event
+from agentstore.ids import validate_session_id
+from agentstore.integrations.langgraph import records
+from agentstore.integrations.langgraph.records import Materialized, ThreadIndex
+from agentstore.opening import open as open_store
+from agentstore.sessions import MAX_LABEL_LENGTH, Session
+from agentstore.store import Store
+
+__all__ = ["SOURCE_LABELS", "THREAD_LABEL", "AgentStoreSaver", "session_id_of"]
+
+SOURCE_LABELS = {"source": "langgraph"}
+THREAD_LABEL = "langgraph.thread_id"
+"""The label holding a session's LangGraph thread id."""
+
+_CACHED_THREADS = 256
+_Found = list[tuple[str, str, str]]  # (thread id, namespace, checkpoint id)
+_Names = list[str]
+_T = TypeVar("_T")
+
+
+def session_id_of(thread_id: str) -> str:
+    """The agentstore session id of a thread (the same in every process).
+
+    The thread id itself if it is a valid session id, else ``langgraph-`` and 40 hex
+    digits of its SHA-256.
+    """
+    with contextlib.suppress(Exception):
+        return validate_session_id(thread_id)
+    return "langgraph-" + hashlib.sha256(thread_id.encode()).hexdigest()[:40]
+
+
+def run(flow: Coroutine[Any, Any, _T]) -> _T:
+    """Run a flow that never waits (its port is over a Store or in-memory store) at once."""
+    try:
+        flow.send(None)
+    except StopIteration as finished:
+        return finished.value  # type: ignore[no-any-return]
+    flow.close()
+    raise RuntimeError("a checkpointer call waited on an event loop it cannot run")
+
+
+class _Port:
+    """The store calls the saver's flows await: direct on an AsyncStore; on a Store, sync
+    calls inside coroutines that never suspend (run with :func:`run` or in a thread)."""
+
+    def __init__(self, store: Store | AsyncStore) -> None:
+        self.store = store
+
+    async def read(self, session_id: str, start: int, end: int | None = None) -> list[Event]:
+        store = self.store
+        if isinstance(store, AsyncStore):
+            return await store.replay(session_id, from_seq=start, to_seq=end)
+        return store.replay(session_id, from_seq=start, to_seq=end)
+
+    async def append(self, session_id: str, events: Sequence[Event], thread_id: str) -> list[Event]:
+        try:
+            return await self._append(session_id, events)
+        except SessionNotFoundError:
+            labels = {**SOURCE_LABELS, THREAD_LABEL: thread_id}
+            await self._create(session_id, labels)
+            return await self._append(session_id, events)
+
+    async def _append(self, session_id: str, events: Sequence[Event]) -> list[Event]:
+        store = self.store
+        if isinstance(store, AsyncStore):
+            return await store.append_batch(session_id, events)
+        return store.append_batch(session_id, events)
+
+    async def _create(self, session_id: str, labels: Mapping[str, str]) -> None:
+        store = self.store
+        if isinstance(store, AsyncStore):
+            await store.create_session(id=session_id, labels=labels, exist_ok=True)
+        else:
+            store.create_session(id=session_id, labels=labels, exist_ok=True)
+
+    async def delete(self, session_id: str) -> None:
+        store = self.store
+        with contextlib.suppress(SessionNotFoundError):
+            if isinstance(store, AsyncStore):
+                await store.delete_session(session_id)
+            else:
+                store.delete_session(session_id)
+
+    async def fork(self, source: str, target: str, labels: Mapping[str, str]) -> None:
+        store = self.store
+        if isinstance(store, AsyncStore):
+            last = (await store.get_session(source)).event_count
+            await store.fork(source, at_seq=last, id=target, labels=labels)
+        else:
+            last = store.get_session(source).event_count
+            store.fork(source, at_seq=last, id=target, labels=labels)
+
+    async def sessions(self) -> list[Session]:
+        store = self.store
+        if isinstance(store, AsyncStore):
+            return await store.list_sessions(limit=None, labels=SOURCE_LABELS)
+        return store.list_sessions(limit=None, labels=SOURCE_LABELS)
+
+
+class _Thread:
+    """What the saver keeps of a thread: its index and each namespace's latest checkpoint."""
+
+    def __init__(self) -> None:
+        self.index = ThreadIndex()
+        self.latest: dict[str, Materialized] = {}
+
+
+def _thread_id(config: RunnableConfig) -> str:
+    thread_id = str(config["configurable"]["thread_id"])
+    if len(thread_id) > MAX_LABEL_LENGTH:
+        raise InvalidArgumentError(f"a thread id is at most {MAX_LABEL_LENGTH} characters")
+    return thread_id
+
+
+def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+class AgentStoreSaver(BaseCheckpointSaver[str]):
+    """A LangGraph checkpointer keeping each thread in an agentstore session.
+
+    Every method has a sync and an async form that both work, over a :class:`Store` or an
+    :class:`AsyncStore`. Over a Store, async calls run in a worker thread (in memory:
+    directly). Over an AsyncStore bound to an event loop, async calls are awaited on it
+    (handed over from another loop) and sync calls must come from another thread, which
+    waits for the loop to run them (from the loop's own thread they raise RuntimeError:
+    they would block the loop they wait for).
+
+    Args:
+        store: the store to keep threads in; see :meth:`from_url` to open one.
+        serde: LangGraph's serializer of values that are not plain JSON (its
+            ``JsonPlusSerializer`` if None).
+    """
+
+    def __init__(self, store: Store | AsyncStore, *, serde: SerializerProtocol | None = None):
+        super().__init__(serde=serde)
+        if not isinstance(store, Store | AsyncStore):
+            raise InvalidArgumentError(
+                f"store must be a Store or an AsyncStore, not {type(store).__name__}"
+            )
+        self._store = store
+        self._port = _Port(store)
+        self._owned = False
+        self._inline = isinstance(store, Store) and isinstance(store.backend, MemoryBackend)
+        self._loop = store.loop if isinstance(store, AsyncStore) else None
+        self._threads: OrderedDict[str, _Thread] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, target: str | os.PathLike[str], **options: Any) -> AgentStoreSaver:
+        """A saver over the store at ``target`` (as :func:`agentstore.open` takes it),
+        which :meth:`close` closes.
+
+        Args:
+            target: a directory, a SQLite file, a PostgreSQL URL or ``":memory:"``.
+            **options: :func:`agentstore.open`'s other arguments.
+        """
+        saver = cls(open_store(target, **options))
+        saver._owned = True
+        return saver
+
+    @property
+    def store(self) -> Store | AsyncStore:
+        """The store the threads are kept in."""
+        return self._store
+
+    def close(self) -> None:
+        """Close the store if :meth:`from_url` opened it."""
+        if self._owned and isinstance(self._store, Store):
+            self._store.close()
+
+    def __enter__(self) -> AgentStoreSaver:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def get_next_version(self, current: str | int | float | None, channel: None) -> str:
+        """The next version of a channel: a counter and a random part.
+
+        The random part keeps versions of one thread's branches (after time travel) apart,
+        as channel values are found by version.
+        """
+        number = 0 if current is None else int(str(current).split(".")[0])
+        return f"{number + 1:016d}.{os.urandom(6).hex()}"
+
+    # Drivers: every operation is one flow (a coroutine over the port), run four ways.
+
+    def _run(self, flow: Coroutine[Any, Any, _T]) -> _T:
+        loop = self._loop
+        if loop is None:
+            return run(flow)
+        if running_loop() is loop:
+            flow.close()
+            raise RuntimeError(
+                "a sync method of AgentStoreSaver was called on its AsyncStore's event loop: "
+                "use the async method (ainvoke, aget_tuple...) there"
+            )
+        return asyncio.run_coroutine_threadsafe(flow, loop).result()
+
+    async def _arun(self, flow: Coroutine[Any, Any, _T]) -> _T:
+        if isinstance(self._store, Store):
+            if self._inline:  # microseconds in memory: a thread hop would cost more
+                return run(flow)
+            return await asyncio.to_thread(run, flow)
+        loop = self._loop
+        if loop is None or loop is running_loop():
+            return await flow
+        return await on_loop(loop, flow, fix="call the saver from the store's event loop")
+
+    # The methods of BaseCheckpointSaver
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint ``config`` names (its ``checkpoint_id``, else the latest)."""
+        return self._run(self._get_tuple(config))
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint ``config`` names (its ``checkpoint_id``, else the latest)."""
+        return await self._arun(self._get_tuple(config))
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        """The checkpoints of a thread (or of all threads), newest first, filtered.
+
+        Args:
+            config: the thread (and namespace, checkpoint id) to list; None: every thread.
+            filter: keep checkpoints whose metadata has these values.
+            before: keep checkpoints older than this one.
+            limit: at most this many.
+        """
+        for found in self._run(self._find(config, filter, before, limit)):
+            tuple_ = self._run(self._tuple(*found))
+            if tuple_ is not None:
+                yield tuple_
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        """The checkpoints of a thread (or of all threads), newest first, filtered."""
+        for found in await self._arun(self._find(config, filter, before, limit)):
+            tuple_ = await self._arun(self._tuple(*found))
+            if tuple_ is not None:
+                yield tuple_
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint (a delta against its parent) and return its config."""
+        return self._run(self._put(config, checkpoint, metadata, new_versions))
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Store a checkpoint (a delta against its parent) and return its config."""
+        return await self._arun(self._put(config, checkpoint, metadata, new_versions))
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes for the checkpoint ``config`` names, as one event."""
+        self._run(self._put_writes(config, writes, task_id, task_path))
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Store a task's writes for the checkpoint ``config`` names, as one event."""
+        await self._arun(self._put_writes(config, writes, task_id, task_path))
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete a thread: its agentstore session (a missing one is no error)."""
+        self._run(self._delete_thread(str(thread_id)))
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        """Delete a thread: its agentstore session (a missing one is no error)."""
+        await self._arun(self._delete_thread(str(thread_id)))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Remove the checkpoints (and their writes) whose metadata ``run_id`` is listed.
+
+        The removal is an event: the checkpoints kept still read, whatever they were
+        stored against.
+        """
+        self._run(self._remove(None, set(run_ids), keep_latest=False))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Remove the checkpoints (and their writes) whose metadata ``run_id`` is listed."""
+        await self._arun(self._remove(None, set(run_ids), keep_latest=False))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread, all its checkpoints and writes, as a fork of its session.
+
+        A missing source is no error (nothing is copied).
+
+        Raises:
+            SessionExistsError: the target thread exists.
+        """
+        self._run(self._copy(str(source_thread_id), str(target_thread_id)))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread, all its checkpoints and writes, as a fork of its session."""
+        await self._arun(self._copy(str(source_thread_id), str(target_thread_id)))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Remove old checkpoints: ``"keep_latest"`` keeps each namespace's latest one,
+        ``"delete"`` deletes the threads.
+
+        A kept checkpoint still reads: removing is an event, and the events it is stored
+        against stay.
+
+        Raises:
+            InvalidArgumentError: an unknown strategy.
+        """
+        self._run(self._prune([str(thread) for thread in thread_ids], strategy))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Remove old checkpoints, as :meth:`prune` does."""
+        await self._arun(self._prune([str(thread) for thread in thread_ids], strategy))
+
+    # Flows
+
+    async def _refresh(self, session_id: str) -> _Thread | None:
+        with self._lock:
+            thread = self._threads.get(session_id)
+        start = thread.index.seq + 1 if thread is not None else 0
+        try:
+            events = await self._port.read(session_id, start)
+        except SessionNotFoundError:
+            with self._lock:
+                self._threads.pop(session_id, None)
+            return None
+        with self._lock:
+            thread = self._threads.get(session_id)
+            if thread is None:
+                thread = self._threads[session_id] = _Thread()
+                while len(self._threads) > _CACHED_THREADS:
+                    self._threads.popitem(last=False)
+            self._threads.move_to_end(session_id)
+            thread.index.fold(events)
+        return thread
+
+    async def _materialize(
+        self, session_id: str, thread: _Thread, ns: str, checkpoint_id: str
+    ) -> Materialized | None:
+        entry = thread.index.checkpoints.get(ns, {}).get(checkpoint_id)
+        if entry is None:
+            return None
+        cached = thread.latest.get(ns)
+        if cached is not None and cached.id == checkpoint_id and cached.seq == entry.seq:
+            return cached
+        # One range read: the chain's full version, then the deltas up to the checkpoint.
+        events = await self._port.read(session_id, entry.full_seq, entry.seq)
+        chain = records.find_chain(events, ns, checkpoint_id)
+        if not chain:
+            return None
+        materialized = records.fold_chain(self.serde, chain)
+        if thread.index.latest(ns) == checkpoint_id:
+            thread.latest[ns] = materialized
+        return materialized
+
+    async def _tuple(self, thread_id: str, ns: str, checkpoint_id: str) -> CheckpointTuple | None:
+        session_id = session_id_of(thread_id)
+        thread = await self._refresh(session_id)
+        if thread is None:
+            return None
+        materialized = await self._materialize(session_id, thread, ns, checkpoint_id)
+        if materialized is None:
+            return None
+        entry = thread.index.checkpoints[ns][checkpoint_id]
+        parent = materialized.parent
+        return CheckpointTuple(
+            config=_config(thread_id, ns, checkpoint_id),
+            checkpoint=materialized.checkpoint(self.serde),
+            metadata=records.decode(self.serde, entry.metadata),
+            parent_config=_config(thread_id, ns, parent) if parent else None,
+            pending_writes=thread.index.pending_writes(self.serde, ns, checkpoint_id),
+        )
+
+    async def _get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        thread_id = _thread_id(config)
+        ns = config["configurable"].get("checkpoint_ns", "")
+        checkpoint_id = get_checkpoint_id(config)
+        if not checkpoint_id:
+            thread = await self._refresh(session_id_of(thread_id))
+            checkpoint_id = thread.index.latest(ns) if thread is not None else None
+            if checkpoint_id is None:
+                return None
+        return await self._tuple(thread_id, ns, checkpoint_id)
+
+    async def _thread_ids(self, config: RunnableConfig | None) -> _Names:
+        if config is not None:
+            return [_thread_id(config)]
+        sessions = await self._port.sessions()
+        return [s.labels[THREAD_LABEL] for s in sessions if THREAD_LABEL in s.labels]
+
+    async def _find(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> _Found:
+        wanted_ns = config["configurable"].get("checkpoint_ns") if config else None
+        wanted_id = get_checkpoint_id(config) if config else None
+        before_id = get_checkpoint_id(before) if before else None
+        found: _Found = []
+        for thread_id in await self._thread_ids(config):
+            thread = await self._refresh(session_id_of(thread_id))
+            if thread is None:
+                continue
+            for ns, entries in thread.index.checkpoints.items():
+                if wanted_ns is not None and ns != wanted_ns:
+                    continue
+                for checkpoint_id in sorted(entries, reverse=True):
+                    if wanted_id and checkpoint_id != wanted_id:
+                        continue
+                    if before_id and checkpoint_id >= before_id:
+                        continue
+                    if filter and not self._matches(entries[checkpoint_id].metadata, filter):
+                        continue
+                    if limit is not None and len(found) >= limit:
+                        return found
+                    found.append((thread_id, ns, checkpoint_id))
+        return found
+
+    def _matches(self, metadata: Mapping[str, Any], filter: Mapping[str, Any]) -> bool:
+        decoded = records.decode(self.serde, metadata)
+        return all(decoded.get(key) == value for key, value in filter.items())
+
+    async def _put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        thread_id = _thread_id(config)
+        session_id = session_id_of(thread_id)
+        ns = config["configurable"].get("checkpoint_ns", "")
+        parent_id = config["configurable"].get("checkpoint_id")
+        thread = await self._refresh(session_id)
+        parent = None
+        if thread is not None and parent_id:
+            parent = await self._materialize(session_id, thread, ns, parent_id)
+        payload, materialized = records.checkpoint_payload(
+            self.serde,
+            ns,
+            checkpoint,
+            get_checkpoint_metadata(config, metadata),
+            new_versions,
+            parent_id,
+            parent,
+        )
+        [stored] = await self._port.append(
+            session_id, [new_event(records.CHECKPOINT, payload)], thread_id
+        )
+        materialized.seq = stored.seq
+        if payload["full"]:
+            materialized.full_seq = stored.seq
+        self._remember(session_id, ns, stored, materialized)
+        return _config(thread_id, ns, checkpoint["id"])
+
+    def _remember(self, session_id: str, ns: str, stored: Event, latest: Materialized) -> None:
+        # The hot path: the checkpoint just put is the next get_tuple's answer; it is folded
+        # in only when no other writer's event came between.
+        with self._lock:
+            thread = self._threads.get(session_id)
+            if thread is None or thread.index.seq != stored.seq - 1:
+                return
+            thread.index.fold([stored])
+            if thread.index.latest(ns) == latest.id:
+                thread.latest[ns] = latest
+
+    async def _put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
+    ) -> None:
+        thread_id = _thread_id(config)
+        ns = config["configurable"].get("checkpoint_ns", "")
+        checkpoint_id = config["configurable"]["checkpoint_id"]
+        payload = records.writes_payload(self.serde, ns, checkpoint_id, writes, task_id, task_path)
+        event = new_event(records.WRITES, payload)
+        await self._port.append(session_id_of(thread_id), [event], thread_id)
+
+    async def _delete_thread(self, thread_id: str) -> None:
+        session_id = session_id_of(thread_id)
+        await self._port.delete(session_id)
+        with self._lock:
+            self._threads.pop(session_id, None)
+
+    async def _copy(self, source: str, target: str) -> None:
+        labels = {**SOURCE_LABELS, THREAD_LABEL: target}
+        with contextlib.suppress(SessionNotFoundError):
+            await self._port.fork(session_id_of(source), session_id_of(target), labels)
+
+    async def _prune(self, thread_ids: _Names, strategy: str) -> None:
+        if strategy == "delete":
+            for thread_id in thread_ids:
+                await self._delete_thread(thread_id)
+        elif strategy == "keep_latest":
+            await self._remove(thread_ids, set(), keep_latest=True)
+        else:
+            raise InvalidArgumentError(
+                f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'"
+            )
+
+    async def _remove(
+        self, thread_ids: _Names | None, run_ids: set[str], *, keep_latest: bool
+    ) -> None:
+        if thread_ids is None:
+            thread_ids = await self._thread_ids(None)
+        for thread_id in thread_ids:
+            thread = await self._refresh(session_id_of(thread_id))
+            if thread is None:
+                continue
+            removed = [
+                [ns, checkpoint_id]
+                for ns, entries in thread.index.checkpoints.items()
+                for checkpoint_id, entry in entries.items()
+                if (checkpoint_id != thread.index.latest(ns) if keep_latest else False)
+                or self._run_id(entry.metadata) in run_ids
+            ]
+            if removed:
+                event = new_event(records.REMOVED, {"checkpoints": removed})
+                await self._port.append(session_id_of(thread_id), [event], thread_id)
+
+    def _run_id(self, metadata: Mapping[str, Any]) -> Any:
+        return records.decode(self.serde, metadata).get("run_id")
