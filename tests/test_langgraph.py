@@ -172,6 +172,61 @@ def test_sync_prune_copy_and_delete_keep_the_kept_checkpoints_readable(target: s
         assert saver.get_tuple({"configurable": {"thread_id": "thread-2"}}) is None
 
 
+def test_delta_channel_history_is_what_the_parent_walk_gives(
+    target: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small full versions every few checkpoints, so the walk passes several chains.
+    monkeypatch.setattr("agentstore.integrations.langgraph.records.MIN_FULL_BYTES", 2000)
+    with AgentStoreSaver.from_url(target) as saver:
+        config: RunnableConfig = {"configurable": {"thread_id": "deltas", "checkpoint_ns": ""}}
+        configs: list[RunnableConfig] = []
+        version: str | None = None
+        for turn in range(80):
+            if turn == 60:  # time travel: the rest branches off turn 40
+                config = configs[40]
+            version = saver.get_next_version(version, None)
+            checkpoint = _checkpoint(f"1f0-{turn:04d}", [f"message {turn}"] * 3, version)
+            checkpoint["channel_versions"]["delta"] = version
+            if turn % 25 == 0:  # a snapshot of the delta channel, else only its writes
+                checkpoint["channel_values"]["delta"] = {"snapshot": turn}
+            new_versions = {"messages": version, "step": version, "delta": version}
+            config = saver.put(config, checkpoint, {"step": turn}, new_versions)  # type: ignore[arg-type]
+            configs.append(config)
+            writes = [("delta", turn), ("messages", f"w{turn}"), ("delta", -turn)]
+            saver.put_writes(config, writes, f"task-{turn % 3}", f"~{turn % 2}")
+        events = saver.store.replay(session_id_of("deltas"), types=[CHECKPOINT])
+        assert isinstance(events, list)
+        assert sum(e.payload["full"] for e in events) >= 5
+        reads = 0
+        read = saver._port.read
+
+        async def counted(*args: Any) -> Any:
+            nonlocal reads
+            reads += 1
+            return await read(*args)
+
+        monkeypatch.setattr(saver._port, "read", counted)
+        channels = ["delta", "messages", "absent"]
+        latest: RunnableConfig = {"configurable": {"thread_id": "deltas"}}
+        for config in [configs[79], configs[59], configs[3], configs[0], latest]:
+            expected = BaseCheckpointSaver.get_delta_channel_history(
+                saver, config=config, channels=channels
+            )
+            reads = 0
+            assert saver.get_delta_channel_history(config=config, channels=channels) == expected
+            assert reads <= 3  # the chains passed, not one read per ancestor
+            got = asyncio.run(saver.aget_delta_channel_history(config=config, channels=channels))
+            assert got == expected
+        history = saver.get_delta_channel_history(config=configs[79], channels=channels)
+        assert history["delta"]["seed"] == {"snapshot": 75}
+        assert [w[2] for w in history["delta"]["writes"]] == [75, -75, 76, -76, 77, -77, 78, -78]
+        assert "seed" not in history["absent"]
+        assert history["absent"]["writes"] == []
+        branched = saver.get_delta_channel_history(config=configs[62], channels=["delta"])
+        assert branched["delta"]["seed"] == {"snapshot": 25}  # along the branch, not turn 50
+        assert saver.get_delta_channel_history(config=configs[5], channels=[]) == {}
+
+
 def test_a_thread_id_that_is_not_a_session_id_gets_a_hashed_one() -> None:
     with AgentStoreSaver.from_url(":memory:") as saver:
         _grow(saver, "user/42 thread", 2)

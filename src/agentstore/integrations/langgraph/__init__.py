@@ -23,6 +23,9 @@ How it is stored:
   order); ``langgraph.removed`` events for ``delete_for_runs`` and ``prune``, which hide
   checkpoints without rewriting the log, so the ones kept always read.
 - Values are JSON where they are plain JSON, else LangGraph's typed bytes in base64.
+- ``get_delta_channel_history`` folds the ancestors of a checkpoint from one range read
+  (two when a channel's value lies before the parent's full version), with the writes
+  the thread's index holds, instead of reading each ancestor in turn.
 - The saver keeps, per thread, an index of its checkpoints and the latest materialized
   checkpoint of each namespace; each call reads the session's events appended since
   (by any process) first.

@@ -35,7 +35,9 @@ __all__ = [
     "decode",
     "encode",
     "find_chain",
+    "find_path",
     "fold_chain",
+    "fold_steps",
     "writes_payload",
 ]
 
@@ -250,13 +252,39 @@ def find_chain(events: Sequence[Event], ns: str, checkpoint_id: str) -> list[Eve
     return []
 
 
+def find_path(events: Sequence[Event], ns: str, checkpoint_id: str) -> list[Event]:
+    """The events of ``checkpoint_id`` and of its ancestors in ``events``, oldest first,
+    from the oldest full version among them: the chains of several full versions.
+
+    ``events`` are a range of a session's events ending at the checkpoint's.
+    """
+    wanted: str | None = checkpoint_id
+    path: list[Event] = []
+    for event in reversed(events):
+        payload = event.payload
+        if event.type != CHECKPOINT or payload.get("ns") != ns or payload.get("id") != wanted:
+            continue
+        path.append(event)
+        wanted = payload["parent"] if payload["full"] else payload["base"]
+    while path and not path[-1].payload["full"]:  # their full version is before the range
+        path.pop()
+    path.reverse()
+    return path
+
+
 def fold_chain(serde: SerializerProtocol, chain: Sequence[Event]) -> Materialized:
     """The checkpoint that ``chain`` (from :func:`find_chain`) materializes."""
-    first = chain[0]
-    current = _from_full(serde, first)
-    for event in chain[1:]:
-        current = _apply(serde, current, event)
-    return current
+    return fold_steps(serde, chain)[-1]
+
+
+def fold_steps(serde: SerializerProtocol, path: Sequence[Event]) -> list[Materialized]:
+    """Every checkpoint along ``path`` (from :func:`find_chain` or :func:`find_path`)
+    materialized, in order: a full version as stored, a delta on the one before."""
+    steps: list[Materialized] = []
+    for event in path:
+        full = event.payload["full"]
+        steps.append(_from_full(serde, event) if full else _apply(serde, steps[-1], event))
+    return steps
 
 
 def _record(payload: Mapping[str, Any], versions: Any, seen: Any) -> dict[str, Any]:

@@ -146,6 +146,16 @@ def _thread_id(config: RunnableConfig) -> str:
     return thread_id
 
 
+def _path_start(entries: Mapping[str, records.Entry], checkpoint_id: str) -> int:
+    """The seq of the oldest full version the checkpoint and its kept ancestors stand on."""
+    starts = []
+    current: str | None = checkpoint_id
+    while current is not None and current in entries:
+        starts.append(entries[current].full_seq)
+        current = entries[current].parent
+    return min(starts)
+
+
 def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
     return {
         "configurable": {
@@ -333,6 +343,28 @@ class AgentStoreSaver(BaseCheckpointSaver[str]):
         """Store a task's writes for the checkpoint ``config`` names, as one event."""
         await self._arun(self._put_writes(config, writes, task_id, task_path))
 
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, Any]:
+        """Each channel's writes along the checkpoint's ancestors, and the value it starts from.
+
+        For each of ``channels``: ``writes``, the writes put for the ancestors of the
+        checkpoint ``config`` names (oldest first, back to the nearest ancestor holding a
+        value of the channel), and ``seed``, that value (absent if no ancestor holds one),
+        as LangGraph's ``DeltaChannelHistory``. The ancestors are materialized from one
+        range read of the session's events, the parent's chain, not one read each: a
+        second read, of the rest of the path, only when a channel's value lies before that
+        chain's full version.
+        """
+        return self._run(self._delta_history(config, channels))
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, Any]:
+        """Each channel's writes along the checkpoint's ancestors, and the value it starts
+        from, as :meth:`get_delta_channel_history` gives them."""
+        return await self._arun(self._delta_history(config, channels))
+
     def delete_thread(self, thread_id: str) -> None:
         """Delete a thread: its agentstore session (a missing one is no error)."""
         self._run(self._delete_thread(str(thread_id)))
@@ -452,6 +484,49 @@ class AgentStoreSaver(BaseCheckpointSaver[str]):
             if checkpoint_id is None:
                 return None
         return await self._tuple(thread_id, ns, checkpoint_id)
+
+    async def _delta_history(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> dict[str, Any]:
+        thread_id = _thread_id(config)
+        ns = config["configurable"].get("checkpoint_ns", "")
+        session_id = session_id_of(thread_id)
+        thread = await self._refresh(session_id) if channels else None
+        entries = thread.index.checkpoints.get(ns, {}) if thread is not None else {}
+        target_id = get_checkpoint_id(config) or (thread.index.latest(ns) if thread else None)
+        target = entries.get(target_id) if target_id else None
+        collected: dict[str, list[Any]] = {channel: [] for channel in channels}  # newest first
+        seeds: dict[str, Any] = {}
+        remaining = set(channels)
+        steps: dict[str, Materialized] = {}
+        ancestor = target.parent if target is not None else None
+        while thread is not None and ancestor is not None and remaining:
+            entry = entries.get(ancestor)
+            if entry is None:  # removed: the walk ends there, as get_tuple finds nothing
+                break
+            step = steps.get(ancestor)
+            if step is None or step.seq != entry.seq:
+                # The parent's chain first (often all it takes), then the rest in one read.
+                start = _path_start(entries, ancestor) if steps else entry.full_seq
+                events = await self._port.read(session_id, start, entry.seq)
+                path = records.find_path(events, ns, ancestor)
+                if not path:
+                    break
+                steps = {folded.id: folded for folded in records.fold_steps(self.serde, path)}
+                step = steps[ancestor]
+            for write in reversed(thread.index.pending_writes(self.serde, ns, ancestor)):
+                if write[1] in remaining:
+                    collected[write[1]].append(write)
+            for channel in [c for c in remaining if c in step.values]:
+                seeds[channel] = step.values[channel]
+                remaining.discard(channel)
+            ancestor = step.parent
+        history: dict[str, Any] = {}
+        for channel in channels:
+            history[channel] = {"writes": collected[channel][::-1]}
+            if channel in seeds:
+                history[channel]["seed"] = seeds[channel]
+        return history
 
     async def _thread_ids(self, config: RunnableConfig | None) -> _Names:
         if config is not None:
