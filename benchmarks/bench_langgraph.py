@@ -45,8 +45,10 @@ THREADS = 8
 
 
 def _size(path: Path) -> int:
+    """Bytes of a directory's files, or of a SQLite file with its write-ahead log."""
     if path.is_file():
-        return path.stat().st_size
+        wal = path.with_name(path.name + "-wal")
+        return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
@@ -149,16 +151,21 @@ def concurrent(saver: BaseCheckpointSaver[Any], turns: int) -> float:
 
 
 def measure(kind: str, target: str, turns: int, concurrent_turns: int) -> dict[str, float]:
-    """The figures of one saver over a new store at ``target``."""
+    """The figures of one saver over a new store at ``target``: the conversation's rate,
+    its latest checkpoint's reads, its size once the saver is closed (a SQLite file's
+    log folded into it), then the rate of threads on the same saver."""
     with open_saver(kind, target) as saver:
         seconds = converse(saver, turns)
         timings = sorted(latencies(saver))
-        figures = {
-            "rate": turns / seconds,
-            "median": statistics.median(timings),
-            "p95": timings[int(len(timings) * 0.95)],
-        }
-        if concurrent_turns:
+    figures = {
+        "rate": turns / seconds,
+        "median": statistics.median(timings),
+        "p95": timings[int(len(timings) * 0.95)],
+    }
+    if kind != "postgres" and not target.startswith("postgresql"):
+        figures["size"] = _size(Path(target))  # the conversation's alone: threads follow
+    if concurrent_turns:
+        with open_saver(kind, target) as saver:
             figures["concurrent"] = concurrent(saver, concurrent_turns)
     return figures
 
@@ -284,11 +291,11 @@ def main() -> None:
             except RuntimeError as error:
                 print(f"({name} not measured: {error})")
                 continue
-            if kind == "postgres" or target.startswith("postgresql"):
+            if "size" in figures:
+                size = figures["size"]
+            else:  # PostgreSQL, whose threads write to another schema
                 schema = target.rsplit("#", 1)[-1].rsplit("=", 1)[-1]
                 size = _postgres_size(args.postgres, schema)
-            else:
-                size = _size(Path(target))
             print(
                 f"| {name} | {size / 1e6:.2f} MB | {figures['rate']:.0f} | "
                 f"{figures['median']:.3f} ms | {figures['p95']:.3f} ms | "
