@@ -37,13 +37,9 @@ states).
 
 from __future__ import annotations
 
+from agentstore.integrations.langgraph.port import SOURCE_LABELS, THREAD_LABEL, session_id_of
 from agentstore.integrations.langgraph.records import CHECKPOINT, REMOVED, WRITES
-from agentstore.integrations.langgraph.saver import (
-    SOURCE_LABELS,
-    THREAD_LABEL,
-    AgentStoreSaver,
-    session_id_of,
-)
+from agentstore.integrations.langgraph.saver import AgentStoreSaver
 
 __all__ = [
     "CHECKPOINT",
