@@ -38,12 +38,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import itertools
-import json
 from collections.abc import Iterable, Iterator
 from types import MappingProxyType
 from typing import Any
-
-import orjson
 
 from agentstore.errors import StorageError, missing_extra
 
@@ -60,6 +57,7 @@ except ModuleNotFoundError as missing:
 from agentstore import __version__, timestamps
 from agentstore.events import Event
 from agentstore.otel import conventions as gen_ai
+from agentstore.otel.messages import input_messages, json_text, output_messages, text_of
 from agentstore.sessions import Session
 from agentstore.state import UNKNOWN_USAGE
 from agentstore.store import Store
@@ -243,13 +241,13 @@ class _Trace:
 
     def _open(self, call: Event) -> None:
         self._calls[call.id] = call
-        call_id = _text(call.payload, "tool_call_id")
+        call_id = text_of(call.payload, "tool_call_id")
         if call.type == "tool_called" and call_id:
             self._tool_call_ids.setdefault(call_id, call.id)
 
     def _close(self, call: Event) -> Event:
         del self._calls[call.id]
-        call_id = _text(call.payload, "tool_call_id")
+        call_id = text_of(call.payload, "tool_call_id")
         if self._tool_call_ids.get(call_id) == call.id:
             del self._tool_call_ids[call_id]
         return call
@@ -262,7 +260,7 @@ class _Trace:
             call = self._calls.get(cause)
             return self._close(call) if call is not None and call.type == wanted else None
         if wanted == "tool_called":
-            by_id = self._tool_call_ids.get(_text(answer.payload, "tool_call_id"))
+            by_id = self._tool_call_ids.get(text_of(answer.payload, "tool_call_id"))
             if by_id is not None:
                 return self._close(self._calls[by_id])
         tool = _tool_name(answer)
@@ -309,17 +307,17 @@ class _Trace:
             attributes[gen_ai.PROVIDER_NAME] = provider
         model = ""
         if request is not None:
-            model = request.metadata.model or _text(request.payload, "model")
+            model = request.metadata.model or text_of(request.payload, "model")
             if model:
                 attributes[gen_ai.REQUEST_MODEL] = model
             if self._content and _has(request.payload, "request"):
-                messages = _input_messages(request.payload["request"])
-                attributes[gen_ai.INPUT_MESSAGES] = _json(messages)
+                messages = input_messages(request.payload["request"])
+                attributes[gen_ai.INPUT_MESSAGES] = json_text(messages)
         if response is not None:
             model = model or response.metadata.model
             attributes.update(_usage(response))
             if self._content:
-                attributes[gen_ai.OUTPUT_MESSAGES] = _json(_output_messages(response.payload))
+                attributes[gen_ai.OUTPUT_MESSAGES] = json_text(output_messages(response.payload))
         return (f"{gen_ai.CHAT} {model}" if model else gen_ai.CHAT), attributes
 
     def _tool(self, call: Event | None, answer: Event | None) -> tuple[str, dict[str, Any]]:
@@ -327,7 +325,8 @@ class _Trace:
         tool = _tool_name(call) or _tool_name(answer)
         if tool:
             attributes[gen_ai.TOOL_NAME] = tool
-        call_id = _text(_payload(call), "tool_call_id") or _text(_payload(answer), "tool_call_id")
+        call_id = text_of(_payload(call), "tool_call_id")
+        call_id = call_id or text_of(_payload(answer), "tool_call_id")
         if call_id:
             attributes[gen_ai.TOOL_CALL_ID] = call_id
         if self._content:
@@ -366,13 +365,13 @@ class _Trace:
     def _event_attributes(self, event: Event) -> dict[str, Any]:
         attributes: dict[str, Any] = {EVENT_ID: event.id, EVENT_SEQ: event.seq, **_facts(event)}
         if self._content:
-            attributes[PAYLOAD] = _json(event.payload)
+            attributes[PAYLOAD] = json_text(event.payload)
         return attributes
 
     def _exception(self, error: Event) -> SpanEvent:
         """The ``exception`` event of an error: its type, message, id and seq (no payload)."""
         attributes: dict[str, Any] = {gen_ai.EXCEPTION_MESSAGE: _error_message(error)}
-        error_type = _text(error.payload, "error_type")
+        error_type = text_of(error.payload, "error_type")
         if error_type:
             attributes[gen_ai.EXCEPTION_TYPE] = error_type
         attributes.update({EVENT_ID: error.id, EVENT_SEQ: error.seq, **_facts(error)})
@@ -466,7 +465,7 @@ def _failed(error: Event) -> Status:
 
 
 def _error_type(error: Event) -> str:
-    return _text(error.payload, "error_type") or "_OTHER"  # the conventions' "no known type"
+    return text_of(error.payload, "error_type") or "_OTHER"  # the conventions' "no known type"
 
 
 def _error_message(error: Event) -> str:
@@ -477,19 +476,7 @@ def _error_message(error: Event) -> str:
 def _tool_name(event: Event | None) -> str:
     if event is None:
         return ""
-    return event.metadata.tool_name or _text(event.payload, "tool")
-
-
-def _text(payload: Any, key: str) -> str:
-    """``payload[key]`` if it is text, else ``""`` (stored data may hold anything).
-
-    Payloads are JSON: their objects are dicts (not the slower ``Mapping`` check).
-    """
-    if isinstance(payload, dict):
-        value = payload.get(key)
-        if isinstance(value, str):
-            return value
-    return ""
+    return event.metadata.tool_name or text_of(event.payload, "tool")
 
 
 def _payload(event: Event | None) -> Any:
@@ -502,84 +489,4 @@ def _has(payload: Any, key: str) -> bool:
 
 def _content(value: Any) -> str:
     """Text as it is, anything else as JSON."""
-    return value if isinstance(value, str) else _json(value)
-
-
-def _json(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # an integer beyond 64 bits, which another writer may have stored
-        return json.dumps(value, ensure_ascii=False, default=repr)
-
-
-# Messages in the conventions' shape (gen_ai.input.messages, gen_ai.output.messages).
-
-
-def _input_messages(request: Any) -> list[Any]:
-    """The messages of an ``llm_request``'s ``request``, whatever client's shape it has."""
-    if isinstance(request, dict) and isinstance(request.get("messages"), list):
-        return [_message(message) for message in request["messages"]]
-    if isinstance(request, dict) and isinstance(request.get("prompts"), list):
-        return [_message({"role": "user", "content": prompt}) for prompt in request["prompts"]]
-    if isinstance(request, list):
-        return [_message(message) for message in request]
-    return [_message({"role": "user", "content": request})]
-
-
-def _output_messages(payload: Any) -> list[Any]:
-    """The answer of an ``llm_response`` as one assistant message."""
-    if not isinstance(payload, dict):
-        return [_message({"role": "assistant", "content": payload})]
-    content = payload.get("content")
-    if content is None and "response" in payload:  # a response of no known shape
-        content = _json(payload["response"])
-    answer = {"role": "assistant", "content": content, "tool_calls": payload.get("tool_calls")}
-    message = _message(answer)
-    reason = _text(payload, "finish_reason")
-    return [{**message, "finish_reason": reason} if reason else message]
-
-
-def _message(message: Any) -> Any:
-    if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-        return {"role": "user", "parts": _parts(message)}
-    if isinstance(message.get("parts"), list):
-        return message  # the conventions' shape already
-    role: str = message["role"]
-    if role == "tool" and _text(message, "tool_call_id"):
-        part = {"type": "tool_call_response", "id": message["tool_call_id"]}
-        return {"role": role, "parts": [{**part, "response": message.get("content")}]}
-    parts = _parts(message.get("content"))
-    calls = message.get("tool_calls")
-    if isinstance(calls, list):
-        parts += [_tool_call(call) for call in calls if isinstance(call, dict)]
-    shaped = {"role": role, "parts": parts}
-    return {**shaped, "name": message["name"]} if _text(message, "name") else shaped
-
-
-def _parts(content: Any) -> list[Any]:
-    if content is None:
-        return []
-    if isinstance(content, list):
-        return [_part(item) for item in content]
-    return [_part(content)]
-
-
-def _part(item: Any) -> Any:
-    if isinstance(item, str):
-        return {"type": "text", "content": item}
-    if isinstance(item, dict) and item.get("type") == "text" and _text(item, "text"):
-        return {"type": "text", "content": item["text"]}  # OpenAI's and Anthropic's text
-    if isinstance(item, dict) and isinstance(item.get("type"), str):
-        return item
-    return {"type": "text", "content": _json(item)}
-
-
-def _tool_call(call: dict[str, Any]) -> dict[str, Any]:
-    """A tool call an LLM asked for, from OpenAI's or LangChain's shape."""
-    function = call.get("function")
-    named = function if isinstance(function, dict) else call
-    arguments = named.get("arguments", call.get("args"))
-    shaped: dict[str, Any] = {"type": "tool_call", "name": _text(named, "name")}
-    if _text(call, "id"):
-        shaped["id"] = call["id"]
-    return {**shaped, "arguments": arguments} if arguments is not None else shaped
+    return value if isinstance(value, str) else json_text(value)
