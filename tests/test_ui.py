@@ -328,6 +328,7 @@ def test_a_session_shows_its_timeline_with_calls_joined_to_their_answers(
 
     ui.locator("#event-4").click()
     expect(ui.locator(".inspector h2")).to_have_text("#4")
+    expect(ui.locator(".state h3")).to_have_text("State after #4")
     _screenshot(ui, "timeline")
     ui.locator("#event-4 .cause").click()  # ↳3 goes to the call
     expect(ui.locator(".inspector h2")).to_have_text("#3")
